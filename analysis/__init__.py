@@ -1,0 +1,1 @@
+"""Analysis on top of the simulator: sweeps, Pareto fronts, plots, GPU measurement and cross-checks."""

@@ -1,0 +1,122 @@
+"""`sparsim` command line. The CLI owns the terminal; user mistakes print one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from simulator.errors import SparsimInputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="sparsim: simulate sparse neural networks on accelerator designs.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+@app.callback()
+def _group() -> None:
+    """sparsim: simulate sparse neural networks on accelerator designs."""
+
+
+def si(x, unit: str = "") -> str:
+    """Compact engineering notation for tables: 1.23M, 45.6u."""
+    if isinstance(x, str):
+        return x
+    if x is None or x != x:
+        return "-"
+    if x == 0:
+        return f"0{unit}"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""),
+                           (1e-3, "m"), (1e-6, "u"), (1e-9, "n"), (1e-12, "p")):
+        if abs(x) >= factor:
+            return f"{x / factor:.3g}{prefix}{unit}"
+    return f"{x:.3g}{unit}"
+
+
+def print_result(result, top: int) -> None:
+    df = result.to_pandas()
+    table = Table(title=f"{result.workload} on {result.arch}", show_lines=False)
+    cols = {"op": "", "kind": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
+            "utilization": "%", "energy_pj": "J", "latency_s": "s"}
+    heads = {"stall_cycles": "stall", "dense_macs": "dense MACs", "macs": "MACs", "utilization": "util",
+             "energy_pj": "energy", "latency_s": "latency"}
+    for c in cols:
+        table.add_column(heads.get(c, c), justify="left" if c in ("op", "kind") else "right")
+    shown = df if top <= 0 or len(df) <= top else df.head(top)
+    for _, r in shown.iterrows():
+        cells = []
+        for c, unit in cols.items():
+            v = r[c]
+            cells.append(f"{v:.1%}" if unit == "%" else si(v * 1e-12, unit) if c == "energy_pj" else si(v, unit))
+        table.add_row(*cells)
+    console.print(table)
+    if len(shown) < len(df):
+        console.print(f"... {len(df) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
+    t = result.totals
+    console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
+                  f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {t['latency_s'] * 1e3:.4g} ms, "
+                  f"energy {t['energy_pj'] * 1e-6:.4g} uJ, utilization {t['utilization']:.1%}, "
+                  f"area {t['area_mm2']:.3g} mm^2")
+    notes = sorted({n for n in df["notes"] if n})
+    for n in notes:
+        console.print(f"[yellow]note[/yellow]: {n}")
+
+
+@app.command()
+def simulate(
+    arch: Path = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)"),
+    workload: Path = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV"),
+    set_: list[str] = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json"),
+    as_json: bool = typer.Option(False, "--json", help="print totals as one JSON object"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
+    top: int = typer.Option(30, "--top", help="ops shown in the table (0 = all)"),
+):
+    """Simulate a workload on an accelerator and print per-op and total cycles, energy and area."""
+    from simulator.simulate import simulate as run
+    from simulator.spec import load_arch
+    from simulator.trace import load_trace
+
+    spec = load_arch(arch, list(set_))
+    trace = load_trace(workload)
+    result = run(trace, spec)
+    if out:
+        result.save(out)
+    if as_json:
+        print(json.dumps(result.totals, default=float))
+    elif not quiet:
+        print_result(result, top)
+        if out:
+            console.print(f"wrote {out}")
+
+
+# Commands of other subsystems register themselves on `app` when imported.
+COMMAND_MODULES = ("simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
+                   "simulator.cli_system")
+
+
+def _register_commands() -> None:
+    import importlib
+    import importlib.util
+    for name in COMMAND_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+
+
+def main() -> None:
+    _register_commands()
+    try:
+        app()
+    except SparsimInputError as exc:
+        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Storage cost of compressed tensor formats: bits per dense element, metadata included.
+
+For a tensor of density d with b-bit values (Sparseloop's vocabulary: payload + metadata):
+- dense:  b (zeros stored)
+- bitmap: d*b + 1                      (one presence bit per element)
+- csr/csc: d*(b + ceil(log2 L)) + P/L  (column index per nonzero, a P-bit pointer per row of L elements)
+- coo:    d*(b + ceil(log2 L) + ceil(log2 R))  (both coordinates per nonzero; R rows)
+- rle:    d*(b + r)                    (an r-bit zero-run length per nonzero; runs longer than 2^r-1 need
+                                        padding entries, which the expected-run model below adds)
+- nm:     (n/m)*(b + ceil(log2 m))     (kept values + their position in the group; needs N:M data)
+Every format stores at least d*b bits, so compressed storage never drops below the value bytes.
+"""
+
+from __future__ import annotations
+
+import math
+
+from simulator.errors import SparsimInputError
+from simulator.trace import Sparsity
+
+FORMATS = ("dense", "bitmap", "csr", "csc", "coo", "rle", "nm")
+POINTER_BITS = 32
+RLE_RUN_BITS = 4
+
+
+def _log2_ceil(x: int) -> int:
+    return max(1, math.ceil(math.log2(max(2, x))))
+
+
+def bits_per_element(sparsity: Sparsity, fmt: str, value_bits: float, row_len: int = 1024,
+                     n_rows: int = 1024) -> float:
+    """Average stored bits per *dense* element of a tensor with `sparsity` in format `fmt`."""
+    d = sparsity.effective_density
+    if fmt == "dense":
+        return float(value_bits)
+    if fmt == "bitmap":
+        return d * value_bits + 1.0
+    if fmt in ("csr", "csc"):
+        return d * (value_bits + _log2_ceil(row_len)) + POINTER_BITS / max(1, row_len)
+    if fmt == "coo":
+        return d * (value_bits + _log2_ceil(row_len) + _log2_ceil(n_rows))
+    if fmt == "rle":
+        # Expected padding entries: a zero run longer than the largest codable run (2^r - 1)
+        # costs an extra entry; with i.i.d. zeros, runs >= L occur with probability (1-d)^L per nonzero.
+        longest = 2 ** RLE_RUN_BITS - 1
+        padding = (1.0 - d) ** longest / max(d, 1e-9) * d if d < 1 else 0.0
+        return (d + padding) * (value_bits + RLE_RUN_BITS)
+    if fmt == "nm":
+        if sparsity.kind != "nm":
+            raise SparsimInputError(f"format 'nm' needs N:M-sparse data, but the operand is {sparsity.label}",
+                                    field="formats", hint="use bitmap/csr/rle for unstructured data, or dense")
+        return sparsity.n / sparsity.m * (value_bits + _log2_ceil(sparsity.m))
+    raise SparsimInputError(f"unknown format '{fmt}'", field="formats", hint="one of " + ", ".join(FORMATS))

@@ -1,0 +1,112 @@
+"""The public entry: `simulate(trace, arch) -> Result`, one row per op plus totals.
+
+Per op: the arch's engine estimates one execution (`OpCost`), which is multiplied by the
+expected number of executions (`repeat x (1 - skip_probability)`) and costed in energy.
+Ops run one after another (layer by layer); concurrency lives in `simulator.system`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from simulator.area import area_breakdown_mm2
+from simulator.engines import engine_module
+from simulator.energy import op_energy_pj
+from simulator.errors import SparsimInputError
+from simulator.spec import Arch
+from simulator.trace import Op, Trace
+
+SUMMED = ("cycles", "compute_cycles", "stall_cycles", "macs", "dense_macs", "energy_pj", "latency_s")
+
+
+@dataclass
+class Result:
+    """Per-op rows and totals of one simulation. `model` columns say which approximation ran."""
+    arch: str
+    workload: str
+    rows: list[dict]
+    totals: dict
+    area_mm2: dict[str, float] = field(default_factory=dict)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the per-op table as .csv, .parquet or .json (rows + totals)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".csv":
+            self.to_pandas().to_csv(path, index=False)
+        elif suffix == ".parquet":
+            self.to_pandas().to_parquet(path, index=False)
+        elif suffix == ".json":
+            path.write_text(json.dumps({"arch": self.arch, "workload": self.workload, "totals": self.totals,
+                                        "area_mm2": self.area_mm2, "ops": self.rows}, indent=1, default=float))
+        else:
+            raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out",
+                                    hint="use .csv, .parquet or .json")
+        return path
+
+
+def _mac_bits(arch: Arch, op: Op) -> int:
+    precision = getattr(arch.compute, "precision", None)
+    if precision is not None:
+        return max(precision.activations, precision.weights)
+    return max(op.precision.activations, op.precision.weights)
+
+
+def op_row(op: Op, arch: Arch, estimate) -> dict:
+    cost = estimate(op, arch)
+    executions = op.repeat * (1.0 - op.skip_probability)
+    cycles = cost.cycles * executions
+    latency_s = cycles / arch.clock_hz
+    energy = op_energy_pj(cost, arch, _mac_bits(arch, op), executions, latency_s)
+    row = {
+        "op": op.name, "kind": op.kind, "layer": op.layer, "phase": op.phase, "engine": cost.engine,
+        "model": cost.model, "repeat": op.repeat, "executions": executions,
+        "cycles": cycles, "compute_cycles": cost.compute_cycles * executions,
+        "stall_cycles": cost.stall_cycles * executions,
+        "macs": cost.macs * executions, "dense_macs": float(op.dense_macs * op.repeat),
+        "gated_macs": cost.gated_macs * executions, "utilization": cost.utilization,
+        "energy_pj": sum(energy.values()), "latency_s": latency_s,
+        "weights_sparsity": op.sparsity.weights.label, "activations_sparsity": op.sparsity.activations.label,
+        "notes": cost.notes,
+    }
+    for name in arch.memory:
+        row[f"{name}_read_bytes"] = cost.reads_bytes.get(name, 0.0) * executions
+        row[f"{name}_write_bytes"] = cost.writes_bytes.get(name, 0.0) * executions
+    for name, value in energy.items():
+        row[f"energy_{name}_pj"] = value
+    row["_peak"] = cost.peak_macs_per_cycle
+    return row
+
+
+def simulate(trace: Trace, arch: Arch) -> Result:
+    """Simulate every op of `trace` on `arch`, layer by layer."""
+    estimate = engine_module(arch.compute.kind).estimate
+    rows = []
+    for op in trace.ops:
+        try:
+            rows.append(op_row(op, arch, estimate))
+        except SparsimInputError as exc:
+            raise exc.located(field_prefix=f"op {op.name}") from None
+    totals: dict = {k: float(sum(r[k] for r in rows)) for k in SUMMED}
+    peak_cycles = sum(r["cycles"] * r["_peak"] for r in rows)
+    totals["utilization"] = totals["macs"] / peak_cycles if peak_cycles else 0.0
+    energy_keys = dict.fromkeys(k for r in rows for k in r if k.startswith("energy_") and k != "energy_pj")
+    for key in energy_keys:
+        totals[key] = float(sum(r.get(key, 0.0) for r in rows))
+    for r in rows:
+        del r["_peak"]
+    area = area_breakdown_mm2(arch)
+    totals["area_mm2"] = sum(area.values())
+    totals["ops"] = len(rows)
+    totals["edp_js"] = totals["energy_pj"] * 1e-12 * totals["latency_s"]
+    totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else math.nan
+    return Result(arch=arch.name, workload=trace.name, rows=rows, totals=totals, area_mm2=area)

@@ -1,0 +1,438 @@
+"""Workload IR: operators, their shapes, precisions and per-operand sparsity, in a versioned file.
+
+A trace is a list of ops. Every op that does multiply-accumulates lowers to one or more
+GEMMs `(M x K) @ (K x N)` with a count (`gemm_shapes`), which is all the compute engines
+need; the op keeps its own dims so results can be reported in the user's terms.
+
+Operand roles: `activations` is the streamed A operand (M x K), `weights` the B operand
+(K x N), `outputs` the result (M x N). For attention ops the B operand is the KV cache
+(K^T for `attention_qk`, V for `attention_pv`) and `activations` is Q or the attention
+probabilities, so KV-cache pruning is `weights` sparsity and sparse attention is
+`activations` (probability) sparsity on `attention_pv`.
+
+Files: YAML or JSON with `schema_version`; SCALE-Sim topology CSVs are imported by
+`simulator.scalesim_csv`. A loader rejects what it cannot read with one located error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulator.errors import SparsimInputError, from_validation_error
+
+SCHEMA_VERSION = 1
+OPERANDS = ("activations", "weights", "outputs")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- sparsity
+
+class MeasuredStats(_Strict):
+    """Statistics measured on a real tensor, so engines need not assume uniform zeros.
+
+    `group_histograms[m][j]` counts the M-groups (along K) holding exactly j nonzeros.
+    `row_nnz` holds nonzeros per reduction row (per output column of the weight matrix,
+    i.e. per N index) or a sample of them (`row_nnz_is_sample`).
+    """
+    density: float = Field(gt=0.0, le=1.0)
+    group_histograms: dict[int, list[int]] = Field(default_factory=dict)
+    row_nnz: list[int] | None = None
+    row_nnz_is_sample: bool = False
+    block_density: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self):
+        for m, hist in self.group_histograms.items():
+            if m < 1:
+                raise ValueError(f"group size {m} must be >= 1")
+            if len(hist) != m + 1:
+                raise ValueError(f"histogram for groups of {m} needs {m + 1} bins (0..{m} nonzeros), got {len(hist)}")
+            if any(c < 0 for c in hist) or sum(hist) == 0:
+                raise ValueError(f"histogram for groups of {m} must hold non-negative counts that do not sum to 0")
+            nnz = sum(j * c for j, c in enumerate(hist))
+            implied = nnz / (m * sum(hist))
+            if abs(implied - self.density) > 0.02:
+                raise ValueError(f"histogram for groups of {m} implies density {implied:.3f}, "
+                                 f"but density is {self.density:.3f}: the histogram does not sum to the tensor")
+        if self.row_nnz is not None and any(c < 0 for c in self.row_nnz):
+            raise ValueError("row_nnz counts must be >= 0")
+        return self
+
+
+class Sparsity(_Strict):
+    """How an operand's zeros are laid out: dense, N:M, unstructured (density) or block."""
+    kind: Literal["dense", "nm", "unstructured", "block"] = "dense"
+    n: int | None = Field(default=None, ge=0)
+    m: int | None = Field(default=None, ge=1)
+    density: float | None = Field(default=None, gt=0.0, le=1.0)
+    block: tuple[int, int] | None = None
+    measured: MeasuredStats | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kind == "nm":
+            if self.n is None or self.m is None:
+                raise ValueError("nm sparsity needs both n and m (e.g. n: 2, m: 4)")
+            if self.n > self.m:
+                raise ValueError(f"N:M sparsity needs n <= m, got {self.n}:{self.m}")
+            if self.n == 0:
+                raise ValueError("N:M sparsity needs n >= 1 (0 keeps no values)")
+        elif self.n is not None or self.m is not None:
+            raise ValueError(f"n and m belong to kind 'nm', not '{self.kind}'")
+        if self.kind in ("unstructured", "block") and self.density is None and self.measured is None:
+            raise ValueError(f"{self.kind} sparsity needs a density in (0, 1]")
+        if self.kind == "block":
+            if self.block is None or min(self.block) < 1:
+                raise ValueError("block sparsity needs block: [rows, cols] with both >= 1")
+        elif self.block is not None:
+            raise ValueError(f"block belongs to kind 'block', not '{self.kind}'")
+        if self.kind == "dense" and self.density not in (None, 1.0):
+            raise ValueError("a dense operand has density 1; use kind: unstructured for zeros")
+        return self
+
+    @property
+    def effective_density(self) -> float:
+        """Fraction of values that are nonzero (what a perfect skipping engine would keep)."""
+        if self.measured is not None:
+            return self.measured.density
+        if self.kind == "nm":
+            return self.n / self.m
+        if self.kind in ("unstructured", "block"):
+            return float(self.density)
+        return 1.0
+
+    @property
+    def label(self) -> str:
+        if self.kind == "nm":
+            return f"{self.n}:{self.m}"
+        if self.kind == "dense":
+            return "dense"
+        return f"{self.kind}:{self.effective_density:.2f}"
+
+
+DENSE = Sparsity()
+
+
+class Precision(_Strict):
+    """Bits per value of each operand as the model stores it."""
+    activations: int = Field(default=8, ge=1, le=64)
+    weights: int = Field(default=8, ge=1, le=64)
+    outputs: int = Field(default=8, ge=1, le=64)
+
+
+class OperandSparsity(_Strict):
+    activations: Sparsity = DENSE
+    weights: Sparsity = DENSE
+    outputs: Sparsity = DENSE
+
+
+# ----------------------------------------------------------------------------- op dims
+
+class GemmShape(BaseModel):
+    """One GEMM (M x K) @ (K x N), executed `count` times independently."""
+    model_config = ConfigDict(frozen=True)
+    M: int
+    N: int
+    K: int
+    count: int = 1
+
+    @property
+    def macs(self) -> int:
+        return self.M * self.N * self.K * self.count
+
+
+class GemmDims(_Strict):
+    M: int = Field(ge=1, description="output rows (tokens x batch)")
+    N: int = Field(ge=1, description="output columns (features)")
+    K: int = Field(ge=1, description="reduction length")
+    batch: int = Field(default=1, ge=1, description="independent GEMMs of this shape")
+
+    def gemm_shapes(self) -> list[GemmShape]:
+        return [GemmShape(M=self.M, N=self.N, K=self.K, count=self.batch)]
+
+
+class ConvDims(_Strict):
+    """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
+    (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
+    N: int = Field(default=1, ge=1, description="batch")
+    C: int = Field(ge=1, description="input channels")
+    H: int = Field(ge=1)
+    W: int = Field(ge=1)
+    K: int = Field(ge=1, description="output channels (filters)")
+    R: int = Field(ge=1, description="filter height")
+    S: int = Field(ge=1, description="filter width")
+    stride: int = Field(default=1, ge=1)
+    pad: int = Field(default=0, ge=0)
+    groups: int = Field(default=1, ge=1)
+    out_h: int | None = Field(default=None, ge=1)
+    out_w: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.C % self.groups or self.K % self.groups:
+            raise ValueError(f"groups={self.groups} must divide C={self.C} and K={self.K}")
+        if self.out_h is None and self.H + 2 * self.pad < self.R:
+            raise ValueError(f"filter height R={self.R} exceeds padded input height {self.H + 2 * self.pad}")
+        if self.out_w is None and self.W + 2 * self.pad < self.S:
+            raise ValueError(f"filter width S={self.S} exceeds padded input width {self.W + 2 * self.pad}")
+        return self
+
+    @property
+    def P(self) -> int:
+        return self.out_h or (self.H + 2 * self.pad - self.R) // self.stride + 1
+
+    @property
+    def Q(self) -> int:
+        return self.out_w or (self.W + 2 * self.pad - self.S) // self.stride + 1
+
+    def gemm_shapes(self) -> list[GemmShape]:
+        # im2col lowering: output pixels x (filter taps x in-channels) x filters, per group
+        return [GemmShape(M=self.N * self.P * self.Q, N=self.K // self.groups,
+                          K=(self.C // self.groups) * self.R * self.S, count=self.groups)]
+
+
+class AttentionDims(_Strict):
+    """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
+    batch: int = Field(default=1, ge=1)
+    heads: int = Field(ge=1)
+    kv_heads: int | None = Field(default=None, ge=1)
+    q_len: int = Field(ge=1)
+    kv_len: int = Field(ge=1)
+    head_dim: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.kv_heads is not None and self.heads % self.kv_heads:
+            raise ValueError(f"kv_heads={self.kv_heads} must divide heads={self.heads}")
+        return self
+
+    @property
+    def n_kv_heads(self) -> int:
+        return self.kv_heads or self.heads
+
+
+class MoeDims(_Strict):
+    """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
+    tokens_per_expert: list[int] = Field(min_length=1)
+    N: int = Field(ge=1)
+    K: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if any(t < 0 for t in self.tokens_per_expert):
+            raise ValueError("tokens_per_expert counts must be >= 0")
+        return self
+
+    def gemm_shapes(self) -> list[GemmShape]:
+        counts: dict[int, int] = {}
+        for t in self.tokens_per_expert:
+            if t:
+                counts[t] = counts.get(t, 0) + 1
+        return [GemmShape(M=t, N=self.N, K=self.K, count=c) for t, c in sorted(counts.items())]
+
+
+class VectorDims(_Strict):
+    """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
+    elements: int = Field(ge=1)
+    inputs: int = Field(default=1, ge=0, description="tensors of `elements` values read")
+    flops_per_element: float = Field(default=1.0, ge=0)
+
+
+OpKind = Literal["gemm", "conv2d", "attention_qk", "attention_pv", "moe_gemm", "elementwise", "softmax", "norm"]
+DIMS_FOR_KIND = {
+    "gemm": GemmDims, "conv2d": ConvDims, "attention_qk": AttentionDims, "attention_pv": AttentionDims,
+    "moe_gemm": MoeDims, "elementwise": VectorDims, "softmax": VectorDims, "norm": VectorDims,
+}
+VECTOR_KINDS = ("elementwise", "softmax", "norm")
+
+
+class Op(_Strict):
+    name: str = Field(min_length=1)
+    kind: OpKind
+    dims: Union[GemmDims, ConvDims, AttentionDims, MoeDims, VectorDims]
+    repeat: int = Field(default=1, ge=1, description="identical instances (e.g. layers)")
+    precision: Precision = Precision()
+    phase: Literal["prefill", "decode", "any"] = "any"
+    sparsity: OperandSparsity = OperandSparsity()
+    skip_probability: float = Field(default=0.0, ge=0.0, le=1.0,
+                                     description="fraction of executions skipped (layer skipping)")
+    layer: str | None = Field(default=None, description="the model layer/block this op belongs to")
+    depends_on: list[str] | None = Field(default=None, description="names of ops whose outputs it reads; "
+                                         "None = the previous op")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_dims(cls, data):
+        # Pick the dims model from `kind` so errors name the right fields.
+        if isinstance(data, dict) and isinstance(data.get("dims"), dict):
+            model = DIMS_FOR_KIND.get(data.get("kind"))
+            if model is not None:
+                data = {**data, "dims": model.model_validate(data["dims"])}
+        return data
+
+    @model_validator(mode="after")
+    def _check(self):
+        expected = DIMS_FOR_KIND[self.kind]
+        if not isinstance(self.dims, expected):
+            raise ValueError(f"op kind '{self.kind}' needs {expected.__name__} dims")
+        return self
+
+    @property
+    def is_vector(self) -> bool:
+        return self.kind in VECTOR_KINDS
+
+    def gemm_shapes(self) -> list[GemmShape]:
+        """The GEMMs this op performs once (not multiplied by `repeat`)."""
+        d = self.dims
+        if self.kind == "attention_qk":
+            return [GemmShape(M=d.q_len, N=d.kv_len, K=d.head_dim, count=d.batch * d.heads)]
+        if self.kind == "attention_pv":
+            return [GemmShape(M=d.q_len, N=d.head_dim, K=d.kv_len, count=d.batch * d.heads)]
+        if self.is_vector:
+            return []
+        return d.gemm_shapes()
+
+    @property
+    def dense_macs(self) -> int:
+        return sum(g.macs for g in self.gemm_shapes())
+
+    def operand_elements(self) -> dict[str, int]:
+        """Distinct values of each operand touched once (for memory footprints)."""
+        d = self.dims
+        if self.is_vector:
+            return {"activations": d.elements * d.inputs, "weights": 0, "outputs": d.elements}
+        if self.kind == "conv2d":
+            return {"activations": d.N * d.C * (d.H + 2 * d.pad) * (d.W + 2 * d.pad),
+                    "weights": d.K * (d.C // d.groups) * d.R * d.S,
+                    "outputs": d.N * d.K * d.P * d.Q}
+        if self.kind in ("attention_qk", "attention_pv"):
+            # K and V are stored per KV head; GQA shares them across the query heads of a group.
+            kv = d.batch * d.n_kv_heads * d.kv_len * d.head_dim
+            q_side = d.batch * d.heads * d.q_len * (d.head_dim if self.kind == "attention_qk" else d.kv_len)
+            out = d.batch * d.heads * d.q_len * (d.kv_len if self.kind == "attention_qk" else d.head_dim)
+            return {"activations": q_side, "weights": kv, "outputs": out}
+        shapes = self.gemm_shapes()
+        if self.kind == "moe_gemm":
+            experts = sum(1 for t in d.tokens_per_expert if t)
+            return {"activations": sum(g.M * g.K * g.count for g in shapes),
+                    "weights": experts * d.K * d.N,
+                    "outputs": sum(g.M * g.N * g.count for g in shapes)}
+        return {"activations": sum(g.M * g.K * g.count for g in shapes),
+                "weights": sum(g.K * g.N * g.count for g in shapes),
+                "outputs": sum(g.M * g.N * g.count for g in shapes)}
+
+
+class Trace(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    name: str = "workload"
+    description: str | None = None
+    source: str | None = Field(default=None, description="where the trace came from (model, extractor, file)")
+    ops: list[Op] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.schema_version != SCHEMA_VERSION:
+            raise ValueError(f"schema_version {self.schema_version} is not supported (this sparsim reads {SCHEMA_VERSION})")
+        seen: set[str] = set()
+        for op in self.ops:
+            if op.name in seen:
+                raise ValueError(f"op name '{op.name}' appears twice; op names must be unique")
+            seen.add(op.name)
+        return self
+
+    @property
+    def dense_macs(self) -> int:
+        return sum(op.dense_macs * op.repeat for op in self.ops)
+
+
+# ----------------------------------------------------------------------------- file I/O
+
+def _allowed_keys() -> dict[str, list[str]]:
+    return {"": list(Trace.model_fields)}
+
+
+def trace_from_dict(data: dict, *, path: str | Path | None = None) -> Trace:
+    if not isinstance(data, dict):
+        raise SparsimInputError("a trace file must be a mapping with 'schema_version' and 'ops'",
+                                path=path, hint="see workloads/traces/*.yaml for examples")
+    if "schema_version" not in data:
+        raise SparsimInputError("missing 'schema_version'", path=path, field="schema_version",
+                                hint=f"add 'schema_version: {SCHEMA_VERSION}' at the top")
+    try:
+        return Trace.model_validate(data)
+    except ValidationError as exc:
+        raise _locate_op_error(exc, data, path) from None
+
+
+def _locate_op_error(exc: ValidationError, data: dict, path) -> SparsimInputError:
+    err = from_validation_error(exc, path=path, allowed_keys=_allowed_keys())
+    loc = exc.errors()[0]["loc"]
+    # ops[3] -> ops[conv1] reads better for a human
+    if len(loc) >= 2 and loc[0] == "ops" and isinstance(loc[1], int):
+        try:
+            name = data["ops"][loc[1]].get("name")
+        except (AttributeError, IndexError, KeyError, TypeError):
+            name = None
+        if name and err.field:
+            err = SparsimInputError(err.message, path=err.path, field=err.field.replace(f"ops[{loc[1]}]", f"ops[{name}]", 1),
+                                    hint=err.hint)
+    return err
+
+
+def load_trace(path: str | Path) -> Trace:
+    """Read a trace from YAML, JSON, or a SCALE-Sim topology CSV, with one clear error on failure."""
+    path = Path(path)
+    if not path.exists():
+        raise SparsimInputError("workload file not found", path=path,
+                                hint="check the path; shipped traces are in workloads/traces/")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        from simulator.scalesim_csv import load_topology_csv
+        return load_topology_csv(path)
+    text = path.read_text()
+    try:
+        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
+        raise SparsimInputError(f"not valid {'JSON' if suffix == '.json' else 'YAML'}{line}", path=path,
+                                hint="fix the syntax") from None
+    return trace_from_dict(data, path=path)
+
+
+def trace_to_dict(trace: Trace) -> dict:
+    return trace.model_dump(mode="json", exclude_defaults=True) | {"schema_version": trace.schema_version}
+
+
+def save_trace(trace: Trace, path: str | Path) -> Path:
+    """Write YAML or JSON (by suffix) atomically: a crash never leaves half a file."""
+    path = Path(path)
+    data = trace_to_dict(trace)
+    ordered = {"schema_version": data.pop("schema_version"), **data}
+    text = json.dumps(ordered, indent=1) if path.suffix.lower() == ".json" else yaml.safe_dump(
+        ordered, sort_keys=False, default_flow_style=None, width=120)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["Trace", "Op", "Sparsity", "MeasuredStats", "Precision", "OperandSparsity", "GemmShape",
+           "GemmDims", "ConvDims", "AttentionDims", "MoeDims", "VectorDims", "load_trace", "save_trace",
+           "trace_from_dict", "trace_to_dict", "SCHEMA_VERSION", "OPERANDS"]

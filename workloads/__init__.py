@@ -1,0 +1,1 @@
+"""Workload sources: builders for shipped traces and extractors from models, configs, ONNX and CSV."""
