@@ -36,7 +36,7 @@ class DatapathPrecision(_Strict):
 
 class MemoryLevel(_Strict):
     """One level of the hierarchy. Off-chip kinds (dram/hbm/ddr) are unlimited in capacity."""
-    kind: Literal["rf", "sram", "dram", "hbm", "ddr"] = "sram"
+    kind: Literal["rf", "sram", "bram", "uram", "dram", "hbm", "ddr"] = "sram"
     capacity_kib: float | None = Field(default=None, gt=0)
     bandwidth_bytes_per_cycle: float | None = Field(default=None, gt=0)
     ideal: bool = Field(default=False, description="unlimited bandwidth (SCALE-Sim CALC-mode style)")
