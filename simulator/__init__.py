@@ -8,15 +8,10 @@
 from simulator.errors import SparsimInputError
 from simulator.spec import Arch, arch_from_dict, load_arch
 from simulator.trace import Op, Trace, load_trace, save_trace
+from simulator.simulate import Result, simulate  # noqa: E402  (rebinds the name over the submodule)
 
 __version__ = "0.1.0"
 
 
-def simulate(trace, arch, **kwargs):
-    """Simulate `trace` on `arch`; see `simulator.simulate.simulate`."""
-    from simulator.simulate import simulate as _simulate
-    return _simulate(trace, arch, **kwargs)
-
-
 __all__ = ["SparsimInputError", "Arch", "Op", "Trace", "arch_from_dict", "load_arch", "load_trace",
-           "save_trace", "simulate", "__version__"]
+           "save_trace", "simulate", "Result", "__version__"]

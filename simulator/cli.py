@@ -42,12 +42,16 @@ def si(x, unit: str = "") -> str:
 def print_result(result, top: int) -> None:
     df = result.to_pandas()
     table = Table(title=f"{result.workload} on {result.arch}", show_lines=False)
-    cols = {"op": "", "kind": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
+    cols = {"op": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
             "utilization": "%", "energy_pj": "J", "latency_s": "s"}
+    if (df["macs"] == df["dense_macs"]).all():
+        del cols["dense_macs"]  # only worth a column when sparsity removed work
     heads = {"stall_cycles": "stall", "dense_macs": "dense MACs", "macs": "MACs", "utilization": "util",
              "energy_pj": "energy", "latency_s": "latency"}
     for c in cols:
-        table.add_column(heads.get(c, c), justify="left" if c in ("op", "kind") else "right")
+        table.add_column(heads.get(c, c), justify="left" if c == "op" else "right",
+                         overflow="fold" if c == "op" else "ellipsis", no_wrap=c != "op",
+                         min_width=min(24, int(df["op"].str.len().max())) if c == "op" else None)
     shown = df if top <= 0 or len(df) <= top else df.head(top)
     for _, r in shown.iterrows():
         cells = []
@@ -60,8 +64,8 @@ def print_result(result, top: int) -> None:
         console.print(f"... {len(df) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
     t = result.totals
     console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
-                  f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {t['latency_s'] * 1e3:.4g} ms, "
-                  f"energy {t['energy_pj'] * 1e-6:.4g} uJ, utilization {t['utilization']:.1%}, "
+                  f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
+                  f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
                   f"area {t['area_mm2']:.3g} mm^2")
     notes = sorted({n for n in df["notes"] if n})
     for n in notes:

@@ -277,7 +277,12 @@ class Op(_Strict):
         if isinstance(data, dict) and isinstance(data.get("dims"), dict):
             model = DIMS_FOR_KIND.get(data.get("kind"))
             if model is not None:
-                data = {**data, "dims": model.model_validate(data["dims"])}
+                try:
+                    data = {**data, "dims": model.model_validate(data["dims"])}
+                except ValidationError as exc:  # keep 'dims' in the error's location
+                    raise ValidationError.from_exception_data(exc.title, [
+                        {"type": e["type"], "loc": ("dims", *e["loc"]), "input": e["input"],
+                         **({"ctx": e["ctx"]} if "ctx" in e else {})} for e in exc.errors()]) from None
         return data
 
     @model_validator(mode="after")
@@ -426,6 +431,9 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
