@@ -82,6 +82,9 @@ def make_cases(rng, n_cases):
             layer = draw_layer(rng, kind, f"layer{i}")  # no "DP" in names: SCALE-Sim
             if sparse:                                   # treats those as depthwise
                 layer["nm"] = NMS[j % 4]
+                if kind == "gemm":  # spread K % m evenly to exercise the partial last block
+                    m = int(layer["nm"].split(":")[1])
+                    layer["K"] = max(1, layer["K"] - layer["K"] % m + rng.randrange(m))
             if approx_cost(layer, df, rows, cols) <= COST_BUDGET:
                 break
         cases.append((i, layer, df, rows, cols))
