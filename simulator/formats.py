@@ -9,6 +9,11 @@ For a tensor of density d with b-bit values (Sparseloop's vocabulary: payload + 
                                         padding entries, which the expected-run model below adds)
 - nm:     (n/m)*(b + ceil(log2 m))     (kept values + their position in the group; needs N:M data)
 Every format stores at least d*b bits, so compressed storage never drops below the value bytes.
+The format is chosen per operand and memory level (`memory.<level>.formats` in the spec);
+traffic and capacity checks at that level use these sizes. Engines that iterate a shortened
+reduction (N:M tensor cores, SCALE-Sim's layer-wise N:M mode) convert them to bits per array
+element, with N:M slots including the padding of under-full groups
+(`simulator.engines.systolic.compressed_k_bits`).
 """
 
 from __future__ import annotations

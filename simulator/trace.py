@@ -41,8 +41,11 @@ class MeasuredStats(_Strict):
     """Statistics measured on a real tensor, so engines need not assume uniform zeros.
 
     `group_histograms[m][j]` counts the M-groups (along K) holding exactly j nonzeros.
-    `row_nnz` holds nonzeros per reduction row (per output column of the weight matrix,
-    i.e. per N index) or a sample of them (`row_nnz_is_sample`).
+    `row_nnz` holds nonzeros along K of each unit the array tiles: per output column of a
+    weight matrix (N index), per row of an activation matrix (M index); either one count per
+    unit (exact per-fold maxima) or a sample of them (`row_nnz_is_sample`: i.i.d. draws).
+    `block_density` maps a block shape such as "32x32" to the fraction of nonzero blocks.
+    Engines name the statistics they used in `OpCost.model` (see `simulator.sparsity`).
     """
     density: float = Field(gt=0.0, le=1.0)
     group_histograms: dict[int, list[int]] = Field(default_factory=dict)
