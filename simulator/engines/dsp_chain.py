@@ -1,0 +1,545 @@
+"""FPGA engine: cascaded DSP-slice chains (dense and FlightLLM-style sparse), BRAM/URAM, HBM/DDR.
+
+What is modelled
+- A chain is L DSP slices of one family (`simulator.fpga.FAMILIES`) cascaded through the
+  dedicated PCOUT->PCIN path: every cycle it takes L (weight, activation) pairs and, after its
+  pipeline has filled, emits one L-long dot product per cycle. A GEMM's reduction K is cut
+  into k_steps = ceil(K / slots) issues per output (slots = L, x3 for DSP58 INT8 dot-product
+  mode); partial sums are accumulated in a fabric accumulator behind the chain.
+- Chains are grouped into PEs of `chains_per_pe`; the chains of a PE share one activation
+  stream (broadcast) and compute different output columns. PEs either work on further
+  columns (mapping `n`) or on further rows/tokens (mapping `m`); `auto` picks the one with
+  fewer issue cycles. A fold is a tile of p_m rows x p_n columns reduced over the full K;
+  folds run outer over N tiles and inner over M tiles (a weight tile stays in its buffer
+  while every token streams past it).
+- INT8 packing (`int8_packing`): DSP48E2 computes two MACs per slice sharing one operand
+  (WP486). Sharing the activation packs two output columns (`n`); sharing the weight packs
+  two tokens (`m`, useful in prefill). The low product's field limits how many packed
+  products a cascade may sum (`simulator.fpga.packed_chain_limit`: 7 for INT8 x INT8);
+  a longer chain is cut into segments added in fabric (more LUTs, ceil(log2 segments) more
+  pipeline stages). DSP58 INT8 mode sums 3 products per slice (3x slots, no packing limit).
+- Time of one GEMM = issues + fill - 1, with fill = L + pipeline_stages (+ fabric adder
+  stages), paid once per GEMM shape (the chains stream back to back), + on-chip port stalls
+  + DRAM stalls. Each fold's issue cycles are bounded below by the bytes its chains read
+  from each on-chip level divided by that level's bandwidth (BRAM/URAM ports); DRAM
+  transfers are overlapped fold by fold with double buffering (`kernels.schedule`).
+- Sparse chain (`sparse:`): weights in a supported N:M pattern are stored compressed (kept
+  values + ceil(log2 M)-bit indices); a chain issues L kept values per cycle and selects the
+  matching activations by index from a window of dense activations, so one issue covers
+  slots * M/N dense K positions, bounded by the activation buffer's read width per row
+  (`act_read_width`). Shared-activation packing cannot be used on N:M weights (two columns
+  have different masks); shared-weight packing still can. Unstructured weights use the
+  measured group histogram (or a binomial one from the density): a group with j > N nonzeros
+  takes ceil(j/N) passes, an empty group one pass. Block-sparse weights skip zero blocks;
+  the chains of a PE share an activation stream, so a K-block is skipped only when it is
+  zero in every column of the PE: kept fraction 1 - (1-d)^(columns per PE / block cols).
+  Group statistics come from `simulator.sparsity.group_distribution`, as for the N:M tensor
+  core. Each sparse GEMM pays `reconfig_cycles` once. When no supported pattern beats dense, the
+  op runs dense (noted). Activation sparsity is not exploited.
+- Memory: weights, activations and outputs live in the innermost on-chip level that holds
+  them (`bram`/`uram`), else stream from the off-chip level (`hbm`/`ddr`), whose bandwidth
+  is derated by `offchip_efficiency`. `onchip_resident` operands (FlightLLM's always-on-chip
+  decode keeps activations on chip) cost no off-chip traffic when the whole tensor fits.
+- Energy: DSP energy enters through `energy.mac_pj` (set it per MAC from the family's slice
+  energy, see `simulator.fpga`); BRAM/URAM/HBM through level read/write energies; the
+  device's static power x time goes to `extra_energy_pj['device_static']`; LUT muxes of the
+  sparse chain through `index_selects`.
+
+Approximations: edge tiles use the same issue count as full ones; columns of a PE are
+assumed to need the same kept count (no load imbalance between chains); storage formats of
+the levels are not consulted for weights (the chain's own compressed format is used); LUT/FF
+counts are estimates; area in mm^2 is not meaningful on an FPGA (`compute_area_mm2` = 0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from simulator import fpga
+from simulator.cost import OpCost
+from simulator.engines.vector import vector_op_cost
+from simulator.errors import nearest
+from simulator.kernels.dsp import chain_folds
+from simulator.kernels.schedule import fold_schedule
+from simulator.sparsity import group_distribution, index_bits, slots_per_group
+from simulator.spec import Arch, DatapathPrecision, OperandName
+from simulator.trace import Op, Sparsity
+
+MAX_TILED_FOLDS = 400_000
+AREA_IN_RESOURCES = True   # FPGA cost is DSP/BRAM/URAM/LUT/FF (resources_report), not silicon mm^2
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceSpec(_Strict):
+    """The FPGA's budget: a known `part` (see simulator.fpga.DEVICES) and/or explicit counts."""
+    part: str | None = None
+    dsp: int | None = Field(default=None, ge=0)
+    bram36: int | None = Field(default=None, ge=0)
+    uram: int | None = Field(default=None, ge=0)
+    lut: int | None = Field(default=None, ge=0)
+    ff: int | None = Field(default=None, ge=0)
+    static_power_w: float | None = Field(default=None, ge=0)
+    reserved: dict[Literal["dsp", "bram36", "uram", "lut", "ff"], int] = Field(
+        default_factory=dict, description="taken by the platform shell / other logic")
+
+    @field_validator("part")
+    @classmethod
+    def _known_part(cls, v):
+        if v is not None and v not in fpga.DEVICES:
+            guess = nearest(v, fpga.DEVICES)
+            raise ValueError(f"unknown FPGA part '{v}'" + (f" (did you mean '{guess}'?)" if guess else "")
+                             + "; known: " + ", ".join(fpga.DEVICES) + ", or give the resource counts")
+        return v
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.part is None:
+            missing = [k for k in ("dsp", "bram36", "uram", "lut", "ff") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"without a known part, give the device's {', '.join(missing)} counts")
+        return self
+
+    def resolved(self) -> fpga.Device:
+        """The part's figures with any explicit count overriding them (static power 0 if unknown)."""
+        base = fpga.DEVICES.get(self.part) if self.part else None
+        values = {}
+        for key in ("dsp", "bram36", "uram", "lut", "ff", "static_power_w"):
+            mine = getattr(self, key)
+            values[key] = mine if mine is not None else (getattr(base, key) if base else 0.0)
+        return fpga.Device(part=self.part or "custom", source=base.source if base else "user", **values)
+
+
+_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+
+
+class SparseChainSpec(_Strict):
+    """Which weight sparsity the chains exploit (FlightLLM-style configurable sparse chain)."""
+    nm_patterns: list[str] = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
+    block: bool = Field(default=False, description="skip all-zero weight blocks")
+    act_read_width: int | None = Field(default=None, ge=1,
+                                       description="dense activations the buffer delivers per PE row per cycle "
+                                                   "(default: 2 x slots)")
+    reconfig_cycles: int = Field(default=0, ge=0, description="chain reconfiguration per sparse GEMM")
+
+    @field_validator("nm_patterns")
+    @classmethod
+    def _patterns(cls, v):
+        for text in v:
+            m = _NM.match(str(text))
+            if not m or int(m.group(1)) < 1 or int(m.group(1)) > int(m.group(2)):
+                raise ValueError(f"N:M pattern '{text}' must read 'n:m' with 1 <= n <= m (e.g. '2:4')")
+        return v
+
+    @property
+    def patterns(self) -> list[tuple[int, int]]:
+        out = []
+        for text in self.nm_patterns:
+            m = _NM.match(text)
+            out.append((int(m.group(1)), int(m.group(2))))
+        return out
+
+
+class ComputeSpec(_Strict):
+    kind: Literal["dsp_chain"] = "dsp_chain"
+    family: str = Field(default="dsp48e2", description="dsp48e2 (UltraScale+), dsp58 (Versal), dsp48e1 (7-series)")
+    chain_length: int = Field(description="DSP slices per cascade chain (L)")
+    chains: int | None = Field(default=None, description="number of chains (or give dsp_budget)")
+    dsp_budget: int | None = Field(default=None, ge=1, description="DSP slices to fill with chains")
+    chains_per_pe: int = Field(default=1, ge=1, description="chains sharing one activation stream")
+    mapping: Literal["auto", "n", "m"] = "auto"
+    weight_stationary_rows: int = Field(default=1, ge=1, description="rows (tokens) streamed through a chain "
+                                        "while its weights stay in the DSP input registers")
+    int8_packing: bool = False
+    pipeline_stages: int | None = Field(default=None, ge=0, description="default: the family's")
+    precision: DatapathPrecision = DatapathPrecision()
+    sparse: SparseChainSpec | None = None
+    device: DeviceSpec
+    onchip_resident: list[OperandName] = Field(default_factory=list)
+    offchip_efficiency: float = Field(default=1.0, gt=0.0, le=1.0)
+    vector_lanes: int | None = Field(default=None, ge=1)
+
+    @field_validator("family")
+    @classmethod
+    def _family(cls, v):
+        if v not in fpga.FAMILIES:
+            guess = nearest(v, fpga.FAMILIES)
+            raise ValueError(f"DSP family '{v}' does not exist" + (f" (did you mean '{guess}'?)" if guess else "")
+                             + "; known: " + ", ".join(fpga.FAMILIES))
+        return v
+
+    @field_validator("chain_length")
+    @classmethod
+    def _length(cls, v):
+        if v < 1:
+            raise ValueError(f"chain_length must be >= 1 (got {v}): a chain needs at least one DSP slice")
+        return v
+
+    @field_validator("chains")
+    @classmethod
+    def _chains(cls, v):
+        if v is not None and v < 1:
+            raise ValueError(f"chains must be >= 1 (got {v})")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self):
+        fam = fpga.FAMILIES[self.family]
+        if (self.chains is None) == (self.dsp_budget is None):
+            raise ValueError("give exactly one of chains or dsp_budget")
+        if self.n_chains < 1:
+            raise ValueError(f"dsp_budget {self.dsp_budget} cannot hold one chain of {self.chain_length} slices")
+        if self.n_chains % self.chains_per_pe:
+            raise ValueError(f"chains_per_pe={self.chains_per_pe} must divide the {self.n_chains} chains")
+        p = self.precision
+        if self.int8_packing:
+            if not fam.can_pack:
+                raise ValueError(f"int8_packing: the {self.family} cannot pack INT8 MACs (no shared-operand "
+                                 "or dot-product mode; packing needs dsp48e2 or dsp58)")
+            if p.activations > 8 or p.weights > 8:
+                raise ValueError(f"int8_packing needs activations and weights of at most 8 bits "
+                                 f"(precision is {p.activations}x{p.weights})")
+        return self
+
+    @property
+    def fam(self) -> fpga.DspFamily:
+        return fpga.FAMILIES[self.family]
+
+    @property
+    def slices_per_mac(self) -> int:
+        return fpga.slices_per_mac(self.fam, self.precision.activations, self.precision.weights)
+
+    @property
+    def n_chains(self) -> int:
+        if self.chains is not None:
+            return self.chains
+        spm = fpga.slices_per_mac(fpga.FAMILIES[self.family], self.precision.activations, self.precision.weights)
+        return self.dsp_budget // (self.chain_length * spm)
+
+    @property
+    def pack_n(self) -> int:
+        return self.fam.pack_n if self.int8_packing else 1
+
+    @property
+    def pack_k(self) -> int:
+        return self.fam.pack_k if self.int8_packing else 1
+
+    @property
+    def slots(self) -> int:
+        """Dense K positions one chain reduces per issue."""
+        return self.chain_length * self.pack_k
+
+    @property
+    def packed_limit(self) -> int | None:
+        return fpga.packed_chain_limit(self.fam, self.precision.activations, self.precision.weights) \
+            if self.int8_packing else None
+
+    @property
+    def segments(self) -> int:
+        limit = self.packed_limit
+        return 1 if limit is None else math.ceil(self.chain_length / limit)
+
+    @property
+    def fill_cycles(self) -> int:
+        stages = self.pipeline_stages if self.pipeline_stages is not None else self.fam.pipeline_stages
+        extra = math.ceil(math.log2(self.segments)) if self.segments > 1 else 0
+        return self.chain_length + stages + extra
+
+    @property
+    def peak_macs_per_cycle(self) -> float:
+        return self.n_chains * self.chain_length * self.pack_n * self.pack_k / self.slices_per_mac
+
+    @property
+    def static_power_w(self) -> float:
+        return self.device.resolved().static_power_w
+
+
+# ----------------------------------------------------------------------------- sparsity choice
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    kind: str                  # "dense" | "nm" | "block"
+    label: str
+    fraction: float            # nm: slots issued per dense element; block: kept K fraction
+    index_bits: int = 0
+    n: int = 0
+    m: int = 0
+    block: tuple[int, int] | None = None
+    note: str = ""
+
+
+def _nm_fraction(sp: Sparsity, n_hw: int, m_hw: int) -> float:
+    """Slots per dense element of weights `sp` on n_hw:m_hw hardware: the group distribution of
+    `simulator.sparsity` (measured histogram, exact N:M, hypergeometric or binomial), groups with
+    more than n_hw nonzeros split into extra passes."""
+    dist = group_distribution(sp, m_hw)
+    return slots_per_group(dist, n_hw, "split") / m_hw
+
+
+def weight_modes(spec: ComputeSpec, op: Op) -> list[Mode]:
+    """Every way the chains can run this op's weights: dense plus each applicable sparse mode."""
+    sp = op.sparsity.weights
+    modes = [Mode("dense", "dense", 1.0)]
+    if spec.sparse is None or sp.kind == "dense":
+        return modes
+    for n_hw, m_hw in spec.sparse.patterns:
+        if sp.kind == "block":
+            continue
+        frac = _nm_fraction(sp, n_hw, m_hw)
+        if frac < 1.0:
+            modes.append(Mode("nm", f"{n_hw}:{m_hw}", frac, index_bits=index_bits(m_hw),
+                              n=n_hw, m=m_hw))
+    if spec.sparse.block and sp.kind == "block":
+        modes.append(Mode("block", f"block{sp.block[0]}x{sp.block[1]}", float(sp.effective_density),
+                          block=tuple(sp.block)))
+    return modes
+
+
+# ----------------------------------------------------------------------------- one GEMM
+
+@dataclasses.dataclass
+class _Cost:
+    compute: float = 0.0
+    port_stall: float = 0.0
+    dram_stall: float = 0.0
+    macs: float = 0.0
+    index_selects: float = 0.0
+    reads: dict = dataclasses.field(default_factory=dict)
+    writes: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def cycles(self) -> float:
+        return self.compute + self.port_stall + self.dram_stall
+
+
+def _usable(arch: Arch, level: str) -> float:
+    lv = arch.memory[level]
+    return lv.capacity_bytes * (0.5 if lv.double_buffered else 1.0)
+
+
+def _act_width(spec: ComputeSpec) -> float:
+    if spec.sparse is not None and spec.sparse.act_read_width is not None:
+        return float(spec.sparse.act_read_width)
+    return 2.0 * spec.slots
+
+
+def _kept_fraction(mode: Mode, pe_cols: int) -> float:
+    """Share of the dense K positions a chain issues (nm: slots incl. padding; block: union over the PE)."""
+    if mode.kind == "block":
+        groups = max(1, math.ceil(pe_cols / mode.block[1]))
+        return 1.0 - (1.0 - mode.fraction) ** groups
+    return mode.fraction
+
+
+def _k_steps(spec: ComputeSpec, mode: Mode, K: int, pe_cols: int) -> int:
+    """Issues one chain needs to reduce a K-long (dense) dot product in this mode."""
+    slots = spec.slots
+    if mode.kind == "dense":
+        return math.ceil(K / min(slots, _act_width(spec)))
+    if mode.kind == "nm":
+        covered = min(slots / mode.fraction, _act_width(spec))
+        return max(1, math.ceil(K / covered))
+    return max(1, math.ceil(K * _kept_fraction(mode, pe_cols) / slots))
+
+
+def _plans(spec: ComputeSpec, mode: Mode, M: int, N: int, K: int):
+    """Candidate (p_m_hw, p_n, pe_cols, k_steps, issues) for each pack direction and PE mapping,
+    fewest issues first (ties: share the activation, map PEs along N)."""
+    pes = spec.n_chains // spec.chains_per_pe
+    cpp = spec.chains_per_pe
+    pn = spec.pack_n
+    dirs = ["none"]
+    if pn > 1:
+        dirs = ["m"]
+        if mode.kind == "dense" or (mode.kind == "block" and mode.block[1] >= pn):
+            dirs.insert(0, "n")     # shared-activation packing needs one mask for both columns
+    maps = ["n", "m"] if spec.mapping == "auto" else [spec.mapping]
+    out = []
+    for d in dirs:
+        for mp in maps:
+            lane_n = pn if d == "n" else 1
+            lane_m = pn if d == "m" else 1
+            pe_cols = cpp * lane_n
+            p_n, p_m = (pes * pe_cols, lane_m) if mp == "n" else (pe_cols, pes * lane_m)
+            k_steps = _k_steps(spec, mode, K, pe_cols)
+            issues = math.ceil(M / p_m) * math.ceil(N / p_n) * k_steps
+            out.append(((issues, d != "n", mp != "n"), (p_m, p_n, pe_cols, k_steps, issues)))
+    out.sort(key=lambda x: x[0])
+    return [plan for _, plan in out]
+
+
+def _gemm(spec: ComputeSpec, arch: Arch, mode: Mode, M: int, N: int, K: int, count: int) -> _Cost:
+    """Cost of `count` independent (M x K) @ (K x N) GEMMs in one mode, best mapping."""
+    best = None
+    for plan in _plans(spec, mode, M, N, K)[:2]:
+        cost = _gemm_plan(spec, arch, mode, M, N, K, count, plan)
+        if best is None or cost.cycles < best.cycles:
+            best = cost
+    return best
+
+
+def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
+    p = spec.precision
+    a_b, o_b = p.activations / 8.0, p.outputs / 8.0
+    p_m_hw, p_n, pe_cols, k_steps, _ = plan
+    kept = _kept_fraction(mode, pe_cols)
+    # stored weight bytes per dense element (the chain's own compressed format) and per chain issue
+    if mode.kind == "nm":
+        w_elem = mode.fraction * (p.weights + mode.index_bits) / 8.0
+        w_issue = spec.slots * (p.weights + mode.index_bits) / 8.0
+        act_issue = min(spec.slots / mode.fraction, _act_width(spec)) * a_b
+    elif mode.kind == "block":
+        br, bc = mode.block
+        w_elem = (mode.fraction * p.weights + 1.0 / (br * bc)) / 8.0
+        w_issue = spec.slots * p.weights / 8.0
+        act_issue = spec.slots * a_b
+    else:
+        w_elem = p.weights / 8.0
+        w_issue = spec.slots * p.weights / 8.0
+        act_issue = min(spec.slots, _act_width(spec)) * a_b
+
+    a_lvl, w_lvl, o_lvl = arch.buffer_for("activations"), arch.buffer_for("weights"), arch.buffer_for("outputs")
+    w_tile = K * p_n * w_elem
+    row_bytes = K * a_b
+
+    def others(level, exclude):
+        total = 0.0
+        if w_lvl == level and exclude != "weights":
+            total += w_tile
+        if o_lvl == level and exclude != "outputs":
+            total += p_m_hw * p_n * o_b
+        return total
+
+    # rows kept weight-stationary, and activation rows per chunk, shrunk to what the buffer holds
+    r = min(spec.weight_stationary_rows, max(1, math.ceil(M / p_m_hw)))
+    if a_lvl is not None:
+        room = _usable(arch, a_lvl) - others(a_lvl, "activations")
+        while r > 1 and p_m_hw * r * row_bytes > room:
+            r = max(1, r // 2)
+        p_m = p_m_hw * r
+        fit_rows = int(room // row_bytes) if row_bytes > 0 else M
+        chunk = M if fit_rows >= M else max(p_m, (fit_rows // p_m) * p_m)
+        a_chunk_fits = chunk * row_bytes <= room
+    else:
+        p_m, chunk, a_chunk_fits = p_m_hw * r, M, False
+    w_fits = w_lvl is not None and w_tile + (p_m * row_bytes if a_lvl == w_lvl else 0.0) \
+        + (p_m * p_n * o_b if o_lvl == w_lvl else 0.0) <= _usable(arch, w_lvl)
+    a_res = "activations" in spec.onchip_resident and a_lvl is not None and \
+        M * row_bytes <= arch.memory[a_lvl].capacity_bytes
+    o_res = "outputs" in spec.onchip_resident and o_lvl is not None and M * N * o_b <= arch.memory[o_lvl].capacity_bytes
+    w_res = "weights" in spec.onchip_resident and w_lvl is not None and K * N * w_elem <= arch.memory[w_lvl].capacity_bytes
+    w_dram_col = 0.0 if w_res else K * w_elem
+
+    a_bw = arch.memory[a_lvl].bytes_per_cycle if a_lvl else 0.0
+    w_bw = arch.memory[w_lvl].bytes_per_cycle if w_lvl else 0.0
+    issue, cyc, load, store, a_rd, w_rd = chain_folds(
+        M, N, K, p_m, p_n, k_steps, act_issue, w_issue,
+        a_bw if math.isfinite(a_bw) else 0.0, w_bw if math.isfinite(w_bw) else 0.0,
+        a_lvl is not None and a_lvl == w_lvl,
+        row_bytes, w_dram_col, o_b, w_fits, a_chunk_fits, a_res, o_res, pe_cols, p_m_hw, chunk)
+
+    dram = arch.memory[arch.offchip_name]
+    cpb = 0.0 if dram.ideal else 1.0 / (dram.bandwidth_bytes_per_cycle * spec.offchip_efficiency)
+    folds = len(cyc)
+    reps = count if count * folds <= MAX_TILED_FOLDS else 1
+    if reps > 1:
+        _, dram_stall = fold_schedule(np.tile(cyc, reps), np.tile(load, reps), np.tile(store, reps), cpb,
+                                      bool(dram.double_buffered))
+    else:
+        _, dram_stall = fold_schedule(cyc, load, store, cpb, bool(dram.double_buffered))
+
+    issues = float(issue.sum())
+    fill = spec.fill_cycles + (spec.sparse.reconfig_cycles if (mode.kind != "dense" and spec.sparse) else 0)
+    cost = _Cost()
+    cost.compute = issues * count + fill - 1
+    cost.port_stall = (float(cyc.sum()) - issues) * count
+    cost.dram_stall = float(dram_stall) * count / reps
+    dense_macs = float(M) * N * K * count
+    cost.macs = dense_macs * kept
+    if mode.kind == "nm":
+        cost.index_selects = dense_macs * kept
+    reads = {n: 0.0 for n in arch.memory}
+    writes = {n: 0.0 for n in arch.memory}
+    off = arch.offchip_name
+    reads[off] += float(load.sum()) * count
+    writes[off] += float(store.sum()) * count
+    if a_lvl:
+        reads[a_lvl] += a_rd * count
+        a_fill = 0.0 if a_res else M * row_bytes * (1 if a_chunk_fits else math.ceil(N / p_n))
+        writes[a_lvl] += a_fill * count
+    if w_lvl:
+        reads[w_lvl] += w_rd * count
+        w_fetches = math.ceil(M / chunk) if w_fits else math.ceil(M / p_m)
+        writes[w_lvl] += (0.0 if w_res else K * N * w_elem * w_fetches) * count
+    if o_lvl:
+        writes[o_lvl] += M * N * o_b * count
+        if not o_res:
+            reads[o_lvl] += M * N * o_b * count
+    cost.reads, cost.writes = reads, writes
+    return cost
+
+
+def estimate(op: Op, arch: Arch) -> OpCost:
+    spec: ComputeSpec = arch.compute
+    static_pj_per_cycle = spec.static_power_w / arch.clock_hz * 1e12
+    if op.is_vector:
+        base = vector_op_cost(op, arch, spec.vector_lanes or spec.n_chains, spec.precision.activations, "dsp_chain")
+        return dataclasses.replace(base, extra_energy_pj={"device_static": base.cycles * static_pj_per_cycle})
+    shapes = op.gemm_shapes()
+    best_mode, best = None, None
+    for mode in weight_modes(spec, op):        # dense first: it wins ties
+        parts = [_gemm(spec, arch, mode, g.M, g.N, g.K, g.count) for g in shapes]
+        total = _Cost(reads={n: 0.0 for n in arch.memory}, writes={n: 0.0 for n in arch.memory})
+        for c in parts:
+            total.compute += c.compute
+            total.port_stall += c.port_stall
+            total.dram_stall += c.dram_stall
+            total.macs += c.macs
+            total.index_selects += c.index_selects
+            for n in arch.memory:
+                total.reads[n] += c.reads[n]
+                total.writes[n] += c.writes[n]
+        if best is None or total.cycles < best.cycles:
+            best_mode, best = mode, total
+    notes = []
+    w_sp = op.sparsity.weights
+    if w_sp.kind != "dense" and best_mode.kind == "dense":
+        why = "no sparse chain configured" if spec.sparse is None else "pattern not supported or no faster"
+        notes.append(f"weights {w_sp.label}: runs dense on the DSP chains ({why})")
+    elif best_mode.kind != "dense":
+        notes.append(f"sparse chain mode {best_mode.label}")
+    if op.sparsity.activations.kind != "dense":
+        notes.append("activation sparsity not exploited by DSP chains")
+    if spec.int8_packing and spec.segments > 1:
+        notes.append(f"packed chain cut into {spec.segments} segments of <= {spec.packed_limit} (accumulator field)")
+    if best.port_stall > 0.05 * best.compute and best.port_stall > best.dram_stall:
+        notes.append("limited by on-chip (BRAM/URAM) read ports")
+    if arch.energy.mac_pj is None:
+        notes.append("energy.mac_pj not set: MAC energy uses the ASIC default, not the DSP slice figure")
+    return OpCost(engine="dsp_chain", model=f"dsp_chain {spec.family} L={spec.chain_length} x{spec.n_chains} "
+                  f"({best_mode.label}) fold-level",
+                  compute_cycles=best.compute, stall_cycles=best.port_stall + best.dram_stall,
+                  macs=best.macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=spec.peak_macs_per_cycle,
+                  index_selects=best.index_selects, reads_bytes=best.reads, writes_bytes=best.writes,
+                  extra_energy_pj={"device_static": best.cycles * static_pj_per_cycle}, notes="; ".join(notes))
+
+
+def check_arch(arch: Arch) -> None:
+    fpga.check_resources(arch)
+
+
+def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
+    """FPGA compute is counted in resources (see `simulator.fpga.resources_report`), not mm^2."""
+    return 0.0
+
+
+def resources_report(arch: Arch) -> dict:
+    return fpga.resources_report(arch)

@@ -1,0 +1,375 @@
+"""DSP-chain engine: cycles from first principles, sparse chains, the U280 example, errors, speed."""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from simulator import fpga, load_arch, simulate
+from simulator.engines.dsp_chain import estimate
+from simulator.errors import SparsimInputError
+from simulator.spec import arch_from_dict
+from simulator.trace import Op, Trace, load_trace
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_helpers import run_cli  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+U280 = ROOT / "arch_configs" / "fpga_u280_llm_sparse.yaml"
+HBM_BYTES_PER_S = 460e9          # 32 pseudo-channels x 14.375 GB/s (UG1393)
+
+# LLaMA-2-7B built in-test: hidden 4096, 32 heads, FFN 11008, 32 layers, vocab 32000.
+HIDDEN, HEADS, HEAD_DIM, FFN, LAYERS, VOCAB = 4096, 32, 128, 11008, 32, 32000
+
+
+def _w(sparsity):
+    return {"weights": sparsity} if sparsity else {}
+
+
+def llama2_7b(tokens: int, kv_len: int, phase: str, weights_sparsity: dict | None = None) -> Trace:
+    """One forward pass over `tokens` new tokens (1 = a decode step) with `kv_len` context."""
+    sp = _w(weights_sparsity)
+    L = LAYERS
+    ops = [
+        Op(name="attn_norm", kind="norm", dims={"elements": tokens * HIDDEN}, repeat=L, phase=phase),
+        Op(name="qkv_proj", kind="gemm", dims={"M": tokens, "N": 3 * HIDDEN, "K": HIDDEN}, repeat=L, phase=phase,
+           sparsity=sp),
+        Op(name="attn_qk", kind="attention_qk", dims={"heads": HEADS, "q_len": tokens, "kv_len": kv_len,
+                                                       "head_dim": HEAD_DIM}, repeat=L, phase=phase),
+        Op(name="softmax", kind="softmax", dims={"elements": HEADS * tokens * kv_len}, repeat=L, phase=phase),
+        Op(name="attn_pv", kind="attention_pv", dims={"heads": HEADS, "q_len": tokens, "kv_len": kv_len,
+                                                       "head_dim": HEAD_DIM}, repeat=L, phase=phase),
+        Op(name="o_proj", kind="gemm", dims={"M": tokens, "N": HIDDEN, "K": HIDDEN}, repeat=L, phase=phase,
+           sparsity=sp),
+        Op(name="ffn_norm", kind="norm", dims={"elements": tokens * HIDDEN}, repeat=L, phase=phase),
+        Op(name="gate_up", kind="gemm", dims={"M": tokens, "N": 2 * FFN, "K": HIDDEN}, repeat=L, phase=phase,
+           sparsity=sp),
+        Op(name="silu_mul", kind="elementwise", dims={"elements": tokens * FFN, "inputs": 2}, repeat=L, phase=phase),
+        Op(name="down_proj", kind="gemm", dims={"M": tokens, "N": HIDDEN, "K": FFN}, repeat=L, phase=phase,
+           sparsity=sp),
+        Op(name="lm_head", kind="gemm", dims={"M": 1 if phase == "decode" else tokens, "N": VOCAB, "K": HIDDEN},
+           phase=phase),
+    ]
+    return Trace(name=f"llama2_7b_{phase}{tokens}_kv{kv_len}", ops=ops)
+
+
+def weight_bytes(trace: Trace, bits_per_dense_weight: float) -> float:
+    """Bytes of the GEMM weights (not the KV cache) read once per pass."""
+    total = 0.0
+    for op in trace.ops:
+        if op.kind == "gemm":
+            total += op.dims.K * op.dims.N * op.repeat * bits_per_dense_weight / 8.0
+    return total
+
+
+def small_arch(*, memory=None, **compute):
+    """One or a few chains on a U280 budget, ideal memories unless given."""
+    spec = {"kind": "dsp_chain", "family": "dsp48e2", "chain_length": 8, "chains": 1, "pipeline_stages": 4,
+            "device": {"part": "xcu280"}}
+    spec.update(compute)
+    mem = memory or {"bram": {"kind": "bram", "capacity_kib": 1024, "ideal": True},
+                     "hbm": {"kind": "hbm", "ideal": True}}
+    return arch_from_dict({"name": "t", "clock_mhz": 300, "compute": spec, "memory": mem})
+
+
+def gemm(M, N, K, weights=None, name="g"):
+    sp = {"weights": weights} if weights else {}
+    return Op(name=name, kind="gemm", dims={"M": M, "N": N, "K": K}, sparsity=sp)
+
+
+# ----------------------------------------------------------------------------- dense chains
+
+def test_chain_of_L_slices_on_a_K_long_dot_product():
+    # One chain of L=8 reduces 8 products per cycle: K=64 takes 64/8 = 8 issues; the first result
+    # leaves after fill = L + pipeline stages = 12 cycles, the last one 12 - 1 cycles after its issue.
+    cost = estimate(gemm(1, 1, 64), small_arch())
+    assert cost.compute_cycles == 8 + (8 + 4) - 1
+    assert cost.stall_cycles == 0
+    assert cost.macs == 64 and cost.peak_macs_per_cycle == 8
+    # 3 x 5 outputs, K=100: 3*5 dot products of ceil(100/8)=13 issues each, back to back.
+    cost = estimate(gemm(3, 5, 100), small_arch())
+    assert cost.compute_cycles == 3 * 5 * 13 + 12 - 1
+
+
+def test_int8_packing_two_macs_per_slice_sharing_the_activation():
+    # L=7 (the packing limit, one segment): the two packed weights of each slice belong to two
+    # output columns, so N=2 costs one pass of ceil(70/7)=10 issues instead of two.
+    packed = estimate(gemm(1, 2, 70), small_arch(chain_length=7, int8_packing=True))
+    plain = estimate(gemm(1, 2, 70), small_arch(chain_length=7))
+    assert packed.compute_cycles == 10 + (7 + 4) - 1
+    assert plain.compute_cycles == 2 * 10 + (7 + 4) - 1
+    assert packed.peak_macs_per_cycle == 2 * plain.peak_macs_per_cycle == 14
+
+
+def test_packing_accumulator_limit_cuts_long_chains():
+    # Low product field: 18 bits signed. An INT8 x INT8 product is at most 2^14 in magnitude, so
+    # n products fit while n * 2^14 <= 2^17 - 1: n = 7. W4A8: n * 2^10 <= 2^17 - 1: n = 127.
+    fam = fpga.FAMILIES["dsp48e2"]
+    assert fpga.packed_chain_limit(fam, 8, 8) == (2 ** 17 - 1) // 2 ** 14 == 7
+    assert fpga.packed_chain_limit(fam, 8, 4) == 127
+    arch = small_arch(chain_length=14, int8_packing=True)
+    assert arch.compute.segments == 2
+    # fill grows by one fabric adder level (ceil(log2 2) = 1)
+    cost = estimate(gemm(1, 2, 14), arch)
+    assert cost.compute_cycles == 1 + (14 + 4 + 1) - 1
+    w4 = small_arch(chain_length=14, int8_packing=True, precision={"weights": 4})
+    assert w4.compute.segments == 1
+
+
+def test_dsp58_int8_dot_product_mode():
+    # DSP58 INT8 mode: a 3-element dot product per slice, so a 4-slice chain reduces 12 per cycle.
+    arch = small_arch(family="dsp58", chain_length=4, int8_packing=True)
+    cost = estimate(gemm(1, 1, 120), arch)
+    assert cost.compute_cycles == 120 / 12 + (4 + 4) - 1
+    assert arch.compute.peak_macs_per_cycle == 12
+
+
+def test_fill_latency_dominates_a_tiny_op():
+    # K=3 on a 16-long chain: one issue, but the result needs the whole fill of 16 + 4 cycles.
+    cost = estimate(gemm(1, 1, 3), small_arch(chain_length=16))
+    assert cost.compute_cycles == 1 + (16 + 4) - 1
+    assert cost.cycles > 10 * 1
+    assert cost.utilization == pytest.approx(3 / (20 * 16))
+
+
+def test_design_limited_by_bram_ports():
+    # One 8-slice chain reads 8 activation and 8 weight bytes per issue from one BRAM level that
+    # delivers only 4 bytes per cycle: each 8-issue fold (one output column, K=64) needs
+    # (8*8 + 8*8) / 4 = 32 cycles. 4 columns -> 4 folds -> 128 cycles, plus the fill (12 - 1).
+    mem = {"bram": {"kind": "bram", "capacity_kib": 64, "bandwidth_bytes_per_cycle": 4,
+                    "holds": ["activations", "weights"]},
+           "hbm": {"kind": "hbm", "ideal": True}}
+    cost = estimate(gemm(1, 4, 64), small_arch(memory=mem))
+    assert cost.cycles == 4 * 32 + 11
+    assert cost.compute_cycles == 4 * 8 + 11
+    assert cost.stall_cycles == 4 * (32 - 8)
+    assert "read ports" in cost.notes
+    # twice the port width halves the stall
+    mem["bram"]["bandwidth_bytes_per_cycle"] = 8
+    assert estimate(gemm(1, 4, 64), small_arch(memory=mem)).cycles == 4 * 16 + 11
+
+
+def test_finn_style_matrix_vector_unit():
+    # FINN MVU: PE = chains (output rows in parallel), SIMD = chain length (inputs per cycle).
+    MW, MH, PE, SIMD, vectors = 64, 32, 4, 8, 10
+    arch = small_arch(chain_length=SIMD, chains=PE, mapping="n")
+    cost = estimate(gemm(vectors, MH, MW), arch)
+    finn = (MH // PE) * (MW // SIMD) * vectors
+    assert finn == fpga.finn_mvu(MW, MH, PE, SIMD, 8, vectors)["cycles"] == 640
+    # steady state is exactly FINN's count; the chain adds its one-off fill (L + stages - 1)
+    assert cost.compute_cycles - (SIMD + 4 - 1) == finn
+
+
+def test_dram_bound_gemv_is_weight_bytes_over_bandwidth():
+    # 4 chains of 8 on a 4096 x 4096 GEMV, weights streamed from an 8-byte/cycle DDR: the weight
+    # bytes alone take 16 Mi / 8 cycles, which no amount of compute overlap can hide.
+    mem = {"bram": {"kind": "bram", "capacity_kib": 64, "ideal": True, "holds": ["activations", "outputs"]},
+           "ddr": {"kind": "ddr", "bandwidth_bytes_per_cycle": 8}}
+    cost = estimate(gemm(1, 4096, 4096), small_arch(memory=mem, chains=4))
+    assert cost.cycles >= 4096 * 4096 / 8
+    assert cost.cycles < 1.01 * (4096 * 4096 + 4096 + 4096) / 8 + 200
+
+
+# ----------------------------------------------------------------------------- sparse chains
+
+SPARSE = {"nm_patterns": ["2:4"], "act_read_width": 64}
+
+
+def test_nm_chain_covers_m_over_n_dense_positions_per_issue():
+    # 2:4: each issue takes 8 kept weights covering 16 dense positions; K=64 -> 4 issues (dense: 8).
+    arch = small_arch(sparse=SPARSE)
+    sparse = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), arch)
+    assert sparse.compute_cycles == 4 + 11
+    assert sparse.macs == 32 and sparse.index_selects == 32
+    assert "2:4" in sparse.notes
+
+
+def test_nm_speedup_bounded_by_activation_read_width():
+    # read width 12 activations per cycle: an issue covers min(16, 12) positions -> ceil(64/12) = 6.
+    arch = small_arch(sparse={"nm_patterns": ["2:4"], "act_read_width": 12})
+    assert estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), arch).compute_cycles == 6 + 11
+    # read width = chain length: no gain at all, the op stays dense
+    arch = small_arch(sparse={"nm_patterns": ["2:4"], "act_read_width": 8})
+    cost = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), arch)
+    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.notes
+
+
+def test_reconfiguration_cycles_paid_once_per_sparse_gemm():
+    arch = small_arch(sparse={**SPARSE, "reconfig_cycles": 50})
+    nm = {"kind": "nm", "n": 2, "m": 4}
+    # K=6400: 400 sparse issues + fill + 50 beats 800 dense issues + fill
+    assert estimate(gemm(1, 1, 6400, nm), arch).compute_cycles == 400 + 11 + 50
+    # K=64: 4 + 11 + 50 = 65 would lose to dense 8 + 11 = 19, so the op stays dense
+    assert estimate(gemm(1, 1, 64, nm), arch).compute_cycles == 8 + 11
+
+
+def test_unstructured_weights_use_the_group_histogram():
+    # Measured: every 4-group holds exactly 2 nonzeros -> fits 2:4 exactly, same as 2:4 data.
+    measured = {"kind": "unstructured", "density": 0.5,
+                "measured": {"density": 0.5, "group_histograms": {4: [0, 0, 100, 0, 0]}}}
+    arch = small_arch(sparse=SPARSE)
+    assert estimate(gemm(1, 1, 64, measured), arch).compute_cycles == 4 + 11
+    # Binomial at d=0.5: P(j) = C(4,j)/16; slots = 2*max(1, ceil(j/2)) -> (2+8+12+16+8)/16 = 2.625
+    # per group of 4 -> an issue covers 8 / (2.625/4) = 12.19 positions -> ceil(64/12.19) = 6.
+    cost = estimate(gemm(1, 1, 64, {"kind": "unstructured", "density": 0.5}), arch)
+    assert cost.compute_cycles == math.ceil(64 / (8 / (2.625 / 4))) + 11
+    assert cost.macs == pytest.approx(64 * 2.625 / 4)
+
+
+def test_unsupported_pattern_falls_back_to_dense():
+    arch = small_arch(sparse=SPARSE)  # no block support
+    cost = estimate(gemm(1, 1, 64, {"kind": "block", "block": [8, 8], "density": 0.25}), arch)
+    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.notes
+    no_sparse = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), small_arch())
+    assert "no sparse chain configured" in no_sparse.notes
+
+
+def test_block_sparse_chain_skips_zero_blocks():
+    # 4 chains in one PE share an activation stream; 8 x 4 blocks (4 columns wide) at density 0.25:
+    # the PE's 4 columns are one block column, so 25% of the K blocks are kept: ceil(64*0.25/8) = 2.
+    arch = small_arch(chains=4, chains_per_pe=4, sparse={"block": True})
+    cost = estimate(gemm(1, 4, 64, {"kind": "block", "block": [8, 4], "density": 0.25}), arch)
+    assert cost.compute_cycles == 2 + 11
+    # with 1-column blocks a K block is skipped only if zero in all 4 columns: kept 1 - 0.75^4
+    cost = estimate(gemm(1, 4, 64, {"kind": "block", "block": [8, 1], "density": 0.25}), arch)
+    assert cost.compute_cycles == math.ceil(64 * (1 - 0.75 ** 4) / 8) + 11
+
+
+def test_nm_weights_cannot_use_shared_activation_packing():
+    # Two columns of N:M weights have different masks, so they cannot share one activation; with
+    # packing the chain packs two tokens (shared weight) instead. M=1: half the packed lanes idle.
+    arch = small_arch(chain_length=7, int8_packing=True, sparse={"nm_patterns": ["2:4"], "act_read_width": 14})
+    dense = estimate(gemm(1, 2, 56), arch)
+    sparse_decode = estimate(gemm(1, 2, 56, {"kind": "nm", "n": 2, "m": 4}), arch)
+    assert dense.compute_cycles == 8 + 10              # one pass over both columns
+    assert sparse_decode.compute_cycles == 2 * 4 + 10   # two columns one after the other, 4 issues each
+    sparse_prefill = estimate(gemm(2, 2, 56, {"kind": "nm", "n": 2, "m": 4}), arch)
+    assert sparse_prefill.compute_cycles == 2 * 4 + 10  # two tokens share each packed weight
+
+
+# ----------------------------------------------------------------------------- the U280 example
+
+def _trace(name, fallback):
+    path = ROOT / "workloads" / "traces" / name
+    return load_trace(path) if path.exists() else fallback()
+
+
+def test_u280_decode_never_beats_the_hbm_bound():
+    arch = load_arch(U280)
+    for sp, bits in ((None, 8.0), ({"kind": "nm", "n": 2, "m": 4}, 0.5 * (8 + 2)),
+                     ({"kind": "block", "block": [16, 16], "density": 0.5}, 0.5 * 8)):
+        trace = llama2_7b(1, 2048, "decode", sp)
+        result = simulate(trace, arch)
+        bound_s = weight_bytes(trace, bits) / HBM_BYTES_PER_S
+        assert result.totals["latency_s"] >= bound_s
+        assert result.totals["latency_s"] < 2.0 * bound_s   # decode is memory-bound, not far above it
+        for row in result.rows:
+            assert 0.0 <= row["utilization"] <= 1.0 + 1e-9
+    for name in ("llama2_7b_decode_kv2048.yaml", "llama2_7b_decode_kv2048_2to4.yaml"):
+        path = ROOT / "workloads" / "traces" / name
+        if path.exists():
+            trace = load_trace(path)
+            bits = 5.0 if "2to4" in name else 8.0
+            assert simulate(trace, arch).totals["latency_s"] >= weight_bytes(trace, bits) / HBM_BYTES_PER_S
+
+
+def test_u280_prefill_2to4_between_1x_and_2x_of_dense_same_dsps():
+    arch = load_arch(U280)
+    dense = simulate(llama2_7b(2048, 2048, "prefill"), arch)
+    sparse = simulate(llama2_7b(2048, 2048, "prefill", {"kind": "nm", "n": 2, "m": 4}), arch)
+    for d, s in zip(dense.rows, sparse.rows):
+        if d["kind"] == "gemm" and d["op"] != "lm_head":
+            assert d["stall_cycles"] < 0.01 * d["cycles"]         # compute-bound
+            speedup = d["cycles"] / s["cycles"]
+            assert 1.0 < speedup <= 2.0, (d["op"], speedup)
+        assert d["utilization"] <= 1.0 + 1e-9 and s["utilization"] <= 1.0 + 1e-9
+    total = dense.totals["latency_s"] / sparse.totals["latency_s"]
+    assert 1.0 < total <= 2.0
+    shipped = [ROOT / "workloads" / "traces" / f"llama2_7b_prefill2048{s}.yaml" for s in ("", "_2to4")]
+    if all(p.exists() for p in shipped):
+        d, s = (simulate(load_trace(p), arch).totals for p in shipped)
+        assert 1.0 < d["latency_s"] / s["latency_s"] <= 2.0
+        assert d["utilization"] <= 1.0 and s["utilization"] <= 1.0
+
+
+def test_u280_resources_within_device():
+    report = fpga.resources_report(load_arch(U280))
+    assert report["feasible"]
+    for key in ("dsp", "bram36", "uram", "lut", "ff"):
+        assert report[key]["used"] <= report[key]["available"]
+    assert report["dsp"]["available"] == 9024
+    assert report["dsp"]["used"] == 640 * 14 + 7
+
+
+def test_energy_components_use_cited_fpga_defaults():
+    arch = load_arch(U280)
+    result = simulate(llama2_7b(1, 2048, "decode"), arch)
+    t = result.totals
+    assert t["energy_device_static_pj"] == pytest.approx(12.0 * t["latency_s"] * 1e12, rel=1e-6)
+    hbm_bytes = sum(r["hbm_read_bytes"] for r in result.rows)
+    assert t["energy_hbm_read_pj"] == pytest.approx(hbm_bytes * 8 * 3.9, rel=1e-9)
+    assert t["energy_mac_pj"] == pytest.approx(t["macs"] * 0.5, rel=1e-9)
+
+
+def test_decode_trace_simulates_fast():
+    arch = load_arch(U280)
+    trace = _trace("llama2_7b_decode_kv2048.yaml", lambda: llama2_7b(1, 2048, "decode"))
+    simulate(trace, arch)  # warm-up (numba compile / cache load)
+    start = time.perf_counter()
+    for _ in range(5):
+        simulate(trace, arch)
+    per_run = (time.perf_counter() - start) / 5
+    assert per_run < 0.25, per_run
+
+
+def test_other_fpga_configs_load_and_run():
+    for name in ("fpga_vcu1525_nm.yaml", "fpga_versal_dsp58.yaml"):
+        arch = load_arch(ROOT / "arch_configs" / name)
+        assert fpga.resources_report(arch)["feasible"]
+        trace = Trace(name="t", ops=[gemm(64, 256, 512, {"kind": "nm", "n": 2, "m": 8}, name="a"),
+                                     Op(name="n", kind="norm", dims={"elements": 4096})])
+        result = simulate(trace, arch)
+        assert result.totals["cycles"] > 0
+        assert all(r["utilization"] <= 1.0 + 1e-9 for r in result.rows)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def _write_bad(tmp_path, **changes):
+    data = yaml.safe_load(U280.read_text())
+    for key, value in changes.items():
+        data["compute"][key] = value
+    arch = tmp_path / "bad.yaml"
+    arch.write_text(yaml.safe_dump(data, sort_keys=False))
+    trace = tmp_path / "t.yaml"
+    trace.write_text(yaml.safe_dump({"schema_version": 1, "ops": [
+        {"name": "g", "kind": "gemm", "dims": {"M": 1, "N": 64, "K": 64}}]}))
+    return arch, trace
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"chain_length": 0}, ["compute.chain_length", "at least one DSP slice"]),
+    ({"family": "dsp99e"}, ["compute.family", "does not exist", "dsp48e2"]),
+    ({"chains": 704}, ["9,863 DSP slices", "704 chains x 14 slices", "9,024", "compute.chains"]),
+    ({"family": "dsp48e1"}, ["int8_packing", "cannot pack"]),
+])
+def test_bad_input_one_clear_error_exit_2(tmp_path, capsys, changes, words):
+    arch, trace = _write_bad(tmp_path, **changes)
+    code, out, err = run_cli(capsys, "simulate", "--arch", arch, "--workload", trace)
+    assert code == 2
+    lines = [ln for ln in err.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error:")
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_over_budget_rejected_in_python_too():
+    with pytest.raises(SparsimInputError, match="DSP slices"):
+        small_arch(chain_length=16, chains=600)
+    with pytest.raises(SparsimInputError, match="exactly one of chains or dsp_budget"):
+        small_arch(chains=None)
+    arch = small_arch(chains=None, dsp_budget=9000, chain_length=16)
+    assert arch.compute.n_chains == 9000 // 16
