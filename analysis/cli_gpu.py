@@ -1,0 +1,104 @@
+"""`sparsim crosscheck` and `sparsim measure`: the GPU model beside real kernel timings.
+
+Registered on the main app by `simulator.cli` (COMMAND_MODULES). User mistakes raise
+`SparsimInputError`, which the CLI prints as one line and exits 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from simulator.cli import app, console
+from simulator.errors import SparsimInputError
+
+
+@app.command()
+def crosscheck(
+    arch: Path = typer.Option(..., "--arch", "-a", help="GPU spec YAML (arch_configs/gpu_*.yaml)"),
+    measured: Path = typer.Option(..., "--measured", "-m", help="measured kernels: harness CSV, M,N,K,latency_ms "
+                                  "CSV, ncu --csv, nsys stats CSV or torch.profiler table"),
+    dtype: str = typer.Option("fp16", "--dtype", help="dtype of rows in a file without a dtype column"),
+    set_: list[str] = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)"),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the per-kernel report (.csv)"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write a log-log scatter (.png/.pdf/.svg)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the MAPE line (and warnings)"),
+):
+    """Simulate every measured kernel on a GPU spec; print errors and `MAPE: X.X% over N kernels`."""
+    from analysis.crosscheck import crosscheck as run_check, write_scatter
+    from analysis.importers import load_measured
+    from simulator.spec import load_arch
+
+    spec = load_arch(arch, list(set_))
+    data = load_measured(measured, default_dtype=dtype.lower())
+    result = run_check(spec, data)
+    for w in result.warnings:
+        console.print(f"[yellow]warning[/yellow]: {escape(w)}", markup=True, highlight=False, soft_wrap=True)
+    if result.n == 0:
+        raise SparsimInputError("no measured kernel could be simulated on this spec", path=measured,
+                                hint="see the warnings above")
+    if out:
+        if out.suffix.lower() != ".csv":
+            raise SparsimInputError(f"cannot write '{out.suffix}' reports", path=out, field="--out", hint="use .csv")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        result.rows.to_csv(out, index=False)
+    if plot:
+        if plot.suffix.lower() not in (".png", ".pdf", ".svg"):
+            raise SparsimInputError(f"cannot write '{plot.suffix}' plots", path=plot, field="--plot",
+                                    hint="use .png, .pdf or .svg")
+        write_scatter(result, plot, f"{spec.name} vs {measured.name}")
+    if not quiet:
+        table = Table(title=f"{measured.name} ({data.format}) on {spec.name}")
+        for col, justify in (("kernel", "left"), ("dtype", "left"), ("shape", "left"), ("measured ms", "right"),
+                             ("predicted ms", "right"), ("error %", "right")):
+            table.add_column(col, justify=justify)
+        for r in result.rows.itertuples():
+            table.add_row(r.kernel, r.dtype, r.shape, f"{r.measured_ms:.4g}", f"{r.predicted_ms:.4g}",
+                          f"{r.error_pct:+.1f}")
+        console.print(table)
+        groups = result.by_kernel()
+        if len(groups) > 1:
+            for g in groups.itertuples():
+                console.print(f"  {g.kernel} {g.dtype}: MAPE {g.mape_pct:.1f}% over {g.kernels}")
+        console.print(f"log-log correlation: {result.log_correlation:.3f}")
+        for path in (out, plot):
+            if path:
+                console.print(f"wrote {path}")
+    console.print(f"MAPE: {result.mape_pct:.1f}% over {result.n} kernels", highlight=False)
+
+
+@app.command()
+def measure(
+    out: Path = typer.Option(..., "--out", "-o", help="CSV to write (one row per measured kernel)"),
+    suite: list[str] = typer.Option([], "--suite", help="gemm, gemm_2to4, gemv, sdpa, moe_gemm (repeatable; "
+                                    "default all)"),
+    dtype: list[str] = typer.Option([], "--dtype", help="fp16, bf16, int8 (repeatable; default all)"),
+    quick: bool = typer.Option(False, "--quick", help="a small grid (a few minutes)"),
+    warmup: int = typer.Option(10, "--warmup", help="untimed calls before timing"),
+    repeats: int = typer.Option(50, "--repeats", help="timed calls; the median is reported"),
+    flush_l2: bool = typer.Option(False, "--flush-l2", help="overwrite a 256 MiB buffer between repeats"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list the cases without a GPU and exit"),
+):
+    """Time real kernels on this machine's CUDA GPU with PyTorch and write one tidy CSV."""
+    from analysis.measure.harness import SUITES, Grid, build_cases, run
+
+    grid = Grid.quick() if quick else Grid()
+    suites = tuple(suite) or SUITES
+    cases = build_cases(grid, suites, tuple(dtype) or None)
+    if dry_run:
+        for c in cases:
+            console.print(c.label, highlight=False)
+        console.print(f"{len(cases)} cases")
+        return
+    if out.suffix.lower() != ".csv":
+        raise SparsimInputError(f"cannot write '{out.suffix}' files", path=out, field="--out", hint="use .csv")
+    with console.status("measuring") as status:
+        def progress(i: int, n: int, case) -> None:
+            status.update(f"[{i + 1}/{n}] {case.label}")
+        rows = run(out, grid=grid, suites=suites, dtypes=tuple(dtype) or None, warmup=warmup, repeats=repeats,
+                   flush_l2=flush_l2, progress=progress)
+    console.print(f"measured {len(rows)} of {len(cases)} cases on {rows[0]['device'] if rows else '?'}; wrote {out}")

@@ -1,0 +1,135 @@
+"""`sparsim crosscheck`: measured kernels beside the GPU model, a MAPE line, a report and a scatter."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.crosscheck import crosscheck, ops_for, predict_s
+from analysis.importers import MeasuredKernel, load_measured
+from cli_helpers import run_cli
+from conftest import ARCH_DIR, ROOT
+from simulator.errors import SparsimInputError
+from simulator.spec import load_arch
+
+A100 = ARCH_DIR / "gpu_a100_sxm4_80gb.yaml"
+H100 = ARCH_DIR / "gpu_h100_sxm5_80gb.yaml"
+MI210 = ARCH_DIR / "gpu_mi210.yaml"
+DATA = Path(__file__).parent / "data" / "importers"
+MI210_CSV = ROOT.parent / "shared" / "data" / "mi210_matmul_fp16_measured.csv"
+needs_mi210 = pytest.mark.skipif(not MI210_CSV.exists(), reason="shared/data/mi210_matmul_fp16_measured.csv absent")
+
+
+@needs_mi210
+def test_mi210_measured_gemms_are_predicted_within_10_percent_mape(capsys, tmp_path):
+    report, plot = tmp_path / "report.csv", tmp_path / "scatter.png"
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", MI210, "--measured", MI210_CSV,
+                           "--out", report, "--plot", plot)
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("MAPE: ") and last.endswith("% over 22 kernels")
+    assert float(last.split()[1].rstrip("%")) <= 10.0
+    df = pd.read_csv(report)
+    assert len(df) == 22
+    assert list(df.columns[:6]) == ["kernel", "dtype", "shape", "measured_ms", "predicted_ms", "error_pct"]
+    recomputed = ((df["predicted_ms"] - df["measured_ms"]) / df["measured_ms"] * 100).abs().mean()
+    assert f"{recomputed:.1f}%" in last
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_mi210
+def test_mi210_large_gemms_alone_are_within_5_percent():
+    result = crosscheck(load_arch(MI210), load_measured(MI210_CSV))
+    big = result.rows[result.rows["measured_ms"] > 1.0]
+    assert len(big) >= 10
+    assert big["error_pct"].abs().mean() < 5.0
+
+
+def test_h100_spec_reproduces_the_published_8192_cubed_bf16_measurement(tmp_path):
+    # REFERENCE.md: 8192^3 bf16 on H100 80GB HBM3 measured at ~770-800 TFLOP/s; take the middle.
+    measured_ms = 2 * 8192 ** 3 / 785e12 * 1e3
+    f = tmp_path / "h100.csv"
+    f.write_text(f"M,N,K,dtype,latency_ms\n8192,8192,8192,bf16,{measured_ms:.6f}\n")
+    result = crosscheck(load_arch(H100), load_measured(f))
+    assert abs(result.rows["error_pct"].iloc[0]) < 3.0
+
+
+def test_a_file_without_dtype_is_read_as_the_dtype_option(capsys, tmp_path):
+    f = tmp_path / "plain.csv"
+    f.write_text("M,N,K,latency_ms\n4096,4096,4096,0.6\n")
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", A100, "--measured", f, "--dtype", "int8")
+    assert code == 0 and " int8 " in out
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", A100, "--measured", f)
+    assert code == 0 and " fp16 " in out
+
+
+def test_every_harness_kernel_kind_is_simulated(capsys):
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", A100, "--measured", DATA / "synthetic_harness.csv")
+    assert code == 0
+    assert out.strip().splitlines()[-1].endswith("over 6 kernels")
+    for kind in ("gemm_2to4", "gemv", "sdpa", "moe_gemm"):
+        assert kind in out
+
+
+def test_sdpa_is_one_fused_kernel_of_two_halves_and_int8_writes_int32():
+    sdpa = MeasuredKernel(kernel="sdpa", dtype="fp16", latency_s=1e-3, batch=2, heads=8, q_len=128, kv_len=128,
+                          head_dim=64)
+    assert [op.kind for op in ops_for(sdpa)] == ["attention_qk", "attention_pv"]
+    int8 = MeasuredKernel(kernel="gemm", dtype="int8", latency_s=1e-3, M=64, N=64, K=64)
+    assert ops_for(int8)[0].precision.outputs == 32
+    assert predict_s(int8, load_arch(A100)) > 0
+
+
+def test_kernels_the_spec_cannot_run_are_warned_about_and_left_out(capsys):
+    # fp8 is not in the MI210 spec: a per-row warning, the fp16 row still counts.
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", MI210, "--measured", DATA / "bad_dtype_unsupported.csv")
+    assert code == 0
+    assert "warning" in out and "cannot run on gpu_mi210" in out and "no fp8 tensor rate" in out
+    assert out.strip().splitlines()[-1].endswith("over 1 kernels")
+
+
+def test_bad_times_are_reported_per_row_and_the_rest_is_checked(capsys):
+    code, out, _ = run_cli(capsys, "crosscheck", "--arch", A100, "--measured", DATA / "bad_times.csv")
+    assert code == 0
+    assert out.count("not positive") == 2
+    assert out.strip().splitlines()[-1].endswith("over 1 kernels")
+
+
+def test_unknown_columns_exit_2_with_one_line(capsys):
+    code, _, err = run_cli(capsys, "crosscheck", "--arch", A100, "--measured", DATA / "bad_unknown_columns.csv")
+    assert code == 2
+    assert err.startswith("error: ") and "gpu_temperature" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_non_gpu_arch_is_refused(capsys):
+    code, _, err = run_cli(capsys, "crosscheck", "--arch", ARCH_DIR / "edge_npu_32x32_os.yaml",
+                           "--measured", DATA / "synthetic_minimal_locale.csv")
+    assert code == 2 and "compute kind" in err
+
+
+def test_set_overrides_change_the_prediction(capsys, tmp_path):
+    f = tmp_path / "one.csv"
+    f.write_text("M,N,K,latency_ms\n8192,8192,8192,4.0\n")
+    report = tmp_path / "r.csv"
+    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q")
+    base = pd.read_csv(report)["predicted_ms"].iloc[0]
+    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q", "--set", "compute.efficiency.tensor=0.45")
+    assert pd.read_csv(report)["predicted_ms"].iloc[0] == pytest.approx(2 * base, rel=0.05)
+
+
+def test_crosscheck_needs_at_least_one_simulable_kernel(tmp_path):
+    f = tmp_path / "fp8.csv"
+    f.write_text("M,N,K,dtype,latency_ms\n64,64,64,fp8,0.01\n")
+    result = crosscheck(load_arch(MI210), load_measured(f))
+    assert result.n == 0 and result.warnings
+    with pytest.raises(SparsimInputError):
+        from analysis.cli_gpu import crosscheck as cli_crosscheck
+        cli_crosscheck(arch=MI210, measured=f, dtype="fp16", set_=[], out=None, plot=None, quiet=True)
+
+
+def test_a_shape_larger_than_the_gpus_memory_is_a_per_row_warning(tmp_path):
+    f = tmp_path / "huge.csv"
+    f.write_text("M,N,K,latency_ms\n250000,250000,1024,100\n4096,4096,4096,0.6\n")
+    result = crosscheck(load_arch(A100), load_measured(f))
+    assert result.n == 1
+    assert len(result.warnings) == 1 and "huge.csv:2" in result.warnings[0] and "GiB of HBM" in result.warnings[0]

@@ -1,0 +1,256 @@
+"""GPU engine: specs reproduce datasheet peaks, the tile-wave GEMM model behaves like a GPU library,
+2:4 sparsity gains what measured practice shows, and inputs a GPU cannot run fail clearly."""
+
+import math
+
+import pytest
+
+from conftest import ARCH_DIR
+from simulator.engines import gpu
+from simulator.errors import SparsimInputError
+from simulator.simulate import simulate
+from simulator.spec import load_arch, read_yaml, arch_from_dict
+from simulator.trace import Op, Trace
+
+A100 = ARCH_DIR / "gpu_a100_sxm4_80gb.yaml"
+H100 = ARCH_DIR / "gpu_h100_sxm5_80gb.yaml"
+MI210 = ARCH_DIR / "gpu_mi210.yaml"
+SPARSE_24 = {"weights": {"kind": "nm", "n": 2, "m": 4}}
+
+
+def gemm(M, N, K, bits=16, sparsity=None, batch=1):
+    out = 32 if bits == 8 else bits
+    return Op(name="g", kind="gemm", dims={"M": M, "N": N, "K": K, "batch": batch},
+              precision={"activations": bits, "weights": bits, "outputs": out}, sparsity=sparsity or {})
+
+
+def seconds(op, arch):
+    return gpu.estimate(op, arch).cycles / arch.clock_hz
+
+
+def speedup_2_4(arch, M, N, K):
+    return seconds(gemm(M, N, K), arch) / seconds(gemm(M, N, K, sparsity=SPARSE_24), arch)
+
+
+# ----------------------------------------------------------------------------- specs vs datasheets
+
+@pytest.mark.parametrize("path, dtype, dense_tflops, sparse_tflops", [
+    (A100, "fp16", 312, 624), (A100, "bf16", 312, 624), (A100, "int8", 624, 1248),
+    (H100, "fp16", 989, 1979), (H100, "int8", 1979, 3958),
+    (MI210, "fp16", 181, None),
+])
+def test_per_sm_rates_times_sms_and_clock_give_the_datasheet_peaks(path, dtype, dense_tflops, sparse_tflops):
+    arch = load_arch(path)
+    rate = arch.compute.tensor_math[dtype]
+    peak = rate.dense_flops_per_cycle_per_sm * arch.compute.sm_count * arch.clock_hz / 1e12
+    assert peak == pytest.approx(dense_tflops, rel=0.01)
+    if sparse_tflops is None:
+        assert rate.sparse_2_4_flops_per_cycle_per_sm is None
+    else:
+        sparse = rate.sparse_2_4_flops_per_cycle_per_sm * arch.compute.sm_count * arch.clock_hz / 1e12
+        assert sparse == pytest.approx(sparse_tflops, rel=0.01)
+
+
+@pytest.mark.parametrize("path, hbm_gb_s, l2_mib", [(A100, 2039, 40), (H100, 3350, 50), (MI210, 1638.4, 8)])
+def test_memory_levels_hold_the_datasheet_bandwidth_and_l2_size(path, hbm_gb_s, l2_mib):
+    arch = load_arch(path)
+    assert arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz / 1e9 == pytest.approx(hbm_gb_s, rel=0.01)
+    assert arch.memory["l2"].capacity_kib == l2_mib * 1024
+
+
+def test_every_spec_states_where_its_efficiency_factors_come_from():
+    for path in (A100, H100, MI210):
+        eff = load_arch(path).compute.efficiency
+        assert len(eff.calibration) > 40
+    assert "mi210_matmul_fp16_measured.csv" in load_arch(MI210).compute.efficiency.calibration
+
+
+# ----------------------------------------------------------------------------- published measurements
+
+def test_h100_8192_cubed_bf16_gemm_matches_the_measured_770_to_800_tflops():
+    arch = load_arch(H100)
+    tflops = 2 * 8192 ** 3 / seconds(gemm(8192, 8192, 8192), arch) / 1e12
+    assert 770 * 0.97 <= tflops <= 800 * 1.03
+
+
+def test_a100_large_fp16_gemm_runs_below_peak_but_above_80_percent():
+    arch = load_arch(A100)
+    tflops = 2 * 8192 ** 3 / seconds(gemm(8192, 8192, 8192), arch) / 1e12
+    assert 0.8 * 312 < tflops < 312
+
+
+def test_int8_large_gemm_is_about_twice_as_fast_as_fp16_on_a100():
+    arch = load_arch(A100)
+    ratio = seconds(gemm(8192, 8192, 8192), arch) / seconds(gemm(8192, 8192, 8192, bits=8), arch)
+    assert 1.6 < ratio <= 2.0
+
+
+# ----------------------------------------------------------------------------- 2:4 sparsity
+
+@pytest.mark.parametrize("path", [A100, H100])
+@pytest.mark.parametrize("M", [1, 4, 16])
+def test_2_4_gives_about_no_speedup_on_the_decode_gemv_of_pytorch_issue_111339(path, M):
+    assert 0.85 <= speedup_2_4(load_arch(path), M, 4096, 4096) <= 1.2
+
+
+@pytest.mark.parametrize("path", [A100, H100])
+@pytest.mark.parametrize("shape", [(4096, 4096, 4096), (8192, 8192, 8192), (16384, 16384, 16384),
+                                   (8192, 12288, 12288)])
+def test_2_4_speedup_on_large_compute_bound_gemms_is_between_1_1_and_1_7(path, shape):
+    assert 1.1 <= speedup_2_4(load_arch(path), *shape) <= 1.7
+
+
+@pytest.mark.parametrize("path", [A100, H100])
+def test_2_4_speedup_never_exceeds_the_2x_math_ratio(path):
+    arch = load_arch(path)
+    for M in (1, 8, 16, 64, 256, 1024, 4096, 16384):
+        for N, K in ((4096, 4096), (14336, 4096), (12288, 12288), (1024, 8192)):
+            assert speedup_2_4(arch, M, N, K) < 2.0
+
+
+def test_1_4_runs_as_2_4_and_unstructured_runs_dense_with_a_note():
+    arch = load_arch(A100)
+    two_four = seconds(gemm(4096, 4096, 4096, sparsity=SPARSE_24), arch)
+    one_four = seconds(gemm(4096, 4096, 4096, sparsity={"weights": {"kind": "nm", "n": 1, "m": 4}}), arch)
+    assert one_four == pytest.approx(two_four)
+    cost = gpu.estimate(gemm(4096, 4096, 4096, sparsity={"weights": {"kind": "unstructured", "density": 0.3}}), arch)
+    assert cost.cycles == pytest.approx(gpu.estimate(gemm(4096, 4096, 4096), arch).cycles)
+    assert "not exploited" in cost.notes
+
+
+def test_a_gpu_without_sparse_tensor_cores_runs_2_4_dense_and_says_so():
+    arch = load_arch(MI210)
+    cost = gpu.estimate(gemm(4096, 4096, 4096, sparsity=SPARSE_24), arch)
+    assert cost.cycles == pytest.approx(gpu.estimate(gemm(4096, 4096, 4096), arch).cycles)
+    assert "no sparse tensor cores" in cost.notes
+
+
+# ----------------------------------------------------------------------------- model structure
+
+def test_decode_gemv_is_hbm_bytes_over_achievable_bandwidth_plus_one_launch():
+    arch = load_arch(A100)
+    spec = arch.compute
+    M, N, K = 1, 4096, 4096
+    bytes_moved = (M * K + K * N + M * N) * 2
+    expected = bytes_moved / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz * spec.efficiency.hbm)
+    expected += spec.launch_overhead_us * 1e-6
+    assert seconds(gemm(M, N, K), arch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_one_tile_more_than_a_wave_costs_a_whole_extra_wave():
+    # Memory made effectively free so that only the tile math and its waves remain.
+    arch = load_arch(A100, ["compute.tile_shapes=[[128, 128]]", "compute.max_ctas_per_sm=1",
+                            "compute.split_k=false", "memory.hbm.bandwidth_bytes_per_cycle=1e7",
+                            "memory.l2.bandwidth_bytes_per_cycle=1e7"])
+    sms = arch.compute.sm_count
+    full = seconds(gemm(128 * sms, 128, 8192), arch)
+    one_more = seconds(gemm(128 * (sms + 1), 128, 8192), arch)
+    assert one_more / full > 1.8
+
+
+def test_skinny_long_k_gemm_uses_split_k_and_gains_from_it():
+    arch = load_arch(A100)
+    no_split = load_arch(A100, ["compute.split_k=false"])
+    op = gemm(64, 256, 65536)
+    cost = gpu.estimate(op, arch)
+    assert "split-K" in cost.model and "split-K 1," not in cost.model
+    assert seconds(op, arch) < 0.7 * seconds(op, no_split)
+
+
+def test_tiny_kernels_cost_at_least_the_launch_overhead():
+    arch = load_arch(H100)
+    assert seconds(gemm(64, 64, 64), arch) >= arch.compute.launch_overhead_us * 1e-6
+
+
+def test_32_bit_operands_use_the_tf32_rate_and_4_bit_operands_are_refused():
+    arch = load_arch(A100)
+    assert seconds(gemm(8192, 8192, 8192, bits=32), arch) > 1.8 * seconds(gemm(8192, 8192, 8192), arch)
+    with pytest.raises(SparsimInputError, match="no tensor rate for 4-bit"):
+        gpu.estimate(gemm(64, 64, 64, bits=4), arch)
+
+
+def test_an_op_larger_than_hbm_is_refused_with_a_hint():
+    arch = load_arch(A100)
+    with pytest.raises(SparsimInputError, match="GiB of HBM"):
+        gpu.estimate(gemm(250_000, 250_000, 1024), arch)  # C alone: 125 GB
+
+
+def test_fused_attention_reads_q_k_v_once_and_writes_o_once():
+    arch = load_arch(H100)
+    dims = {"batch": 2, "heads": 32, "kv_heads": 8, "q_len": 4096, "kv_len": 4096, "head_dim": 128}
+    qk = gpu.estimate(Op(name="qk", kind="attention_qk", dims=dims, precision={"activations": 16, "weights": 16,
+                                                                                "outputs": 16}), arch)
+    pv = gpu.estimate(Op(name="pv", kind="attention_pv", dims=dims, precision={"activations": 16, "weights": 16,
+                                                                                "outputs": 16}), arch)
+    q = 2 * 32 * 4096 * 128 * 2
+    kv = 2 * 8 * 4096 * 128 * 2
+    assert qk.reads_bytes["hbm"] + pv.reads_bytes["hbm"] == q + 2 * kv
+    assert qk.writes_bytes["hbm"] + pv.writes_bytes["hbm"] == q          # O has Q's shape; no S/P in HBM
+    flops = 4 * 2 * 32 * 4096 * 4096 * 128
+    tflops = flops / ((qk.cycles + pv.cycles) / arch.clock_hz) / 1e12
+    assert 300 < tflops < 989 * arch.compute.efficiency.attention * 1.001
+
+
+def test_decode_attention_is_bound_by_reading_the_kv_cache():
+    arch = load_arch(A100)
+    dims = {"batch": 8, "heads": 32, "kv_heads": 8, "q_len": 1, "kv_len": 8192, "head_dim": 128}
+    p = {"activations": 16, "weights": 16, "outputs": 16}
+    total = sum(gpu.estimate(Op(name=k, kind=k, dims=dims, precision=p), arch).cycles
+                for k in ("attention_qk", "attention_pv")) / arch.clock_hz
+    kv_bytes = 2 * 8 * 8 * 8192 * 128 * 2
+    bw = arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz * arch.compute.efficiency.hbm
+    assert total == pytest.approx(kv_bytes / bw + arch.compute.launch_overhead_us * 1e-6, rel=0.05)
+
+
+def test_moe_grouped_gemm_is_one_launch_and_beats_per_expert_kernels():
+    arch = load_arch(H100)
+    tokens = [114, 100, 86, 72, 56, 42, 28, 14]
+    p = {"activations": 16, "weights": 16, "outputs": 16}
+    grouped = gpu.estimate(Op(name="moe", kind="moe_gemm", dims={"tokens_per_expert": tokens, "N": 14336, "K": 4096},
+                              precision=p), arch).cycles
+    separate = sum(gpu.estimate(gemm(t, 14336, 4096), arch).cycles for t in tokens)
+    assert grouped < separate
+    weights = 8 * 14336 * 4096 * 2
+    assert grouped / arch.clock_hz >= weights / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz)
+
+
+def test_vector_ops_are_bytes_over_bandwidth():
+    arch = load_arch(A100)
+    op = Op(name="add", kind="elementwise", dims={"elements": 2 ** 26, "inputs": 2},
+            precision={"activations": 16, "weights": 16, "outputs": 16})
+    expected = (2 ** 26 * 3 * 2) / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz
+                                    * arch.compute.efficiency.hbm) + arch.compute.launch_overhead_us * 1e-6
+    assert seconds(op, arch) == pytest.approx(expected, rel=1e-6)
+
+
+def test_simulate_runs_a_trace_on_a_gpu_and_reports_latency_at_the_spec_clock():
+    arch = load_arch(H100)
+    p = {"activations": 16, "weights": 16, "outputs": 16}
+    trace = Trace(name="t", ops=[
+        Op(name="proj", kind="gemm", dims={"M": 4096, "N": 4096, "K": 4096}, precision=p, repeat=2),
+        Op(name="act", kind="elementwise", dims={"elements": 4096 * 4096}, precision=p)])
+    result = simulate(trace, arch)
+    row = result.rows[0]
+    assert row["latency_s"] == pytest.approx(2 * seconds(gemm(4096, 4096, 4096), arch))
+    assert math.isfinite(result.totals["energy_pj"]) and result.totals["energy_pj"] > 0
+    assert result.totals["area_mm2"] == pytest.approx(814, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- spec validation
+
+def test_spec_rejects_a_sparse_peak_above_twice_dense():
+    data = read_yaml(A100)
+    data["compute"]["tensor_math"]["fp16"]["sparse_2_4_flops_per_cycle_per_sm"] = 5000
+    with pytest.raises(SparsimInputError, match="cannot exceed twice"):
+        arch_from_dict(data, path=A100)
+
+
+def test_spec_needs_an_l2_level_and_a_calibration_note():
+    data = read_yaml(A100)
+    del data["memory"]["l2"]
+    with pytest.raises(SparsimInputError, match="L2"):
+        arch_from_dict(data, path=A100)
+    data = read_yaml(A100)
+    del data["compute"]["efficiency"]["calibration"]
+    with pytest.raises(SparsimInputError, match="calibration"):
+        arch_from_dict(data, path=A100)
