@@ -278,3 +278,168 @@ def test_model_type_can_come_from_architectures():
     cfg = json.loads((CONFIGS / "llama2-7b.json").read_text())
     del cfg["model_type"]
     assert model_shape(cfg).model_type == "llama"          # architectures: LlamaForCausalLM
+
+
+# ----------------------------------------------------------------------------- every family, totals by hand
+# Each expected number is built from the config keys with the model code's layer shapes; none is
+# read back from the extractor.
+
+def attention_macs(layers, batch, heads, q_len, kv_len, head_dim):
+    """QK^T plus PV: each is heads x q_len x kv_len x head_dim MACs per sequence."""
+    return layers * 2 * batch * heads * q_len * kv_len * head_dim
+
+
+def test_llama3_8b_prefill_total_with_gqa_and_untied_head():
+    S, h, kv, f, L, V = 2048, 4096, 8 * 128, 14336, 32, 128256
+    linear = S * (2 * h * h + 2 * h * kv + 3 * h * f)         # q, o: h x h; k, v: h x (kv_heads x head_dim)
+    expected = L * linear + attention_macs(L, 1, 32, S, S, 128) + S * h * V
+    assert trace_from_hf_config("llama3-8b", seq_len=S).dense_macs == expected
+
+
+def test_explicit_head_dim_overrides_hidden_over_heads():
+    # hidden 2048 with 32 heads would give 64; the config says 128, so q is 2048 -> 4096 and o 4096 -> 2048
+    cfg = {"model_type": "llama", "hidden_size": 2048, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "head_dim": 128, "intermediate_size": 8192, "num_hidden_layers": 2, "vocab_size": 1000,
+           "tie_word_embeddings": False}
+    t = trace_from_hf_config(cfg, seq_len=16)
+    assert (by_suffix(t, "q_proj").dims.N, by_suffix(t, "k_proj").dims.N, by_suffix(t, "o_proj").dims.K) == (4096, 1024, 4096)
+    S, h = 16, 2048
+    expected = 2 * S * (h * 4096 + 2 * h * 1024 + 4096 * h + 3 * h * 8192) + attention_macs(2, 1, 32, S, S, 128) + S * h * 1000
+    assert t.dense_macs == expected
+
+
+def test_mixtral_prefill_total_router_experts_attention_and_head():
+    S, h, kv, f, L = 2048, 4096, 8 * 128, 14336, 32
+    per_layer = S * (2 * h * h + 2 * h * kv) + S * h * 8 + S * 2 * 3 * h * f   # attention linears, router, top-2 experts
+    expected = L * per_layer + attention_macs(L, 1, 32, S, S, 128) + S * h * 32000
+    assert trace_from_hf_config("mixtral-8x7b", seq_len=S).dense_macs == expected
+
+
+QWEN2_05B = {"model_type": "qwen2", "hidden_size": 896, "num_attention_heads": 14, "num_key_value_heads": 2,
+             "intermediate_size": 4864, "num_hidden_layers": 24, "vocab_size": 151936, "tie_word_embeddings": True,
+             "sliding_window": 32768, "max_window_layers": 21, "use_sliding_window": False}
+
+
+def test_qwen2_prefill_and_decode_totals():
+    h, hd, f, L, V = 896, 64, 4864, 24, 151936                 # head_dim = 896 / 14
+    kv = 2 * hd
+    S = 512
+    linear = S * (2 * h * h + 2 * h * kv + 3 * h * f)
+    assert trace_from_hf_config(QWEN2_05B, seq_len=S).dense_macs == \
+        L * linear + attention_macs(L, 1, 14, S, S, hd) + S * h * V
+    B, KV = 8, 40000                                           # use_sliding_window false: the whole cache is read
+    decode = trace_from_hf_config(QWEN2_05B, phase="decode", batch=B, kv_len=KV)
+    assert decode.dense_macs == L * B * (2 * h * h + 2 * h * kv + 3 * h * f) + attention_macs(L, B, 14, 1, KV, hd) + B * h * V
+
+
+def test_qwen2_sliding_window_applies_only_from_max_window_layers():
+    cfg = dict(QWEN2_05B, use_sliding_window=True)
+    t = trace_from_hf_config(cfg, phase="decode", kv_len=40000)
+    kv_lens = {op.layer: op.dims.kv_len for op in t.ops if op.kind == "attention_qk"}
+    assert len(kv_lens) == 24                                  # layers differ, so each is its own op
+    assert {kv_lens[f"layers.{i}"] for i in range(21)} == {40000}
+    assert {kv_lens[f"layers.{i}"] for i in range(21, 24)} == {32768}
+    # without the key, Qwen2Config's use_sliding_window defaults to false
+    no_key = {k: v for k, v in cfg.items() if k != "use_sliding_window"}
+    assert {op.dims.kv_len for op in trace_from_hf_config(no_key, phase="decode", kv_len=40000).ops
+            if op.kind == "attention_qk"} == {40000}
+
+
+def test_qwen2_moe_total_with_shared_expert_and_a_dense_first_layer():
+    # Qwen1.5-MoE-A2.7B widths, 4 layers; layer 0 is listed in mlp_only_layers
+    cfg = {"model_type": "qwen2_moe", "hidden_size": 2048, "num_attention_heads": 16, "num_key_value_heads": 16,
+           "num_hidden_layers": 4, "vocab_size": 151936, "intermediate_size": 5632, "moe_intermediate_size": 1408,
+           "shared_expert_intermediate_size": 5632, "num_experts": 60, "num_experts_per_tok": 4,
+           "decoder_sparse_step": 1, "mlp_only_layers": [0], "tie_word_embeddings": False}
+    S, h, hd = 64, 2048, 128
+    attn_linear = S * 4 * h * h
+    dense_mlp = S * 3 * h * 5632
+    moe_mlp = S * (h * 60 + h * 1 + 3 * h * 5632 + 4 * 3 * h * 1408)   # router, shared gate, shared expert, top-4
+    expected = 4 * attn_linear + dense_mlp + 3 * moe_mlp + attention_macs(4, 1, 16, S, S, hd) + S * h * 151936
+    t = trace_from_hf_config(cfg, seq_len=S)
+    assert t.dense_macs == expected
+    assert {op.layer for op in t.ops if op.kind == "moe_gemm"} == {"layers.1", "layers.2", "layers.3"}
+
+
+def test_gpt2_total_with_tied_head_and_default_n_inner():
+    cfg = {"model_type": "gpt2", "n_embd": 768, "n_head": 12, "n_layer": 12, "vocab_size": 50257, "n_inner": None,
+           "tie_word_embeddings": True}
+    S, h = 1024, 768
+    per_layer = S * (h * 3 * h + h * h + 2 * h * 4 * h)          # c_attn, c_proj, c_fc, mlp.c_proj
+    expected = 12 * per_layer + attention_macs(12, 1, 12, S, S, 64) + S * h * 50257   # the tied head still multiplies
+    t = trace_from_hf_config(cfg, seq_len=S)
+    assert t.dense_macs == expected
+    assert by_suffix(t, "lm_head").dims.N == 50257
+    assert by_suffix(t, "attn.c_proj").precision.weights == 32       # no torch_dtype: GPT-2 checkpoints are fp32
+
+
+def test_gpt2_explicit_n_inner_and_decode():
+    cfg = {"model_type": "gpt2", "n_embd": 1024, "n_head": 16, "n_layer": 24, "vocab_size": 50257, "n_inner": 3000}
+    B, KV, h = 2, 300, 1024
+    expected = 24 * B * (h * 3 * h + h * h + 2 * h * 3000) + attention_macs(24, B, 16, 1, KV, 64) + B * h * 50257
+    assert trace_from_hf_config(cfg, phase="decode", batch=B, kv_len=KV).dense_macs == expected
+
+
+MISTRAL_7B = {"model_type": "mistral", "hidden_size": 4096, "num_attention_heads": 32, "num_key_value_heads": 8,
+              "num_hidden_layers": 32, "intermediate_size": 14336, "vocab_size": 32000, "sliding_window": 4096}
+
+
+def test_mistral_sliding_window_prefill_attends_to_the_window_only():
+    S, W, h, kv, f = 8192, 4096, 4096, 1024, 14336
+    linear = S * (2 * h * h + 2 * h * kv + 3 * h * f)
+    expected = 32 * linear + attention_macs(32, 1, 32, S, W, 128) + S * h * 32000   # each query sees W keys
+    t = trace_from_hf_config(MISTRAL_7B, seq_len=S)
+    assert t.dense_macs == expected
+    assert "sliding window 4096" in t.description
+    # shorter than the window: the window changes nothing
+    short = trace_from_hf_config(MISTRAL_7B, seq_len=1024)
+    assert by_suffix(short, "attn_qk").dims.kv_len == 1024
+    # null sliding_window (Mistral v0.2+) is full attention
+    full = trace_from_hf_config(dict(MISTRAL_7B, sliding_window=None), seq_len=S)
+    assert by_suffix(full, "attn_qk").dims.kv_len == S
+
+
+def test_opt_350m_total_with_word_embed_projection():
+    cfg = {"model_type": "opt", "hidden_size": 1024, "num_attention_heads": 16, "ffn_dim": 4096,
+           "num_hidden_layers": 24, "vocab_size": 50272, "word_embed_proj_dim": 512}
+    S, h, p = 128, 1024, 512
+    expected = (24 * S * (4 * h * h + 2 * h * 4096) + attention_macs(24, 1, 16, S, S, 64)
+                + S * p * h + S * h * p + S * p * 50272)           # project_in, project_out, lm_head from 512
+    t = trace_from_hf_config(cfg, seq_len=S)
+    assert t.dense_macs == expected
+    assert (by_suffix(t, "lm_head").dims.K, by_suffix(t, "project_in").dims.K) == (512, 512)
+
+
+def test_bert_config_dict_total_with_pooler_and_optional_mlm_head():
+    cfg = {"model_type": "bert", "hidden_size": 1024, "num_attention_heads": 16, "intermediate_size": 4096,
+           "num_hidden_layers": 24, "vocab_size": 30522}
+    B, S, h = 2, 384, 1024
+    T = B * S
+    encoder = 24 * T * (4 * h * h + 2 * h * 4096) + attention_macs(24, B, 16, S, S, 64)
+    pooler = B * h * h                                                # dense on each sequence's [CLS]
+    assert trace_from_hf_config(cfg, seq_len=S, batch=B).dense_macs == encoder + pooler
+    mlm = dict(cfg, architectures=["BertForMaskedLM"])               # transform dense + decoder over every token
+    assert trace_from_hf_config(mlm, seq_len=S, batch=B).dense_macs == encoder + pooler + T * h * h + T * h * 30522
+
+
+def test_unreadable_config_and_bad_window_are_located_errors(tmp_path):
+    with pytest.raises(SparsimInputError, match="cannot read the config"):
+        model_shape(tmp_path)                                          # a directory, not a file
+    with pytest.raises(SparsimInputError) as exc:
+        model_shape(dict(MISTRAL_7B, sliding_window=0))
+    assert exc.value.field == "sliding_window"
+    with pytest.raises(SparsimInputError) as exc:
+        model_shape(dict(MISTRAL_7B, num_key_value_heads=0))
+    assert exc.value.field == "num_key_value_heads"
+
+
+def test_layer_skipping_and_block_sparse_attention_recipes():
+    S = 256
+    t = trace_from_hf_config("llama2-7b", seq_len=S, skip_layers=0.25, attention=0.1)
+    qk, pv = by_suffix(t, "attn_qk"), by_suffix(t, "attn_pv")
+    assert qk.skip_probability == 0.25 and by_suffix(t, "lm_head").skip_probability == 0.0
+    assert (qk.sparsity.outputs.kind, qk.sparsity.outputs.block, qk.sparsity.outputs.density) == ("block", (64, 64), 0.1)
+    assert pv.sparsity.activations.density == 0.1 and pv.sparsity.weights.kind == "dense"
+    attention = trace_summary(t)["kinds"]["attention_qk"]
+    # 32 layers x 32 heads x S x S x 128, a tenth of the blocks kept, a quarter of the layer runs skipped
+    assert attention["effective_macs"] == pytest.approx(32 * 32 * S * S * 128 * 0.1 * 0.75)

