@@ -102,3 +102,29 @@ def measure(
         rows = run(out, grid=grid, suites=suites, dtypes=tuple(dtype) or None, warmup=warmup, repeats=repeats,
                    flush_l2=flush_l2, progress=progress)
     console.print(f"measured {len(rows)} of {len(cases)} cases on {rows[0]['device'] if rows else '?'}; wrote {out}")
+
+
+@app.command("validate-gpu")
+def validate_gpu(
+    manifest: Path = typer.Option(Path("analysis/measured/sets.yaml"), "--manifest",
+                                  help="the shipped measured sets (name, arch, measured, dtype, role, source)"),
+    out_dir: Path = typer.Option(Path("analysis/measured/validation"), "--out-dir",
+                                 help="where the per-set reports, scatter plots and validation.md go"),
+    docs: Path = typer.Option(Path("docs/gpu.md"), "--docs", help="docs page whose generated validation block "
+                              "is rewritten"),
+    no_docs: bool = typer.Option(False, "--no-docs", help="leave the docs page alone"),
+):
+    """Regenerate the GPU validation (error tables and plots of every shipped measured set) in one command."""
+    from analysis.crosscheck import regenerate_validation
+
+    outcomes = regenerate_validation(manifest, out_dir, None if no_docs else docs)
+    for o in outcomes:
+        if o.result is None:
+            console.print(f"[yellow]skipped[/yellow] {o.set.name}: {escape(str(o.set.measured))} not found",
+                          highlight=False, soft_wrap=True)
+            continue
+        for w in o.result.warnings:
+            console.print(f"[yellow]warning[/yellow]: {escape(w)}", highlight=False, soft_wrap=True)
+        console.print(f"{o.set.name} ({o.set.role}): MAPE: {o.result.mape_pct:.1f}% over {o.result.n} kernels",
+                      highlight=False)
+    console.print(f"wrote {out_dir}" + ("" if no_docs else f" and {docs}"), highlight=False)

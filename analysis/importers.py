@@ -46,6 +46,13 @@ UNIT_SECONDS = {
     "s": 1.0, "second": 1.0, "sec": 1.0, "seconds": 1.0,
 }
 TIME_WORDS = ("latency", "time", "duration", "runtime", "elapsed", "median", "avg", "mean")
+DTYPE_ALIASES = {
+    "fp16": "fp16", "float16": "fp16", "half": "fp16", "f16": "fp16", "torch.float16": "fp16",
+    "bf16": "bf16", "bfloat16": "bf16", "torch.bfloat16": "bf16",
+    "int8": "int8", "i8": "int8", "s8": "int8", "torch.int8": "int8",
+    "fp8": "fp8", "float8": "fp8", "e4m3": "fp8", "float8_e4m3fn": "fp8", "torch.float8_e4m3fn": "fp8",
+    "tf32": "tf32", "fp32": "fp32", "float32": "fp32", "float": "fp32", "f32": "fp32", "torch.float32": "fp32",
+}
 MINIMAL_KNOWN = {"m", "n", "k", "dtype", "batch", "kernel", "name", "tflops", "tops", "gflops", "count"}
 
 
@@ -87,6 +94,12 @@ class MeasuredSet:
 
 
 # ----------------------------------------------------------------------------- number and unit parsing
+
+def normalize_dtype(text: str) -> str:
+    """'float16', 'half', 'torch.float16' -> 'fp16'; an unknown name is returned lower-cased as it is."""
+    low = str(text).strip().lower()
+    return DTYPE_ALIASES.get(low, low)
+
 
 def parse_number(text: str) -> float:
     """A number as people and tools print it: '1,234.5', '1.234,5', '1 234', '12%'. ValueError if not."""
@@ -162,7 +175,7 @@ def parse_label(name: str) -> dict | None:
     out: dict = {"kernel": m.group(1)}
     for key, value in re.findall(r"\b([A-Za-z_]+)=([^\s,;\]\)]+)", m.group(2)):
         if key == "dtype":
-            out["dtype"] = value.lower()
+            out["dtype"] = normalize_dtype(value)
         elif key == "T":
             out["tokens_per_expert"] = tuple(int(t) for t in value.split("/") if t)
         elif key in ("batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim", "M", "N", "K"):
@@ -225,6 +238,7 @@ def detect_format(text: str) -> str:
 def load_measured(path: str | Path, *, default_dtype: str = "fp16") -> MeasuredSet:
     """Read any supported measured-data file into canonical records (see the module docstring)."""
     path = Path(path)
+    default_dtype = normalize_dtype(default_dtype)
     if default_dtype not in DTYPES:
         raise SparsimInputError(f"unknown dtype '{default_dtype}'", field="--dtype", hint="one of " + ", ".join(DTYPES))
     text = _read_text(path)
@@ -317,7 +331,7 @@ def _read_table(text: str, path: Path, default_dtype: str) -> MeasuredSet:
             if cell("kernel"):
                 fields["kernel"] = cell("kernel").lower()
             if cell("dtype"):
-                fields["dtype"] = cell("dtype").lower()
+                fields["dtype"] = normalize_dtype(cell("dtype"))
             tpe = cell("tokens_per_expert")
             if tpe:
                 fields["tokens_per_expert"] = tuple(int(parse_number(t)) for t in re.split(r"[;/ ]+", tpe) if t)
@@ -490,4 +504,4 @@ def _read_torch_profiler(text: str, path: Path, default_dtype: str) -> MeasuredS
 
 
 __all__ = ["MeasuredKernel", "MeasuredSet", "load_measured", "detect_format", "parse_number", "parse_duration_s",
-           "unit_of_column", "shape_label", "parse_label", "KERNEL_KINDS", "DTYPES"]
+           "unit_of_column", "shape_label", "parse_label", "normalize_dtype", "KERNEL_KINDS", "DTYPES"]

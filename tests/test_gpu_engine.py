@@ -73,10 +73,32 @@ def test_h100_8192_cubed_bf16_gemm_matches_the_measured_770_to_800_tflops():
     assert 770 * 0.97 <= tflops <= 800 * 1.03
 
 
-def test_a100_large_fp16_gemm_runs_below_peak_but_above_80_percent():
-    arch = load_arch(A100)
-    tflops = 2 * 8192 ** 3 / seconds(gemm(8192, 8192, 8192), arch) / 1e12
-    assert 0.8 * 312 < tflops < 312
+@pytest.mark.parametrize("path, peak, low, high", [(A100, 312, 0.70, 0.85), (H100, 989, 0.75, 0.81)])
+@pytest.mark.parametrize("shape", [(8192, 8192, 8192), (4096, 4096, 4096), (8192, 12288, 12288)])
+def test_large_fp16_gemms_reach_the_published_fraction_of_peak(path, peak, low, high, shape):
+    # A100 ~70-80% (published maxima 79-87%), H100 ~75-80% (REFERENCE 8192^3 bf16 770-800 TFLOP/s).
+    M, N, K = shape
+    tflops = 2 * M * N * K / seconds(gemm(M, N, K), load_arch(path)) / 1e12
+    assert low * peak <= tflops <= high * peak
+
+
+@pytest.mark.parametrize("path", [A100, H100])
+@pytest.mark.parametrize("NK", [4096, 8192, 12288])
+def test_m64_gemms_are_bound_by_streaming_the_weights_from_hbm(path, NK):
+    arch = load_arch(path)
+    spec = arch.compute
+    weights = NK * NK * 2
+    stream = weights / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz * spec.efficiency.hbm_gemm)
+    t = seconds(gemm(64, NK, NK), arch)
+    assert stream <= t <= 1.15 * stream + spec.launch_overhead_us * 1e-6
+
+
+def test_gemm_streaming_efficiencies_default_to_the_copy_efficiency():
+    eff = load_arch(MI210).compute.efficiency
+    assert eff.hbm_gemm is None and eff.sparse_hbm is None
+    assert gpu._hbm_efficiency(eff, "gemm") == gpu._hbm_efficiency(eff, "sparse") == eff.hbm
+    a100 = load_arch(A100).compute.efficiency
+    assert gpu._hbm_efficiency(a100, "stream") == a100.hbm and gpu._hbm_efficiency(a100, "gemm") == a100.hbm_gemm
 
 
 def test_int8_large_gemm_is_about_twice_as_fast_as_fp16_on_a100():
@@ -89,8 +111,11 @@ def test_int8_large_gemm_is_about_twice_as_fast_as_fp16_on_a100():
 
 @pytest.mark.parametrize("path", [A100, H100])
 @pytest.mark.parametrize("M", [1, 4, 16])
-def test_2_4_gives_about_no_speedup_on_the_decode_gemv_of_pytorch_issue_111339(path, M):
-    assert 0.85 <= speedup_2_4(load_arch(path), M, 4096, 4096) <= 1.2
+@pytest.mark.parametrize("N, K", [(4096, 4096), (14336, 4096), (4096, 14336), (11008, 4096), (8192, 8192),
+                                  (12288, 12288)])
+def test_2_4_gives_about_no_speedup_on_decode_gemvs(path, M, N, K):
+    # Measured: 1x4096x4096 no gain (pytorch issue 111339), decode ~12% slower (CUDALibrarySamples issue 276).
+    assert 0.8 <= speedup_2_4(load_arch(path), M, N, K) <= 1.1
 
 
 @pytest.mark.parametrize("path", [A100, H100])
@@ -98,6 +123,11 @@ def test_2_4_gives_about_no_speedup_on_the_decode_gemv_of_pytorch_issue_111339(p
                                    (8192, 12288, 12288)])
 def test_2_4_speedup_on_large_compute_bound_gemms_is_between_1_1_and_1_7(path, shape):
     assert 1.1 <= speedup_2_4(load_arch(path), *shape) <= 1.7
+
+
+@pytest.mark.parametrize("shape", [(4096, 4096, 4096), (8192, 8192, 8192), (8192, 12288, 12288)])
+def test_a100_large_gemm_2_4_speedup_is_in_the_measured_1_2_to_1_4_band(shape):
+    assert 1.2 <= speedup_2_4(load_arch(A100), *shape) <= 1.45
 
 
 @pytest.mark.parametrize("path", [A100, H100])
@@ -127,12 +157,12 @@ def test_a_gpu_without_sparse_tensor_cores_runs_2_4_dense_and_says_so():
 
 # ----------------------------------------------------------------------------- model structure
 
-def test_decode_gemv_is_hbm_bytes_over_achievable_bandwidth_plus_one_launch():
+def test_decode_gemv_is_hbm_bytes_over_achievable_gemm_bandwidth_plus_one_launch():
     arch = load_arch(A100)
     spec = arch.compute
     M, N, K = 1, 4096, 4096
     bytes_moved = (M * K + K * N + M * N) * 2
-    expected = bytes_moved / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz * spec.efficiency.hbm)
+    expected = bytes_moved / (arch.memory["hbm"].bandwidth_bytes_per_cycle * arch.clock_hz * spec.efficiency.hbm_gemm)
     expected += spec.launch_overhead_us * 1e-6
     assert seconds(gemm(M, N, K), arch) == pytest.approx(expected, rel=1e-6)
 

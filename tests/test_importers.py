@@ -168,3 +168,13 @@ def test_format_detection():
     assert detect_format((DATA / "synthetic_ncu_raw.csv").read_text()) == "ncu_raw"
     assert detect_format((DATA / "synthetic_nsys_kern_sum.csv").read_text()) == "nsys"
     assert detect_format((DATA / "synthetic_torch_profiler.txt").read_text()) == "torch_profiler"
+
+
+def test_dtype_names_as_torch_prints_them_are_accepted(tmp_path):
+    f = tmp_path / "dtypes.csv"
+    f.write_text("M,N,K,dtype,latency_ms\n64,64,64,torch.float16,0.01\n64,64,64,bfloat16,0.01\n64,64,64,half,0.01\n"
+                 "64,64,64,fp64,0.01\n")
+    m = load_measured(f)
+    assert [k.dtype for k in m.kernels] == ["fp16", "bf16", "fp16"]
+    assert len(m.warnings) == 1 and ":5:" in m.warnings[0] and "unknown dtype 'fp64'" in m.warnings[0]
+    assert load_measured(f, default_dtype="float16").kernels[0].dtype == "fp16"

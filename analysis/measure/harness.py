@@ -13,8 +13,9 @@ Timing: CUDA events around each call, `warmup` untimed calls first, `repeats` ti
 the median reported with min/max; an L2-flushing write between repeats is optional
 (`flush_l2`). Each call is wrapped in an NVTX range named by `shape_label`, so runs under
 `ncu`/`nsys`/`torch.profiler` can be imported with shapes (`analysis.importers`).
-Recorded per row: device name, SM count, clocks (from nvidia-smi when present), driver,
-CUDA, cuDNN and torch versions, date. No GPU, or no torch: `SparsimInputError`.
+Recorded per row: device name, SM count, SM and memory clocks sampled by nvidia-smi right
+after the case's timed repeats (empty without nvidia-smi), driver, CUDA, cuDNN, torch and
+cuSPARSELt versions, date. No GPU, or no torch: `SparsimInputError`.
 """
 
 from __future__ import annotations
@@ -207,6 +208,12 @@ def environment(torch) -> dict:
     try:
         from torch.sparse import SparseSemiStructuredTensor
         sparse_backend = "cutlass" if getattr(SparseSemiStructuredTensor, "_FORCE_CUTLASS", False) else "cusparselt"
+        if sparse_backend == "cusparselt":
+            try:
+                version = torch.backends.cusparselt.version()
+            except (AttributeError, RuntimeError):
+                version = None
+            sparse_backend += f" {version}" if version else " (not available in this build)"
     except ImportError:
         sparse_backend = "unavailable"
     return {
@@ -343,7 +350,10 @@ def run(out: str | Path, *, grid: Grid | None = None, suites: Iterable[str] = SU
             continue
         finally:
             torch.cuda.empty_cache()
-        rows.append(row_for(case, timing, env, warmup, repeats))
+        # Clocks right after the timed repeats (nvidia-smi at the start of a run shows idle clocks).
+        clocks = _nvidia_smi("clocks.sm,clocks.mem").split(", ")
+        row_env = dict(env, **({"sm_clock_mhz": clocks[0], "mem_clock_mhz": clocks[1]} if len(clocks) == 2 else {}))
+        rows.append(row_for(case, timing, row_env, warmup, repeats))
         write_csv(rows, out)        # rewrite as we go: a killed run keeps what it measured
     write_csv(rows, out)
     return rows

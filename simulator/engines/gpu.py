@@ -12,21 +12,25 @@ What is modelled (one op = one library kernel launch, as PyTorch issues it):
   (`(mt + nt) K` bytes per tile over the L2 bandwidth) and by HBM traffic (each operand once
   if both fit in L2, else once per rasterised wave block that uses it), and HBM bandwidth
   is also capped by Little's law (bytes a CTA keeps in flight / memory latency) when few
-  CTAs run. Skinny shapes (output tiles filling less than one wave) may use split-K (K cut
-  into s slices, fp32 partials written and reduced by a second launch). Like a library
+  CTAs run. GEMM mainloops stream HBM at `efficiency.hbm_gemm` of peak (cuBLAS skinny GEMMs
+  and GEMVs reach less than a copy kernel's `efficiency.hbm`). Skinny shapes (output tiles
+  filling less than one wave) may use split-K (K cut into s slices, fp32 partials written
+  and reduced by a second launch). Like a library
   heuristic, the (tile, split) with the least time is chosen; the choice is appended to the
   op's `model` string.
 - **2:4 sparse GEMM** (cuSPARSELt / CUTLASS sparse semantics): the 2:4 operand is stored
   compressed at half size plus 2-bit metadata per kept value, math runs at the separate
   2:4 peak (`sparse_2_4_flops_per_cycle_per_sm`) times `efficiency.sparse_tensor`; the
   sparse kernels have no split-K (`sparse_split_k`) and PyTorch's semi-structured path adds
-  `sparse_extra_launches` small kernels (operand transpose/padding). That is why small decode
-  GEMVs (1 x 4096 x 4096) gain ~nothing (measured: pytorch issue 111339) and large GEMMs gain 1.1-1.7x
-  (PyTorch semi-structured tutorial; Mishra et al. 2021, arXiv 2104.08378), never above the
-  2x math ratio. Other N:M patterns run as 2:4 when every aligned group of 4 holds <= 2
+  `sparse_extra_launches` small kernels (operand transpose/padding). The 2:4 tile kernels
+  have no GEMV specialisation: they stream at `efficiency.sparse_hbm` of HBM peak, a measured
+  fraction (approximation: no mechanism is modelled for it). That is why decode GEMVs
+  (M <= 16) gain ~nothing (measured: pytorch issue 111339; NVIDIA/CUDALibrarySamples issue
+  276) and large GEMMs gain 1.1-1.7x (PyTorch semi-structured tutorial; Mishra et al. 2021,
+  arXiv 2104.08378), never above the 2x math ratio. Other N:M patterns run as 2:4 when every aligned group of 4 holds <= 2
   values (1:4, 2:8), else dense; unstructured sparsity runs dense (noted).
-- **GEMV / decode GEMMs** (M <= `gemv_max_m`): a bandwidth kernel, bytes / achievable HBM
-  bandwidth, math at the tensor rate as a lower bound.
+- **GEMV / decode GEMMs** (M <= `gemv_max_m`): a bandwidth kernel, bytes / (HBM peak x
+  `efficiency.hbm_gemm`), math at the tensor rate as a lower bound.
 - **Memory-bound ops** (elementwise, softmax, norm): bytes / achievable HBM bandwidth.
 - **Attention** as one fused FlashAttention-style kernel (Dao et al. 2022/2023): Q/K/V read
   once, O written once, no S/P matrix in HBM; math at `efficiency.attention` of the dense
@@ -40,9 +44,13 @@ The op's own precision selects the tensor rate: 16 bits -> fp16/bf16 (alike), 8 
 (`launch_overhead_us`, charged as compute cycles).
 
 Approximations (what is left out): no occupancy/register modelling beyond shared memory,
-no bank conflicts, no clock/power throttling other than through the efficiency factors,
-no stream-K, no overlap between consecutive kernels, L2 reuse by a square rasterisation
-rule. Efficiency factors are per GPU and carry a `calibration` provenance note.
+no bank conflicts, no clock/power throttling other than through the efficiency factors
+(so fp16 and bf16, both 16-bit, get the same rate; bf16 measures ~3% faster on H100),
+no stream-K, no overlap between consecutive kernels (a split-K reduction or an extra 2:4
+kernel costs a full `launch_overhead_us`), L2 reuse within a kernel by a square
+rasterisation rule and no L2 residency across repeated calls (operands are read from HBM
+every call, as in a timing loop with an L2 flush). Efficiency factors are per GPU and carry
+a `calibration` provenance note.
 """
 
 from __future__ import annotations
@@ -81,7 +89,13 @@ class Efficiency(_Strict):
     tensor: float = Field(gt=0, le=1, description="fraction of the dense tensor peak a GEMM mainloop sustains")
     sparse_tensor: float = Field(default=0.6, gt=0, le=1, description="fraction of the 2:4 peak sustained")
     attention: float = Field(default=0.6, gt=0, le=1, description="fused attention math, fraction of dense peak")
-    hbm: float = Field(gt=0, le=1, description="achievable fraction of HBM peak bandwidth")
+    hbm: float = Field(gt=0, le=1, description="achievable fraction of HBM peak bandwidth (copies, elementwise)")
+    hbm_gemm: float | None = Field(
+        default=None, gt=0, le=1,
+        description="fraction of HBM peak that GEMM/GEMV mainloops reach when streaming operands; None = hbm")
+    sparse_hbm: float | None = Field(
+        default=None, gt=0, le=1,
+        description="fraction of HBM peak the 2:4 sparse tile kernels reach when streaming; None = hbm_gemm")
     l2: float = Field(default=0.8, gt=0, le=1, description="achievable fraction of L2 peak bandwidth")
     calibration: str = Field(min_length=1, description="where these numbers come from (fit, dataset, date)")
 
@@ -204,10 +218,23 @@ class _Gemm:
     count: int
 
 
-def _bandwidths(arch: Arch) -> tuple[float, float]:
+def _hbm_efficiency(eff: Efficiency, kernel: str) -> float:
+    """Achievable HBM fraction for a kernel family: 'stream' (copies, elementwise, attention),
+    'gemm' (dense GEMM/GEMV mainloops) or 'sparse' (2:4 tile kernels)."""
+    gemm = eff.hbm_gemm if eff.hbm_gemm is not None else eff.hbm
+    if kernel == "gemm":
+        return gemm
+    if kernel == "sparse":
+        return eff.sparse_hbm if eff.sparse_hbm is not None else gemm
+    return eff.hbm
+
+
+def _bandwidths(arch: Arch, kernel: str = "stream") -> tuple[float, float]:
+    """(L2, HBM) achievable bytes per cycle for a kernel family (see `_hbm_efficiency`)."""
     l2, hbm = _levels(arch)
     eff = arch.compute.efficiency
-    return (arch.memory[l2].bytes_per_cycle * eff.l2, arch.memory[hbm].bytes_per_cycle * eff.hbm)
+    return (arch.memory[l2].bytes_per_cycle * eff.l2,
+            arch.memory[hbm].bytes_per_cycle * _hbm_efficiency(eff, kernel))
 
 
 def _latency_cycles(arch: Arch) -> float:
@@ -218,7 +245,7 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
                      efficiency: float, sparse_b: bool, allow_split: bool) -> KernelTime:
     """Best (tile, split-K) time of a grouped/batched GEMM kernel at tile level."""
     spec: ComputeSpec = arch.compute
-    l2_bpc, hbm_bpc = _bandwidths(arch)
+    l2_bpc, hbm_bpc = _bandwidths(arch, "sparse" if sparse_b else "gemm")
     l2_name, _ = _levels(arch)
     l2_bytes_cap = arch.memory[l2_name].capacity_bytes * spec.l2_resident_fraction
     latency = _latency_cycles(arch)
@@ -319,8 +346,9 @@ def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: f
                   reads_bytes=reads, writes_bytes=writes, notes="; ".join(notes))
 
 
-def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str) -> KernelTime:
-    _, hbm_bpc = _bandwidths(arch)
+def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str,
+               kernel: str = "stream") -> KernelTime:
+    _, hbm_bpc = _bandwidths(arch, kernel)
     total = max(math_cycles, (read_bytes + write_bytes) / hbm_bpc)
     return KernelTime(math_cycles=math_cycles, total_cycles=total, hbm_read_bytes=read_bytes,
                       hbm_write_bytes=write_bytes, l2_read_bytes=read_bytes, l2_write_bytes=write_bytes,
@@ -420,7 +448,8 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
         read = sum((g.M * g.K * bits["a"] + g.K * g.N * bits["b"]) / 8.0 * g.count for g in gemms)
         write = sum(g.M * g.N * bits["c"] / 8.0 * g.count for g in gemms)
         math_cycles = 2.0 * dense_macs / (rate.dense_flops_per_cycle_per_sm * spec.efficiency.tensor * spec.sm_count)
-        kt = _streaming(arch, read, write, math_cycles, f"GEMV kernel (M <= {spec.gemv_max_m}), bandwidth-bound")
+        kt = _streaming(arch, read, write, math_cycles, f"GEMV kernel (M <= {spec.gemv_max_m}), bandwidth-bound",
+                        kernel="gemm")
         return _cost(op, arch, kt, 1, f"gpu GEMV ({dtype}): bytes / achievable HBM bandwidth", dense_macs,
                      notes, _dense_peak_macs(spec, rate))
 
