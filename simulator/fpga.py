@@ -221,7 +221,9 @@ def _mux_luts(inputs: int) -> int:
 
 
 def resources(spec, arch=None) -> dict:
-    """Estimated use of every resource by a dsp_chain compute spec and the arch's on-chip memories."""
+    """Estimated use of every resource by a dsp_chain compute spec and the arch's on-chip memories.
+
+    `by_level` gives each on-chip memory level's BRAM36 / URAM / FF share (for error messages)."""
     fam = family(spec.family)
     p = spec.precision
     dev = spec.device.resolved()
@@ -248,19 +250,25 @@ def resources(spec, arch=None) -> dict:
         # each slot selects its activation among the m_max candidates of its group
         used["lut"] += chains * slots * p.activations * _mux_luts(m_max)
         used["ff"] += chains * slots * (p.activations + math.ceil(math.log2(max(2, m_max))))
+    by_level: dict[str, dict[str, float]] = {}
     if arch is not None:
-        for level in arch.memory.values():
-            for key, value in level_blocks(level).items():
+        for name, level in arch.memory.items():
+            blocks = level_blocks(level)
+            if blocks:
+                by_level[name] = blocks
+            for key, value in blocks.items():
                 used[key] += value
     for key, value in spec.device.reserved.items():
         used[key] = used.get(key, 0.0) + value
     avail = {"dsp": dev.dsp, "bram36": dev.bram36, "uram": dev.uram, "lut": dev.lut, "ff": dev.ff}
     over = [k for k in avail if used[k] > avail[k]]
-    return {"device": dev.part, "used": used, "available": avail, "over": over, "slices_per_mac": spm}
+    return {"device": dev.part, "used": used, "available": avail, "over": over, "slices_per_mac": spm,
+            "by_level": by_level}
 
 
 def resources_report(arch) -> dict:
-    """A printable `resources` section: per resource used / available / utilisation, and feasibility."""
+    """A printable `resources` section: per resource used / available / utilisation, and feasibility,
+    plus the chain organisation, peak rate, off-chip bandwidth and the device's static power."""
     spec = arch.compute
     r = resources(spec, arch)
     out: dict = {"device": r["device"], "feasible": not r["over"]}
@@ -274,6 +282,11 @@ def resources_report(arch) -> dict:
     out["pes"] = spec.n_chains // spec.chains_per_pe
     out["peak_macs_per_cycle"] = spec.peak_macs_per_cycle
     out["peak_tops"] = 2 * spec.peak_macs_per_cycle * arch.clock_mhz * 1e6 / 1e12
+    off = arch.memory[arch.offchip_name]
+    peak = math.inf if off.ideal else off.bandwidth_bytes_per_cycle * arch.clock_mhz * 1e6 / 1e9
+    out["offchip"] = {"level": arch.offchip_name, "kind": off.kind, "channels": spec.offchip_channels,
+                      "peak_gb_per_s": peak, "efficiency": spec.offchip_efficiency,
+                      "effective_gb_per_s": peak * spec.offchip_efficiency}
     out["static_power_w"] = spec.static_power_w
     return out
 
@@ -290,21 +303,33 @@ def check_resources(arch) -> None:
         return
     key = r["over"][0]
     used, avail = r["used"][key], r["available"][key]
+    reserved = spec.device.reserved.get(key, 0)
     if key == "dsp":
         how = (f"{spec.n_chains} chains x {spec.chain_length} slices"
                + (f" x {r['slices_per_mac']} slices per MAC" if r["slices_per_mac"] > 1 else "")
-               + (f" + {spec.device.reserved.get('dsp', 0)} reserved" if spec.device.reserved.get("dsp") else ""))
+               + (f" + {reserved} reserved" if reserved else ""))
+        fits = (avail - reserved) // (spec.chain_length * r["slices_per_mac"])
         raise SparsimInputError(f"design needs {int(used):,} DSP slices ({how}) but the {r['device']} has "
-                                f"{avail:,}", field="compute.chains",
-                                hint=f"use at most {(avail - spec.device.reserved.get('dsp', 0)) // (spec.chain_length * r['slices_per_mac']):,} chains "
-                                     f"of length {spec.chain_length}, or set dsp_budget")
-    field = "memory" if key in ("bram36", "uram") else "compute"
-    raise SparsimInputError(f"design needs {math.ceil(used):,} {RESOURCE_WORDS[key]} but the {r['device']} has "
-                            f"{avail:,}", field=field,
-                            hint="shrink the on-chip memories (capacity_kib / bandwidth) or use a bigger part"
-                            if key in ("bram36", "uram") else "use fewer chains/PEs or fewer sparse patterns")
+                                f"{avail:,}", field="compute.dsp_budget" if spec.chains is None else "compute.chains",
+                                hint=f"use at most {fits:,} chains of length {spec.chain_length}, or set dsp_budget")
+    if key in ("bram36", "uram"):
+        levels = {n: b[key] for n, b in r["by_level"].items() if b.get(key)}
+        if levels:
+            worst = max(levels, key=levels.get)
+            parts = ", ".join(f"{n} {math.ceil(v):,}" for n, v in levels.items()) + \
+                (f", reserved {reserved:,}" if reserved else "")
+            raise SparsimInputError(
+                f"design needs {math.ceil(used):,} {RESOURCE_WORDS[key]} ({parts}) but the {r['device']} has "
+                f"{avail:,}", field=f"memory.{worst}",
+                hint="shrink its capacity_kib or bandwidth_bytes_per_cycle, since blocks = width x depth; "
+                     "or use a bigger part")
+        raise SparsimInputError(f"device.reserved takes {reserved:,} {RESOURCE_WORDS[key]} but the {r['device']} "
+                                f"has {avail:,}", field=f"compute.device.reserved.{key}", hint="lower it")
+    raise SparsimInputError(f"design needs ~{math.ceil(used):,} {RESOURCE_WORDS[key]} (estimate) but the "
+                            f"{r['device']} has {avail:,}", field="compute.chains",
+                            hint="use fewer chains/PEs or fewer sparse patterns, or a bigger part")
 
 
-__all__ = ["DspFamily", "FAMILIES", "offchip_bytes_per_cycle", "FPGA_LEVEL_PJ_PER_BIT", "family", "packed_chain_limit", "slices_per_mac", "Device", "DEVICES",
-           "device_part", "bram18_count", "bram36_count", "uram_count", "finn_mvu", "level_blocks",
-           "resources", "resources_report", "check_resources"]
+__all__ = ["DspFamily", "FAMILIES", "offchip_bytes_per_cycle", "FPGA_LEVEL_PJ_PER_BIT", "family", "packed_chain_limit",
+           "slices_per_mac", "Device", "DEVICES", "device_part", "bram18_count", "bram36_count", "uram_count",
+           "finn_mvu", "level_blocks", "resources", "resources_report", "check_resources"]

@@ -71,6 +71,23 @@ def test_bram_over_budget_is_rejected():
     with pytest.raises(SparsimInputError, match="BRAM36 blocks") as info:
         arch_from_dict(data)
     assert "2,016" in str(info.value)
+    # 16 MiB at 2048 B/cycle: 16384 bits wide, 8192 deep. BRAM18 shapes: 512x36 -> 456 x 16 = 7296,
+    # 1Kx18 -> 911 x 8 = 7288, 2Kx9 -> 1821 x 4 = 7284 (cheapest), 4Kx4 -> 4096 x 2 = 8192;
+    # 7284 BRAM18 = 3642 BRAM36, with the 264 of the shell: 3906
+    assert info.value.field == "memory.act_bram" and "3,906" in str(info.value) and "act_bram 3,642" in str(info.value)
+
+
+def test_uram_and_shell_overuse_name_the_field_to_change():
+    data = yaml.safe_load(U280.read_text())
+    data["memory"]["weight_uram"]["capacity_kib"] = 2 * 27648   # 768 URAM wide x 2 deep = 1536 > 960
+    with pytest.raises(SparsimInputError, match="1,536 URAM blocks") as info:
+        arch_from_dict(data)
+    assert info.value.field == "memory.weight_uram"
+    data = yaml.safe_load(U280.read_text())
+    data["compute"]["device"]["reserved"]["lut"] = 2_000_000
+    with pytest.raises(SparsimInputError, match="LUTs") as info:
+        arch_from_dict(data)
+    assert "1,303,680" in str(info.value)
 
 
 def test_unknown_part_and_incomplete_custom_device():
@@ -91,7 +108,8 @@ def test_custom_device_counts():
     assert report["static_power_w"] == 0.0
 
 
-@pytest.mark.parametrize("name", ["fpga_u280_llm_sparse", "fpga_vcu1525_nm", "fpga_versal_dsp58"])
+@pytest.mark.parametrize("name", ["fpga_u280_llm_sparse", "fpga_vcu1525_nm", "fpga_versal_dsp58",
+                                  "fpga_finn_mvu_zcu104"])
 def test_shipped_fpga_configs_fit_their_devices(name):
     arch = load_arch(ROOT / "arch_configs" / f"{name}.yaml")
     report = fpga.resources_report(arch)

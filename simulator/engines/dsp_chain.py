@@ -1,45 +1,58 @@
 """FPGA engine: cascaded DSP-slice chains (dense and FlightLLM-style sparse), BRAM/URAM, HBM/DDR.
 
 What is modelled
-- A chain is L DSP slices of one family (`simulator.fpga.FAMILIES`) cascaded through the
+- A chain is L MAC positions of one DSP family (`simulator.fpga.FAMILIES`) cascaded through the
   dedicated PCOUT->PCIN path: every cycle it takes L (weight, activation) pairs and, after its
   pipeline has filled, emits one L-long dot product per cycle. A GEMM's reduction K is cut
   into k_steps = ceil(K / slots) issues per output (slots = L, x3 for DSP58 INT8 dot-product
-  mode); partial sums are accumulated in a fabric accumulator behind the chain.
+  mode); partial sums are accumulated in a fabric accumulator behind the chain. Operands wider
+  than the multiplier take `slices_per_mac` slices per position (DSPs = chains x L x that).
 - Chains are grouped into PEs of `chains_per_pe`; the chains of a PE share one activation
   stream (broadcast) and compute different output columns. PEs either work on further
   columns (mapping `n`) or on further rows/tokens (mapping `m`); `auto` picks the one with
-  fewer issue cycles. A fold is a tile of p_m rows x p_n columns reduced over the full K;
+  fewer cycles. A fold is a tile of p_m rows x p_n columns reduced over the full K;
   folds run outer over N tiles and inner over M tiles (a weight tile stays in its buffer
-  while every token streams past it).
+  while every token streams past it). A FINN matrix-vector unit is one PE: PE = chains,
+  SIMD = L (cycles (MH/PE)(MW/SIMD) x vectors; `arch_configs/fpga_finn_mvu_zcu104.yaml`).
+- Attention: the query heads that share a KV head (GQA) are stacked into the rows of one
+  GEMM, so each K/V tensor streams once per KV head.
 - INT8 packing (`int8_packing`): DSP48E2 computes two MACs per slice sharing one operand
   (WP486). Sharing the activation packs two output columns (`n`); sharing the weight packs
   two tokens (`m`, useful in prefill). The low product's field limits how many packed
   products a cascade may sum (`simulator.fpga.packed_chain_limit`: 7 for INT8 x INT8);
-  a longer chain is cut into segments added in fabric (more LUTs, ceil(log2 segments) more
-  pipeline stages). DSP58 INT8 mode sums 3 products per slice (3x slots, no packing limit).
-- Time of one GEMM = issues + fill - 1, with fill = L + pipeline_stages (+ fabric adder
-  stages), paid once per GEMM shape (the chains stream back to back), + on-chip port stalls
-  + DRAM stalls. Each fold's issue cycles are bounded below by the bytes its chains read
-  from each on-chip level divided by that level's bandwidth (BRAM/URAM ports); DRAM
-  transfers are overlapped fold by fold with double buffering (`kernels.schedule`).
+  a longer chain is cut into segments that cascade side by side and are added in fabric
+  (more LUTs, ceil(log2 segments) adder levels). DSP58 INT8 mode sums 3 products per slice
+  (3x slots, no packing limit). INT4 and mixed widths up to 8 bits use the same packing
+  (longer packed cascades: 127 for W4A8); denser INT4 packings are not modelled.
+- Time of one GEMM = issues + fill - 1, with fill = L (the longest segment when packed) +
+  pipeline_stages (+ fabric adder levels), paid once per GEMM shape (the chains stream back
+  to back; `pipeline_fill: overlapped` drops it for a streaming dataflow that hides it behind
+  the previous layer, as FINN counts cycles), + on-chip port stalls + DRAM stalls. Each fold's
+  issue cycles are bounded below by the bytes its chains read from each on-chip level divided
+  by that level's bandwidth (BRAM/URAM ports); DRAM transfers are overlapped fold by fold with
+  double buffering (`kernels.schedule`).
 - Sparse chain (`sparse:`): weights in a supported N:M pattern are stored compressed (kept
   values + ceil(log2 M)-bit indices); a chain issues L kept values per cycle and selects the
   matching activations by index from a window of dense activations, so one issue covers
   slots * M/N dense K positions, bounded by the activation buffer's read width per row
   (`act_read_width`). Shared-activation packing cannot be used on N:M weights (two columns
-  have different masks); shared-weight packing still can. Unstructured weights use the
-  measured group histogram (or a binomial one from the density): a group with j > N nonzeros
-  takes ceil(j/N) passes, an empty group one pass. Block-sparse weights skip zero blocks;
+  have different masks); shared-weight packing still can. Non-N:M weights go through the
+  N:M tensor core's machinery (`simulator.sparsity.nm_mode_choice`): the measured group
+  histogram when the trace has one (else exact N:M, hypergeometric, block or binomial group
+  statistics) with the `overflow` policy for groups over N (split: ceil(j/N) passes;
+  group_dense; op_dense). Block-sparse weights skip zero blocks when `block: true`;
   the chains of a PE share an activation stream, so a K-block is skipped only when it is
   zero in every column of the PE: kept fraction 1 - (1-d)^(columns per PE / block cols).
-  Group statistics come from `simulator.sparsity.group_distribution`, as for the N:M tensor
-  core. Each sparse GEMM pays `reconfig_cycles` once. When no supported pattern beats dense, the
+  Each sparse GEMM pays `reconfig_cycles` once. When no supported pattern beats dense, the
   op runs dense (noted). Activation sparsity is not exploited.
 - Memory: weights, activations and outputs live in the innermost on-chip level that holds
   them (`bram`/`uram`), else stream from the off-chip level (`hbm`/`ddr`), whose bandwidth
-  is derated by `offchip_efficiency`. `onchip_resident` operands (FlightLLM's always-on-chip
-  decode keeps activations on chip) cost no off-chip traffic when the whole tensor fits.
+  is derated by `offchip_efficiency` (for GEMMs and vector ops alike). `offchip_channels` x
+  `offchip_gb_per_s_per_channel` (HBM pseudo-channels / DDR channels) must agree with the
+  level's bytes per cycle at the spec's clock. `onchip_resident` operands (FlightLLM's
+  always-on-chip decode keeps activations on chip) cost no off-chip traffic when the whole
+  tensor fits its level; `weights` / `kv` (the K/V operand of attention) must fit with all
+  `repeat` instances, since they stay for the whole run.
 - Energy: DSP energy enters through `energy.mac_pj` (set it per MAC from the family's slice
   energy, see `simulator.fpga`); BRAM/URAM/HBM through level read/write energies; the
   device's static power x time goes to `extra_energy_pj['device_static']`; LUT muxes of the
@@ -47,8 +60,10 @@ What is modelled
 
 Approximations: edge tiles use the same issue count as full ones; columns of a PE are
 assumed to need the same kept count (no load imbalance between chains); storage formats of
-the levels are not consulted for weights (the chain's own compressed format is used); LUT/FF
-counts are estimates; area in mm^2 is not meaningful on an FPGA (`compute_area_mm2` = 0).
+the levels are not consulted for weights (the chain's own compressed format is used);
+residency is decided per op (other ops' resident tensors are not subtracted from the
+level); the extra latency of assembling a wide product from several slices is ignored;
+LUT/FF counts are estimates; area in mm^2 is not meaningful on an FPGA (`compute_area_mm2` = 0).
 """
 
 from __future__ import annotations
@@ -63,16 +78,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simulator import fpga
 from simulator.cost import OpCost
-from simulator.engines.vector import vector_op_cost
-from simulator.errors import nearest
+from simulator.errors import SparsimInputError, nearest
 from simulator.kernels.dsp import chain_folds
 from simulator.kernels.schedule import fold_schedule
-from simulator.sparsity import group_distribution, index_bits, slots_per_group
-from simulator.spec import Arch, DatapathPrecision, OperandName
-from simulator.trace import Op, Sparsity
+from simulator.sparsity import block_extents, index_bits, nm_mode_choice, operand_density
+from simulator.spec import Arch, DatapathPrecision
+from simulator.trace import GemmShape, Op, Trace
 
 MAX_TILED_FOLDS = 400_000
-AREA_IN_RESOURCES = True   # FPGA cost is DSP/BRAM/URAM/LUT/FF (resources_report), not silicon mm^2
 
 
 class _Strict(BaseModel):
@@ -119,6 +132,7 @@ class DeviceSpec(_Strict):
 
 
 _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+ResidentOperand = Literal["activations", "weights", "outputs", "kv"]
 
 
 class SparseChainSpec(_Strict):
@@ -129,6 +143,19 @@ class SparseChainSpec(_Strict):
                                        description="dense activations the buffer delivers per PE row per cycle "
                                                    "(default: 2 x slots)")
     reconfig_cycles: int = Field(default=0, ge=0, description="chain reconfiguration per sparse GEMM")
+    overflow: Literal["split", "group_dense", "op_dense"] = Field(
+        default="split", description="unstructured weights: a group with more than N nonzeros takes extra passes "
+                                     "(split), runs that group dense (group_dense), or any overflow runs the op "
+                                     "dense (op_dense) -- the N:M tensor core's policies")
+
+    @field_validator("nm_patterns", mode="before")
+    @classmethod
+    def _quoted(cls, v):
+        for item in v if isinstance(v, list) else []:
+            if isinstance(item, int):
+                raise ValueError(f"N:M pattern {item} is a number (YAML reads an unquoted 2:4 as the base-60 "
+                                 "integer 124; quote it: '2:4')")
+        return v
 
     @field_validator("nm_patterns")
     @classmethod
@@ -136,7 +163,7 @@ class SparseChainSpec(_Strict):
         for text in v:
             m = _NM.match(str(text))
             if not m or int(m.group(1)) < 1 or int(m.group(1)) > int(m.group(2)):
-                raise ValueError(f"N:M pattern '{text}' must read 'n:m' with 1 <= n <= m (e.g. '2:4')")
+                raise ValueError(f"N:M pattern '{text}' is not valid (write 'n:m' with 1 <= n <= m, e.g. '2:4')")
         return v
 
     @property
@@ -151,7 +178,7 @@ class SparseChainSpec(_Strict):
 class ComputeSpec(_Strict):
     kind: Literal["dsp_chain"] = "dsp_chain"
     family: str = Field(default="dsp48e2", description="dsp48e2 (UltraScale+), dsp58 (Versal), dsp48e1 (7-series)")
-    chain_length: int = Field(description="DSP slices per cascade chain (L)")
+    chain_length: int = Field(description="MAC positions (DSP slices) per cascade chain (L)")
     chains: int | None = Field(default=None, description="number of chains (or give dsp_budget)")
     dsp_budget: int | None = Field(default=None, ge=1, description="DSP slices to fill with chains")
     chains_per_pe: int = Field(default=1, ge=1, description="chains sharing one activation stream")
@@ -160,11 +187,20 @@ class ComputeSpec(_Strict):
                                         "while its weights stay in the DSP input registers")
     int8_packing: bool = False
     pipeline_stages: int | None = Field(default=None, ge=0, description="default: the family's")
+    pipeline_fill: Literal["per_gemm", "overlapped"] = Field(
+        default="per_gemm", description="per_gemm: every GEMM pays the chain fill; overlapped: streaming dataflow "
+                                        "(FINN-style), the fill hides behind the previous op and an op costs its "
+                                        "issue cycles")
     precision: DatapathPrecision = DatapathPrecision()
     sparse: SparseChainSpec | None = None
     device: DeviceSpec
-    onchip_resident: list[OperandName] = Field(default_factory=list)
+    onchip_resident: list[ResidentOperand] = Field(
+        default_factory=list, description="operands kept on chip between ops when they fit; 'weights' and 'kv' "
+                                          "must fit with all `repeat` instances (kv = the K/V operand of attention)")
     offchip_efficiency: float = Field(default=1.0, gt=0.0, le=1.0)
+    offchip_channels: int | None = Field(default=None, ge=1, description="HBM pseudo-channels or DDR channels")
+    offchip_gb_per_s_per_channel: float | None = Field(default=None, gt=0.0,
+                                                       description="peak GB/s of one channel")
     vector_lanes: int | None = Field(default=None, ge=1)
 
     @field_validator("family")
@@ -172,42 +208,24 @@ class ComputeSpec(_Strict):
     def _family(cls, v):
         if v not in fpga.FAMILIES:
             guess = nearest(v, fpga.FAMILIES)
-            raise ValueError(f"DSP family '{v}' does not exist" + (f" (did you mean '{guess}'?)" if guess else "")
-                             + "; known: " + ", ".join(fpga.FAMILIES))
+            raise ValueError(f"DSP family '{v}' does not exist ("
+                             + (f"did you mean '{guess}'? " if guess else "") + "known: " + ", ".join(fpga.FAMILIES)
+                             + ")")
         return v
 
     @field_validator("chain_length")
     @classmethod
     def _length(cls, v):
         if v < 1:
-            raise ValueError(f"chain_length must be >= 1 (got {v}): a chain needs at least one DSP slice")
+            raise ValueError(f"chain_length must be >= 1, got {v} (a chain needs at least one DSP slice)")
         return v
 
     @field_validator("chains")
     @classmethod
     def _chains(cls, v):
         if v is not None and v < 1:
-            raise ValueError(f"chains must be >= 1 (got {v})")
+            raise ValueError(f"chains must be >= 1, got {v} (or give dsp_budget instead)")
         return v
-
-    @model_validator(mode="after")
-    def _check(self):
-        fam = fpga.FAMILIES[self.family]
-        if (self.chains is None) == (self.dsp_budget is None):
-            raise ValueError("give exactly one of chains or dsp_budget")
-        if self.n_chains < 1:
-            raise ValueError(f"dsp_budget {self.dsp_budget} cannot hold one chain of {self.chain_length} slices")
-        if self.n_chains % self.chains_per_pe:
-            raise ValueError(f"chains_per_pe={self.chains_per_pe} must divide the {self.n_chains} chains")
-        p = self.precision
-        if self.int8_packing:
-            if not fam.can_pack:
-                raise ValueError(f"int8_packing: the {self.family} cannot pack INT8 MACs (no shared-operand "
-                                 "or dot-product mode; packing needs dsp48e2 or dsp58)")
-            if p.activations > 8 or p.weights > 8:
-                raise ValueError(f"int8_packing needs activations and weights of at most 8 bits "
-                                 f"(precision is {p.activations}x{p.weights})")
-        return self
 
     @property
     def fam(self) -> fpga.DspFamily:
@@ -221,8 +239,9 @@ class ComputeSpec(_Strict):
     def n_chains(self) -> int:
         if self.chains is not None:
             return self.chains
-        spm = fpga.slices_per_mac(fpga.FAMILIES[self.family], self.precision.activations, self.precision.weights)
-        return self.dsp_budget // (self.chain_length * spm)
+        if self.dsp_budget is None:
+            return 0
+        return self.dsp_budget // (self.chain_length * self.slices_per_mac)
 
     @property
     def pack_n(self) -> int:
@@ -249,17 +268,59 @@ class ComputeSpec(_Strict):
 
     @property
     def fill_cycles(self) -> int:
+        """Cycles from a chain's first issue to its first result: the cascade (the longest segment when
+        packing cuts it: the segments run side by side) + the slice pipeline + fabric adder levels."""
         stages = self.pipeline_stages if self.pipeline_stages is not None else self.fam.pipeline_stages
-        extra = math.ceil(math.log2(self.segments)) if self.segments > 1 else 0
-        return self.chain_length + stages + extra
+        seg = self.segments
+        cascade = math.ceil(self.chain_length / seg)
+        extra = math.ceil(math.log2(seg)) if seg > 1 else 0
+        return cascade + stages + extra
 
     @property
     def peak_macs_per_cycle(self) -> float:
-        return self.n_chains * self.chain_length * self.pack_n * self.pack_k / self.slices_per_mac
+        # L MAC positions per chain (a wide MAC spans slices_per_mac slices, see fpga.resources)
+        return float(self.n_chains * self.chain_length * self.pack_n * self.pack_k)
 
     @property
     def static_power_w(self) -> float:
         return self.device.resolved().static_power_w
+
+
+def check_spec(spec: ComputeSpec) -> None:
+    """Cross-field checks of a dsp_chain compute block: one located SparsimInputError each."""
+    fam = spec.fam
+    p = spec.precision
+    if (spec.chains is None) == (spec.dsp_budget is None):
+        raise SparsimInputError("give exactly one of chains or dsp_budget", field="compute.chains",
+                                hint="chains: number of chains, or dsp_budget: DSP slices to fill with chains")
+    if spec.n_chains < 1:
+        raise SparsimInputError(f"dsp_budget {spec.dsp_budget} cannot hold one chain of {spec.chain_length} x "
+                                f"{spec.slices_per_mac} slices", field="compute.dsp_budget",
+                                hint=f"give at least {spec.chain_length * spec.slices_per_mac} or shorten chain_length")
+    if spec.n_chains % spec.chains_per_pe:
+        divisors = [d for d in range(1, min(spec.n_chains, 64) + 1) if spec.n_chains % d == 0]
+        raise SparsimInputError(f"chains_per_pe={spec.chains_per_pe} does not divide the {spec.n_chains} chains",
+                                field="compute.chains_per_pe", hint="use one of " + ", ".join(map(str, divisors)))
+    if spec.int8_packing:
+        if not fam.can_pack:
+            packers = [f.name for f in fpga.FAMILIES.values() if f.can_pack]
+            raise SparsimInputError(f"the {spec.family} cannot pack INT8 MACs: it has no shared-operand or "
+                                    "dot-product mode", field="compute.int8_packing",
+                                    hint=f"set int8_packing: false, or use family {' or '.join(packers)}")
+        if p.activations > 8 or p.weights > 8:
+            raise SparsimInputError(f"int8_packing needs activations and weights of at most 8 bits, but the "
+                                    f"precision is {p.activations}x{p.weights}", field="compute.int8_packing",
+                                    hint="set int8_packing: false, or compute.precision to 8 bits or fewer")
+    if (spec.offchip_channels is None) != (spec.offchip_gb_per_s_per_channel is None):
+        raise SparsimInputError("give offchip_channels and offchip_gb_per_s_per_channel together",
+                                field="compute.offchip_channels",
+                                hint="e.g. 32 HBM2 pseudo-channels x 14.375 GB/s on a U280")
+
+
+def offchip_bytes_per_cycle(arch: Arch) -> float:
+    """Achieved off-chip bytes per cycle: the level's peak x `offchip_efficiency` (inf when ideal)."""
+    dram = arch.memory[arch.offchip_name]
+    return math.inf if dram.ideal else dram.bandwidth_bytes_per_cycle * arch.compute.offchip_efficiency
 
 
 # ----------------------------------------------------------------------------- sparsity choice
@@ -273,34 +334,58 @@ class Mode:
     n: int = 0
     m: int = 0
     block: tuple[int, int] | None = None
-    note: str = ""
+    model: str = ""            # group-distribution model behind `fraction`
 
 
-def _nm_fraction(sp: Sparsity, n_hw: int, m_hw: int) -> float:
-    """Slots per dense element of weights `sp` on n_hw:m_hw hardware: the group distribution of
-    `simulator.sparsity` (measured histogram, exact N:M, hypergeometric or binomial), groups with
-    more than n_hw nonzeros split into extra passes."""
-    dist = group_distribution(sp, m_hw)
-    return slots_per_group(dist, n_hw, "split") / m_hw
+def gemm_shapes(op: Op) -> list[GemmShape]:
+    """The op's GEMMs as the chains run them. Attention with GQA stacks the q_len x (heads / kv_heads)
+    queries that share one KV head into the rows of one GEMM, so each K/V tensor is streamed once per
+    KV head, not once per query head (same MACs as `Op.gemm_shapes`)."""
+    if op.kind in ("attention_qk", "attention_pv"):
+        d = op.dims
+        group = d.heads // d.n_kv_heads
+        count = d.batch * d.n_kv_heads
+        if op.kind == "attention_qk":
+            return [GemmShape(M=d.q_len * group, N=d.kv_len, K=d.head_dim, count=count)]
+        return [GemmShape(M=d.q_len * group, N=d.head_dim, K=d.kv_len, count=count)]
+    return op.gemm_shapes()
 
 
 def weight_modes(spec: ComputeSpec, op: Op) -> list[Mode]:
-    """Every way the chains can run this op's weights: dense plus each applicable sparse mode."""
+    """Every way the chains can run this op's weights: dense plus each applicable sparse mode.
+
+    N:M modes go through `simulator.sparsity.nm_mode_choice` one pattern at a time, as on the N:M
+    tensor core: measured group histogram when the trace has one, else exact N:M, hypergeometric,
+    block or binomial group statistics, with the `overflow` policy for groups over N."""
     sp = op.sparsity.weights
     modes = [Mode("dense", "dense", 1.0)]
     if spec.sparse is None or sp.kind == "dense":
         return modes
+    shapes = gemm_shapes(op)
+    k_block, _ = block_extents(sp, "weights")
     for n_hw, m_hw in spec.sparse.patterns:
-        if sp.kind == "block":
+        if n_hw == m_hw:
             continue
-        frac = _nm_fraction(sp, n_hw, m_hw)
-        if frac < 1.0:
-            modes.append(Mode("nm", f"{n_hw}:{m_hw}", frac, index_bits=index_bits(m_hw),
-                              n=n_hw, m=m_hw))
+        choice = nm_mode_choice(sp, [(n_hw, m_hw)], spec.sparse.overflow, k_block=k_block,
+                                groups_of_m=lambda m: sum(math.ceil(g.K / m) * g.N * g.count for g in shapes))
+        if not choice.dense and choice.k_factor < 1.0:
+            modes.append(Mode("nm", f"{n_hw}:{m_hw}", choice.k_factor, index_bits=index_bits(m_hw),
+                              n=n_hw, m=m_hw, model=choice.model))
     if spec.sparse.block and sp.kind == "block":
-        modes.append(Mode("block", f"block{sp.block[0]}x{sp.block[1]}", float(sp.effective_density),
-                          block=tuple(sp.block)))
+        modes.append(Mode("block", f"block{sp.block[0]}x{sp.block[1]}", float(operand_density(sp)),
+                          block=tuple(sp.block), model="block density"))
     return modes
+
+
+def stored_weight_bits(spec: ComputeSpec, mode: Mode) -> float:
+    """Bits stored per dense weight element in a mode (the chain's own compressed format)."""
+    w = spec.precision.weights
+    if mode.kind == "nm":
+        return mode.fraction * (w + mode.index_bits)
+    if mode.kind == "block":
+        br, bc = mode.block
+        return mode.fraction * w + 1.0 / (br * bc)     # kept values + a 1-bit block mask
+    return float(w)
 
 
 # ----------------------------------------------------------------------------- one GEMM
@@ -345,6 +430,7 @@ def _k_steps(spec: ComputeSpec, mode: Mode, K: int, pe_cols: int) -> int:
     if mode.kind == "dense":
         return math.ceil(K / min(slots, _act_width(spec)))
     if mode.kind == "nm":
+        # L kept values cover slots * M/N dense positions, but the buffer delivers only act_read_width
         covered = min(slots / mode.fraction, _act_width(spec))
         return max(1, math.ceil(K / covered))
     return max(1, math.ceil(K * _kept_fraction(mode, pe_cols) / slots))
@@ -359,7 +445,7 @@ def _plans(spec: ComputeSpec, mode: Mode, M: int, N: int, K: int):
     dirs = ["none"]
     if pn > 1:
         dirs = ["m"]
-        if mode.kind == "dense" or (mode.kind == "block" and mode.block[1] >= pn):
+        if mode.kind == "dense" or (mode.kind == "block" and mode.block[1] % pn == 0):
             dirs.insert(0, "n")     # shared-activation packing needs one mask for both columns
     maps = ["n", "m"] if spec.mapping == "auto" else [spec.mapping]
     out = []
@@ -376,33 +462,32 @@ def _plans(spec: ComputeSpec, mode: Mode, M: int, N: int, K: int):
     return [plan for _, plan in out]
 
 
-def _gemm(spec: ComputeSpec, arch: Arch, mode: Mode, M: int, N: int, K: int, count: int) -> _Cost:
-    """Cost of `count` independent (M x K) @ (K x N) GEMMs in one mode, best mapping."""
+def _gemm(spec: ComputeSpec, arch: Arch, mode: Mode, M: int, N: int, K: int, count: int,
+          instances: int = 1, b_operand: str = "weights") -> _Cost:
+    """Cost of `count` independent (M x K) @ (K x N) GEMMs in one mode, best mapping. `instances`
+    (the op's repeat) and `b_operand` ('weights' or 'kv') decide whether the B operand may stay on chip."""
     best = None
     for plan in _plans(spec, mode, M, N, K)[:2]:
-        cost = _gemm_plan(spec, arch, mode, M, N, K, count, plan)
+        cost = _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances, b_operand)
         if best is None or cost.cycles < best.cycles:
             best = cost
     return best
 
 
-def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
+def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="weights") -> _Cost:
     p = spec.precision
     a_b, o_b = p.activations / 8.0, p.outputs / 8.0
     p_m_hw, p_n, pe_cols, k_steps, _ = plan
     kept = _kept_fraction(mode, pe_cols)
     # stored weight bytes per dense element (the chain's own compressed format) and per chain issue
+    w_elem = stored_weight_bits(spec, mode) / 8.0
     if mode.kind == "nm":
-        w_elem = mode.fraction * (p.weights + mode.index_bits) / 8.0
         w_issue = spec.slots * (p.weights + mode.index_bits) / 8.0
         act_issue = min(spec.slots / mode.fraction, _act_width(spec)) * a_b
     elif mode.kind == "block":
-        br, bc = mode.block
-        w_elem = (mode.fraction * p.weights + 1.0 / (br * bc)) / 8.0
         w_issue = spec.slots * p.weights / 8.0
         act_issue = spec.slots * a_b
     else:
-        w_elem = p.weights / 8.0
         w_issue = spec.slots * p.weights / 8.0
         act_issue = min(spec.slots, _act_width(spec)) * a_b
 
@@ -432,10 +517,16 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
         p_m, chunk, a_chunk_fits = p_m_hw * r, M, False
     w_fits = w_lvl is not None and w_tile + (p_m * row_bytes if a_lvl == w_lvl else 0.0) \
         + (p_m * p_n * o_b if o_lvl == w_lvl else 0.0) <= _usable(arch, w_lvl)
-    a_res = "activations" in spec.onchip_resident and a_lvl is not None and \
-        M * row_bytes <= arch.memory[a_lvl].capacity_bytes
-    o_res = "outputs" in spec.onchip_resident and o_lvl is not None and M * N * o_b <= arch.memory[o_lvl].capacity_bytes
-    w_res = "weights" in spec.onchip_resident and w_lvl is not None and K * N * w_elem <= arch.memory[w_lvl].capacity_bytes
+
+    # On-chip residency between ops (FlightLLM's always-on-chip decode): the whole tensor of all
+    # `count` GEMMs must fit its level; weights / KV must fit with every `instances` copy (layers),
+    # since they stay there for the whole run.
+    def cap(level):
+        return arch.memory[level].capacity_bytes if level is not None else -1.0
+    res = spec.onchip_resident
+    a_res = "activations" in res and M * row_bytes * count <= cap(a_lvl)
+    o_res = "outputs" in res and M * N * o_b * count <= cap(o_lvl)
+    w_res = b_operand in res and K * N * w_elem * count * instances <= cap(w_lvl)
     w_dram_col = 0.0 if w_res else K * w_elem
 
     a_bw = arch.memory[a_lvl].bytes_per_cycle if a_lvl else 0.0
@@ -447,7 +538,8 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
         row_bytes, w_dram_col, o_b, w_fits, a_chunk_fits, a_res, o_res, pe_cols, p_m_hw, chunk)
 
     dram = arch.memory[arch.offchip_name]
-    cpb = 0.0 if dram.ideal else 1.0 / (dram.bandwidth_bytes_per_cycle * spec.offchip_efficiency)
+    bpc = offchip_bytes_per_cycle(arch)
+    cpb = 0.0 if not math.isfinite(bpc) else 1.0 / bpc
     folds = len(cyc)
     reps = count if count * folds <= MAX_TILED_FOLDS else 1
     if reps > 1:
@@ -457,9 +549,10 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
         _, dram_stall = fold_schedule(cyc, load, store, cpb, bool(dram.double_buffered))
 
     issues = float(issue.sum())
-    fill = spec.fill_cycles + (spec.sparse.reconfig_cycles if (mode.kind != "dense" and spec.sparse) else 0)
+    reconfig = spec.sparse.reconfig_cycles if (mode.kind != "dense" and spec.sparse) else 0
+    fill = spec.fill_cycles - 1 if spec.pipeline_fill == "per_gemm" else 0
     cost = _Cost()
-    cost.compute = issues * count + fill - 1
+    cost.compute = issues * count + fill + reconfig
     cost.port_stall = (float(cyc.sum()) - issues) * count
     cost.dram_stall = float(dram_stall) * count / reps
     dense_macs = float(M) * N * K * count
@@ -487,16 +580,54 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan) -> _Cost:
     return cost
 
 
+# ----------------------------------------------------------------------------- vector ops
+
+def _vector_cost(op: Op, arch: Arch) -> OpCost:
+    """Elementwise / softmax / norm on `vector_lanes` fabric lanes: ceil(elements / lanes) x
+    ceil(flops per element) cycles; operands stream through the activation buffer when they are
+    `onchip_resident` and fit it (bounded by its ports), else through off-chip memory at the derated
+    bandwidth. The slower of compute and transfer bounds the op (double-buffered streaming)."""
+    spec: ComputeSpec = arch.compute
+    d = op.dims
+    lanes = spec.vector_lanes or spec.n_chains
+    compute = float(math.ceil(d.elements / lanes) * max(1, math.ceil(d.flops_per_element)))
+    bits = spec.precision.activations
+    rd, wr = d.elements * d.inputs * bits / 8.0, d.elements * bits / 8.0
+    reads = {n: 0.0 for n in arch.memory}
+    writes = {n: 0.0 for n in arch.memory}
+    a_lvl = arch.buffer_for("activations")
+    on_chip = "activations" in spec.onchip_resident and a_lvl is not None and \
+        rd + wr <= arch.memory[a_lvl].capacity_bytes
+    if on_chip:
+        reads[a_lvl], writes[a_lvl] = rd, wr
+        bpc = arch.memory[a_lvl].bytes_per_cycle
+        where = f"on chip ({a_lvl})"
+    else:
+        reads[arch.offchip_name], writes[arch.offchip_name] = rd, wr
+        bpc = offchip_bytes_per_cycle(arch)
+        where = "off chip"
+    transfer = (rd + wr) / bpc if math.isfinite(bpc) else 0.0
+    double = on_chip or arch.memory[arch.offchip_name].double_buffered
+    stall = max(0.0, transfer - compute) if double else transfer
+    static_pj = spec.static_power_w / arch.clock_hz * 1e12
+    return OpCost(engine="dsp_chain", model=f"dsp_chain vector lanes x{lanes}, streaming {where} (analytic)",
+                  compute_cycles=compute, stall_cycles=stall, macs=0.0, dense_macs=0.0,
+                  peak_macs_per_cycle=float(lanes), reads_bytes=reads, writes_bytes=writes,
+                  extra_energy_pj={"device_static": (compute + stall) * static_pj})
+
+
+# ----------------------------------------------------------------------------- one op
+
 def estimate(op: Op, arch: Arch) -> OpCost:
     spec: ComputeSpec = arch.compute
     static_pj_per_cycle = spec.static_power_w / arch.clock_hz * 1e12
     if op.is_vector:
-        base = vector_op_cost(op, arch, spec.vector_lanes or spec.n_chains, spec.precision.activations, "dsp_chain")
-        return dataclasses.replace(base, extra_energy_pj={"device_static": base.cycles * static_pj_per_cycle})
-    shapes = op.gemm_shapes()
+        return _vector_cost(op, arch)
+    shapes = gemm_shapes(op)
+    b_operand = "kv" if op.kind in ("attention_qk", "attention_pv") else "weights"
     best_mode, best = None, None
     for mode in weight_modes(spec, op):        # dense first: it wins ties
-        parts = [_gemm(spec, arch, mode, g.M, g.N, g.K, g.count) for g in shapes]
+        parts = [_gemm(spec, arch, mode, g.M, g.N, g.K, g.count, op.repeat, b_operand) for g in shapes]
         total = _Cost(reads={n: 0.0 for n in arch.memory}, writes={n: 0.0 for n in arch.memory})
         for c in parts:
             total.compute += c.compute
@@ -515,24 +646,80 @@ def estimate(op: Op, arch: Arch) -> OpCost:
         why = "no sparse chain configured" if spec.sparse is None else "pattern not supported or no faster"
         notes.append(f"weights {w_sp.label}: runs dense on the DSP chains ({why})")
     elif best_mode.kind != "dense":
-        notes.append(f"sparse chain mode {best_mode.label}")
+        notes.append(f"sparse chain mode {best_mode.label} ({best_mode.model})")
     if op.sparsity.activations.kind != "dense":
         notes.append("activation sparsity not exploited by DSP chains")
+    p, q = spec.precision, op.precision
+    if (q.activations, q.weights) != (p.activations, p.weights):
+        notes.append(f"operands quantised to the datapath's {p.activations}x{p.weights} bits "
+                     f"(trace: {q.activations}x{q.weights})")
     if spec.int8_packing and spec.segments > 1:
         notes.append(f"packed chain cut into {spec.segments} segments of <= {spec.packed_limit} (accumulator field)")
     if best.port_stall > 0.05 * best.compute and best.port_stall > best.dram_stall:
         notes.append("limited by on-chip (BRAM/URAM) read ports")
     if arch.energy.mac_pj is None:
         notes.append("energy.mac_pj not set: MAC energy uses the ASIC default, not the DSP slice figure")
+    fill = "fill per GEMM" if spec.pipeline_fill == "per_gemm" else "fill overlapped"
     return OpCost(engine="dsp_chain", model=f"dsp_chain {spec.family} L={spec.chain_length} x{spec.n_chains} "
-                  f"({best_mode.label}) fold-level",
+                  f"({best_mode.label}) fold-level analytic, {fill}",
                   compute_cycles=best.compute, stall_cycles=best.port_stall + best.dram_stall,
                   macs=best.macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=spec.peak_macs_per_cycle,
                   index_selects=best.index_selects, reads_bytes=best.reads, writes_bytes=best.writes,
                   extra_energy_pj={"device_static": best.cycles * static_pj_per_cycle}, notes="; ".join(notes))
 
 
+# ----------------------------------------------------------------------------- whole-trace bounds
+
+def memory_bound(trace: Trace, arch: Arch, tokens: int | None = None) -> dict:
+    """The memory-bound limit of one pass over `trace`: every GEMM weight byte (in the smallest
+    stored format the chains could use for it; attention K/V excluded) crosses the off-chip link
+    once, so no pass is faster than weight bytes / peak off-chip bandwidth.
+
+    `tokens` defaults to the largest M among the GEMMs (1 for a batch-1 decode step). Returns
+    weight and KV bytes, the peak and derated (x offchip_efficiency) bandwidth in bytes/s, the
+    bound in seconds and tokens/s at peak bandwidth.
+    """
+    spec: ComputeSpec = arch.compute
+    dram = arch.memory[arch.offchip_name]
+    peak_bps = math.inf if dram.ideal else dram.bandwidth_bytes_per_cycle * arch.clock_hz
+    weight_bytes = kv_bytes = 0.0
+    m_max = 0
+    for op in trace.ops:
+        if op.is_vector:
+            continue
+        executions = op.repeat * (1.0 - op.skip_probability)
+        if op.kind in ("attention_qk", "attention_pv"):
+            d = op.dims
+            kv_bytes += d.batch * d.n_kv_heads * d.kv_len * d.head_dim * spec.precision.weights / 8.0 * executions
+            continue
+        bits = min(stored_weight_bits(spec, m) for m in weight_modes(spec, op))
+        for g in gemm_shapes(op):
+            weight_bytes += g.K * g.N * g.count * bits / 8.0 * executions
+            m_max = max(m_max, g.M)
+    tokens = tokens or max(1, m_max)
+    bound_s = weight_bytes / peak_bps
+    return {"tokens": tokens, "weight_bytes": weight_bytes, "kv_bytes": kv_bytes,
+            "peak_bytes_per_s": peak_bps, "effective_bytes_per_s": peak_bps * spec.offchip_efficiency,
+            "bound_s": bound_s, "bound_tokens_per_s": tokens / bound_s if bound_s > 0 else math.inf}
+
+
+# ----------------------------------------------------------------------------- engine hooks
+
 def check_arch(arch: Arch) -> None:
+    spec: ComputeSpec = arch.compute
+    check_spec(spec)
+    if spec.offchip_channels is not None:
+        off = arch.offchip_name
+        level = arch.memory[off]
+        expected = fpga.offchip_bytes_per_cycle(spec.offchip_channels, spec.offchip_gb_per_s_per_channel,
+                                                arch.clock_mhz)
+        if not level.ideal and abs(level.bandwidth_bytes_per_cycle - expected) > 0.005 * expected:
+            raise SparsimInputError(
+                f"bandwidth_bytes_per_cycle {level.bandwidth_bytes_per_cycle:g} disagrees with compute's "
+                f"{spec.offchip_channels} channels x {spec.offchip_gb_per_s_per_channel:g} GB/s at "
+                f"{arch.clock_mhz:g} MHz = {expected:.1f} bytes/cycle",
+                field=f"memory.{off}.bandwidth_bytes_per_cycle",
+                hint=f"set it to {expected:.1f}, or drop offchip_channels / offchip_gb_per_s_per_channel")
     fpga.check_resources(arch)
 
 
