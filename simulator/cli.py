@@ -67,6 +67,16 @@ def print_result(result, top: int) -> None:
                   f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
                   f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
                   f"area {t['area_mm2']:.3g} mm^2")
+    if result.resources:
+        r = result.resources
+        used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")
+                         if k in r)
+        console.print(f"[bold]resources[/bold] ({r.get('device', '?')}): {used}")
+    if result.memory_bound and "tokens_per_s" in t:
+        b = result.memory_bound
+        console.print(f"[bold]throughput[/bold]: {t['tokens_per_s']:.4g} tokens/s; memory-bound limit "
+                      f"{b['bound_tokens_per_s']:.4g} tokens/s ({b['weight_bytes'] / 1e9:.3g} GB of weights per pass / "
+                      f"{b['peak_bytes_per_s'] / 1e9:.4g} GB/s peak off-chip)")
     notes = sorted({n for n in df["notes"] if n})
     for n in notes:
         console.print(f"[yellow]note[/yellow]: {n}")

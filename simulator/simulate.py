@@ -32,6 +32,8 @@ class Result:
     rows: list[dict]
     totals: dict
     area_mm2: dict[str, float] = field(default_factory=dict)
+    resources: dict = field(default_factory=dict)   # engine-specific budgets (FPGA: DSP/BRAM/URAM/LUT/FF)
+    memory_bound: dict = field(default_factory=dict)  # engine's whole-trace memory-bound limit, when it has one
 
     def to_pandas(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
@@ -47,7 +49,8 @@ class Result:
             self.to_pandas().to_parquet(path, index=False)
         elif suffix == ".json":
             path.write_text(json.dumps({"arch": self.arch, "workload": self.workload, "totals": self.totals,
-                                        "area_mm2": self.area_mm2, "ops": self.rows}, indent=1, default=float))
+                                        "area_mm2": self.area_mm2, "resources": self.resources,
+                                        "memory_bound": self.memory_bound, "ops": self.rows}, indent=1, default=float))
         else:
             raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out",
                                     hint="use .csv, .parquet or .json")
@@ -89,7 +92,8 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
 
 def simulate(trace: Trace, arch: Arch) -> Result:
     """Simulate every op of `trace` on `arch`, layer by layer."""
-    estimate = engine_module(arch.compute.kind).estimate
+    engine = engine_module(arch.compute.kind)
+    estimate = engine.estimate
     rows = []
     for op in trace.ops:
         try:
@@ -109,4 +113,10 @@ def simulate(trace: Trace, arch: Arch) -> Result:
     totals["ops"] = len(rows)
     totals["edp_js"] = totals["energy_pj"] * 1e-12 * totals["latency_s"]
     totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else math.nan
-    return Result(arch=arch.name, workload=trace.name, rows=rows, totals=totals, area_mm2=area)
+    resources = engine.resources_report(arch) if hasattr(engine, "resources_report") else {}
+    bound = engine.memory_bound(trace, arch) if hasattr(engine, "memory_bound") else {}
+    if bound and totals["latency_s"] > 0:
+        totals["tokens_per_s"] = bound["tokens"] / totals["latency_s"]
+        totals["memory_bound_tokens_per_s"] = bound["bound_tokens_per_s"]
+    return Result(arch=arch.name, workload=trace.name, rows=rows, totals=totals, area_mm2=area,
+                  resources=resources, memory_bound=bound)

@@ -95,3 +95,28 @@ def test_missing_workload_file_is_one_line(capsys, tmp_path):
 def test_override_of_a_missing_path_suggests_the_nearest(capsys):
     code, _, err = run_cli(capsys, "simulate", "-a", EDGE, "-w", RESNET18, "--set", "memory.sram.capasity_kib=3")
     assert code == 2 and "did you mean 'capacity_kib'" in err
+
+
+def test_fpga_result_reports_resources_and_the_memory_bound_limit(capsys, tmp_path):
+    """An FPGA design's result carries its resource budget, and a decode step's throughput is
+    printed beside weight bytes / peak HBM bandwidth, which it can never beat."""
+    u280 = ARCH_DIR / "fpga_u280_llm_sparse.yaml"
+    decode = TRACE_DIR / "llama2_7b_decode_kv2048.yaml"
+    out_file = tmp_path / "r.json"
+    code, out, _ = run_cli(capsys, "simulate", "-a", u280, "-w", decode, "--out", out_file)
+    assert code == 0
+    assert "resources (xcu280): DSP" in out and "memory-bound limit" in out
+    saved = json.loads(out_file.read_text())
+    dsp = saved["resources"]["dsp"]
+    assert 0 < dsp["used"] <= dsp["available"] == 9024
+    bound = saved["memory_bound"]
+    assert bound["bound_s"] == pytest.approx(bound["weight_bytes"] / bound["peak_bytes_per_s"])
+    assert saved["totals"]["latency_s"] >= bound["bound_s"]
+    assert saved["totals"]["tokens_per_s"] <= saved["totals"]["memory_bound_tokens_per_s"]
+
+
+def test_array_results_have_no_fpga_sections(capsys, tmp_path):
+    out_file = tmp_path / "r.json"
+    run_cli(capsys, "simulate", "-a", EDGE, "-w", RESNET18, "--out", out_file, "--quiet")
+    saved = json.loads(out_file.read_text())
+    assert saved["resources"] == {} and saved["memory_bound"] == {}
