@@ -1,6 +1,6 @@
 """`sparsim sweep` and `sparsim plot ...`: design-space exploration from the command line.
 
-    sparsim sweep arch_configs/sweeps/edge_npu_resnet50.yaml --out out/edge --jobs 2
+    sparsim sweep analysis/sweeps/edge_npu_resnet50.yaml --out out/edge --jobs 2
     sparsim plot pareto out/edge --color-by compute.dataflow
     sparsim plot breakdown --sweep out/edge --point best:latency
     sparsim plot roofline --arch arch_configs/edge_npu_32x32_os.yaml --workload workloads/traces/resnet50.yaml
@@ -31,7 +31,7 @@ app.add_typer(plot_app, name="plot")
 
 @app.command()
 def sweep(
-    spec: Path = typer.Argument(..., help="sweep spec YAML (see arch_configs/sweeps/)"),
+    spec: Path = typer.Argument(..., help="sweep spec YAML (see analysis/sweeps/)"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (results are kept there; rerun to resume)"),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="worker processes (default: all cores)"),
     max_points: Optional[int] = typer.Option(None, "--max-points", "-n",
@@ -51,7 +51,7 @@ def sweep(
                            plots=not no_plots, retry_failed=retry_failed)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished point is saved in {out}/results.sqlite; "
-                          f"rerun the same command to resume", markup=False, highlight=False)
+                          f"rerun the same command to resume", markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     s = result.summary
     if as_json:
@@ -200,7 +200,19 @@ def plot_pareto(
     dirs = tuple(OBJECTIVE_ALIASES.get(n, (None, "max" if k in ("utilization", "macs_per_j",
                                                                   "throughput_macs_per_s") else "min"))[1]
                  for n, k in ((x, xk), (y, yk)))
-    fig = P.pareto_scatter(ok, x=xk, y=yk, color_by=color, directions=dirs, params=params)
+    # the sweep's Pareto set over all its objectives (as in pareto.csv), ringed on the 2-D plot
+    import pandas as pd
+
+    from analysis.pareto import non_dominated
+    objs = [(o["key"], o["direction"]) for o in rec["objectives"] if o["key"] in ok.columns]
+    feas = ok["feasible"].fillna(False).astype(bool) if "feasible" in ok.columns else pd.Series(True, index=ok.index)
+    ok = ok.assign(pareto=False)
+    if objs and feas.any():
+        sub = ok[feas]
+        mask = non_dominated(sub[[k for k, _ in objs]].to_numpy(dtype=float), [d == "max" for _, d in objs])
+        ok.loc[sub.index[mask], "pareto"] = True
+    fig = P.pareto_scatter(ok, x=xk, y=yk, color_by=color, directions=dirs, params=params, sweep_front_col="pareto",
+                           sweep_objectives=[o["name"] for o in rec["objectives"]])
     stem = "pareto_energy_latency" if (xk, yk) == ("latency_s", "energy_pj") else f"pareto_{y}_vs_{x}"
     paths = P.save(fig, _out_stem(out, sweep_dir / "plots", stem))
     if effects and params:
@@ -230,7 +242,7 @@ def plot_breakdown(arch: Optional[Path] = _ARCH, workload: Optional[Path] = _WOR
 
     spec, trace, label = _design(arch, workload, set_, sweep_dir, point)
     result = simulate(trace, spec)
-    fig = P.op_breakdown(result, levels=list(spec.memory))
+    fig = P.op_breakdown(result, levels=list(spec.memory), design=label if sweep_dir is not None else None)
     _report(P.save(fig, _out_stem(out, Path("plots"), f"breakdown_{trace.name}_{spec.name}")), quiet)
 
 
@@ -242,8 +254,8 @@ def plot_roofline(arch: Optional[Path] = _ARCH, workload: Optional[Path] = _WORK
     from analysis import plots as P
     from simulator.simulate import simulate
 
-    spec, trace, _ = _design(arch, workload, set_, sweep_dir, point)
-    fig = P.roofline(simulate(trace, spec), spec)
+    spec, trace, label = _design(arch, workload, set_, sweep_dir, point)
+    fig = P.roofline(simulate(trace, spec), spec, design=label if sweep_dir is not None else None)
     _report(P.save(fig, _out_stem(out, Path("plots"), f"roofline_{trace.name}_{spec.name}")), quiet)
 
 

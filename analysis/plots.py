@@ -31,6 +31,7 @@ from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis.pareto import non_dominated  # noqa: E402
+from analysis.results_store import FILE_MODE  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
 METRIC_LABELS = {
@@ -83,6 +84,7 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "svg"))
         os.close(fd)
         try:
             fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight")
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -108,6 +110,10 @@ def _log_axis(ax, which: str) -> None:
     axis.set_minor_formatter(ticker.NullFormatter())
 
 
+def _designs(n: int) -> str:
+    return f"{n} design" if n == 1 else f"{n} designs"
+
+
 def _is_numeric(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
@@ -116,8 +122,13 @@ def _is_numeric(series: pd.Series) -> bool:
 
 def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj", color_by: str | None = None,
                    directions: tuple[str, str] = ("min", "min"), feasible_col: str | None = "feasible",
-                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None) -> Figure:
-    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled."""
+                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None,
+                   sweep_front_col: str | None = None, sweep_objectives: Sequence[str] | None = None) -> Figure:
+    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled.
+
+    With `sweep_front_col` (a boolean column: the sweep's Pareto set over all its objectives, e.g.
+    latency, energy and area), those designs are also ringed, so a 3-objective pareto.csv can be
+    found on a 2-D plot."""
     df = df[df[x].notna() & df[y].notna()].reset_index(drop=True)
     fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), layout="constrained",
                                    gridspec_kw={"width_ratios": [3.2, 1.25]})
@@ -139,10 +150,12 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
     elif color_by and color_by in df.columns:
         cats = list(dict.fromkeys(df[color_by].astype(str)))
         cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
+        markers = "osD^vP*X"
         for i, cat in enumerate(cats):
             sel = (df[color_by].astype(str) == cat).to_numpy()
-            ax.scatter(X[sel & feasible], Y[sel & feasible], color=cmap(i % cmap.N), s=22, alpha=0.85,
-                       label=f"{short_name(color_by)}={cat}", zorder=2)
+            # a distinct marker and shrinking size per category, so designs that coincide stay visible
+            ax.scatter(X[sel & feasible], Y[sel & feasible], color=cmap(i % cmap.N), marker=markers[i % len(markers)],
+                       s=max(8, 34 - 7 * i), alpha=0.85, label=f"{short_name(color_by)}={cat}", zorder=2)
             if (sel & ~feasible).any():
                 ax.scatter(X[sel & ~feasible], Y[sel & ~feasible], color=cmap(i % cmap.N), s=22, marker="x",
                            alpha=0.6, zorder=2)
@@ -159,7 +172,14 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         order = np.argsort(X[front_idx], kind="stable")
         front_idx = front_idx[order]
         ax.plot(X[front_idx], Y[front_idx], color="crimson", lw=1.6, drawstyle="steps-post", marker="o",
-                mfc="none", ms=9, mew=1.5, label=f"Pareto front ({len(front_idx)} designs)", zorder=3, gid="pareto")
+                mfc="none", ms=9, mew=1.5, label=f"Pareto front ({_designs(len(front_idx))})", zorder=3, gid="pareto")
+        if sweep_front_col and sweep_front_col in df.columns:
+            on = df[sweep_front_col].fillna(False).astype(bool).to_numpy() & feasible
+            if on.any() and set(np.flatnonzero(on)) != set(front_idx.tolist()):
+                names = ", ".join(sweep_objectives) if sweep_objectives else "all objectives"
+                ax.scatter(X[on], Y[on], s=70, facecolors="none", edgecolors="black", linewidths=1.0, marker="D",
+                           label=f"Pareto set over {names} ({_designs(int(on.sum()))})", zorder=3,
+                           gid="pareto-set")
         if params is None:
             params = [c for c in df.columns if "." in c and "/" not in c]
         params = [p for p in params if p in df.columns]
@@ -184,7 +204,7 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
     ax.set_xlabel(metric_label(x))
     ax.set_ylabel(metric_label(y))
     ax.set_title(title or f"{METRIC_LABELS.get(y, (y,))[0]} vs {METRIC_LABELS.get(x, (x,))[0]}: "
-                          f"{len(df)} designs, {len(front_idx)} on the Pareto front")
+                          f"{_designs(len(df))}, {len(front_idx)} on the Pareto front")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="best", framealpha=0.85)
     fig._sparsim = {"kind": "pareto", "front_index": front_idx.tolist(), "x": x, "y": y,
@@ -252,8 +272,10 @@ def _energy_groups(df: pd.DataFrame, levels: Sequence[str]) -> dict[str, np.ndar
     return groups
 
 
-def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60) -> Figure:
-    """Per-op stacked latency (compute, stall) and energy (MACs, memory levels, leakage)."""
+def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60, design: str | None = None) -> Figure:
+    """Per-op stacked latency (compute, stall) and energy (MACs, memory levels, leakage).
+
+    `design` (e.g. 'rows=64, cols=64') names the chosen design point in the title."""
     df = result.to_pandas()
     if levels is None:
         levels = [c[:-len("_read_bytes")] for c in df.columns if c.endswith("_read_bytes")]
@@ -289,13 +311,20 @@ def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60)
     for ax in (ax_t, ax_e):
         ax.grid(True, axis="x", alpha=0.3)
     t = result.totals
-    fig.suptitle(f"{result.workload} on {result.arch}: {t['latency_s'] * 1e3:.4g} ms, "
-                 f"{t['energy_pj'] * 1e-9:.4g} mJ")
+    fig.suptitle(f"{result.workload} on {result.arch}{f' ({design})' if design else ''}: "
+                 f"{t['latency_s'] * 1e3:.4g} ms, {t['energy_pj'] * 1e-9:.4g} mJ")
     fig._sparsim = {"kind": "breakdown", "ops": labels, "energy_groups": list(groups)}
     return fig
 
 
-def roofline(result, arch) -> Figure:
+def _rate(v: float, unit: str) -> str:
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g} {prefix}{unit}"
+    return f"{v:.3g} {unit}"
+
+
+def roofline(result, arch, design: str | None = None) -> Figure:
     """Per-op achieved MACs/s vs MACs per DRAM byte, under the compute roof and the DRAM-bandwidth roof."""
     df = result.to_pandas()
     df = df[df["latency_s"] > 0].reset_index(drop=True)
@@ -320,12 +349,12 @@ def roofline(result, arch) -> Figure:
         lo = min(lo, peak / bw / 8)
         hi = max(hi, peak / bw * 8)
         xs = np.geomspace(lo, hi, 200)
-        ax.plot(xs, np.minimum(peak, bw * xs), color="black", lw=2, label=f"roof: {peak / 1e9:.3g} GMAC/s, "
-                f"{bw / 1e9:.3g} GB/s ({dram})", gid="roof")
+        ax.plot(xs, np.minimum(peak, bw * xs), color="black", lw=2, label=f"roof: {_rate(peak, 'MAC/s')}, "
+                f"{_rate(bw, 'B/s')} ({dram})", gid="roof")
         ax.axvline(peak / bw, color="gray", ls=":", lw=1)
     else:
         xs = np.geomspace(lo, hi, 2)
-        ax.plot(xs, [peak, peak], color="black", lw=2, label=f"compute roof {peak / 1e9:.3g} GMAC/s", gid="roof")
+        ax.plot(xs, [peak, peak], color="black", lw=2, label=f"compute roof {_rate(peak, 'MAC/s')}", gid="roof")
     kinds = list(dict.fromkeys(df["kind"]))
     cmap = plt.get_cmap("tab10")
     for i, kind in enumerate(kinds):
@@ -333,16 +362,25 @@ def roofline(result, arch) -> Figure:
         if not sel.any():
             continue
         ax.scatter(intensity[sel], rate[sel], color=cmap(i % 10), s=28, label=f"{kind} ops", zorder=3)
-    order = np.argsort(-df["latency_s"].to_numpy(float))
-    for i in order[:8]:
-        if finite[i]:
-            ax.annotate(str(df.loc[i, "op"]), (intensity[i], rate[i]), xytext=(4, 4), textcoords="offset points",
-                        fontsize=LEAST_FONT - 1)
+    order = np.argsort(-df["latency_s"].to_numpy(float), kind="stable")
+    labelled: list[tuple[float, float]] = []
+    for i in order:  # the 8 slowest ops, skipping any that sit on top of one already labelled
+        if len(labelled) == 8:
+            break
+        if not finite[i]:
+            continue
+        pos = (math.log10(intensity[i]), math.log10(rate[i]))
+        if any(abs(pos[0] - a) < 0.08 and abs(pos[1] - b) < 0.06 for a, b in labelled):
+            continue
+        labelled.append(pos)
+        ax.annotate(str(df.loc[i, "op"]), (intensity[i], rate[i]), xytext=(4, 4), textcoords="offset points",
+                    fontsize=LEAST_FONT - 1, gid="op-label")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"operational intensity (MACs performed per {dram} byte)")
     ax.set_ylabel("achieved MACs/s")
-    ax.set_title(f"roofline: {result.workload} on {result.arch} ({int(finite.sum())} ops)")
+    ax.set_title(f"roofline: {result.workload} on {result.arch}{f' ({design})' if design else ''} "
+                 f"({int(finite.sum())} ops)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
     fig._sparsim = {"kind": "roofline", "peak_macs_per_s": peak, "bandwidth_bytes_per_s": bw,

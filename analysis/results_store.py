@@ -11,8 +11,9 @@ row wins. A Parquet copy (`results.parquet`) is exported atomically at the end o
 for pandas/Arrow users; it is a view, the SQLite file is the truth.
 
 Each row: the point's key (hash of the arch, the workloads and the code version), its
-status (`ok`, `failed`, `infeasible`), its error if it failed, parameters and all metrics
-as JSON, feasibility, the parts of the hash, timing and the worker that ran it.
+status (`ok`; `failed` with its error; `crashed` when its worker died, retried on the next
+run), parameters and all metrics as JSON, feasibility, the parts of the hash, timing and
+the worker that ran it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ COLUMNS = ("key", "status", "error", "params", "metrics", "feasible", "violation
            "code_version", "sweep", "trial", "elapsed_s", "worker", "finished_at")
 META_COLUMNS = ("key", "status", "error", "feasible", "violation", "trial", "elapsed_s", "worker", "finished_at",
                 "arch_hash", "workload_hash", "code_version", "sweep")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Atomic writes go through mkstemp (mode 0600); outputs get the mode a plain open() would give them.
+FILE_MODE = 0o666 & ~_umask()
 
 
 def _json_safe(obj):
@@ -146,6 +157,7 @@ class ResultsStore:
                 for col in df.columns[df.dtypes == object]:
                     df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v))
                 df.to_parquet(tmp, index=False)
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -191,4 +203,4 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
         return store.frame()
 
 
-__all__ = ["ResultsStore", "read_results", "records_frame", "STORE_NAME"]
+__all__ = ["ResultsStore", "read_results", "records_frame", "STORE_NAME", "FILE_MODE"]

@@ -1,13 +1,14 @@
 """The sweep driver: generate design points, evaluate them in batches, keep every result.
 
     from analysis.sweep import run_sweep
-    result = run_sweep("arch_configs/sweeps/edge_npu_resnet50.yaml", "out/edge", jobs=2)
+    result = run_sweep("analysis/sweeps/edge_npu_resnet50.yaml", "out/edge", jobs=2)
     result.summary["pareto_size"], result.pareto  # DataFrame of the non-dominated points
 
 Flow: `resolve_sweep` validates the whole spec first (nothing runs on a bad spec). Points
 come from the strategy (grid: mixed-radix enumeration, evenly subsampled by
-`max_points`; random: seeded numpy draws; nsga2: optuna's NSGAIISampler, one population
-per generation, told in trial order so a seed reproduces the run). Each point's key
+`max_points`; random: seeded numpy draws, repeats redrawn, so N distinct designs; nsga2:
+optuna's NSGAIISampler, one population per generation, told in trial order so a seed
+reproduces the run; its budget counts distinct designs, as does random's). Each point's key
 hashes the base arch, its overrides, the workloads and the simulator's code version;
 points already in the results store are reused, the rest go to the executor in batches.
 
@@ -44,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.pareto import non_dominated
-from analysis.results_store import ResultsStore, records_frame
+from analysis.results_store import FILE_MODE, ResultsStore, records_frame
 from analysis.sweep_spec import (OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, apply_point, arch_metrics,
                                  code_version, dask_address, digest, get_path, resolve_sweep)
 from simulator.errors import SparsimInputError
@@ -208,6 +209,9 @@ class SerialExecutor:
             for item in b:  # in-process: every point is stored the moment it finishes
                 yield [item], evaluate_batch(self.ctx, [item])
 
+    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
+        return []  # an interrupted in-process point has no result
+
     def close(self):
         pass
 
@@ -227,7 +231,7 @@ class LocalExecutor:
 
     def run(self, batches):
         from concurrent.futures import as_completed
-        futures = {self.pool.submit(_pool_eval, b): b for b in batches}
+        futures = self._futures = {self.pool.submit(_pool_eval, b): b for b in batches}
         try:
             for f in as_completed(futures):
                 b = futures[f]
@@ -238,6 +242,17 @@ class LocalExecutor:
         finally:
             for f in futures:
                 f.cancel()
+
+    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
+        """After Ctrl-C: cancel batches not started, let running ones finish (workers ignore SIGINT
+        and the pool waits for them anyway) and return their records, so that work is kept."""
+        from concurrent.futures import wait
+        futures = getattr(self, "_futures", {})
+        for f in futures:
+            f.cancel()
+        running = [f for f in futures if not f.cancelled()]
+        wait(running, timeout=timeout_s)
+        return [f.result() for f in running if f.done() and not f.cancelled() and f.exception() is None]
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -271,7 +286,7 @@ class DaskExecutor:
 
     def run(self, batches):
         from distributed import as_completed
-        futures = {}
+        futures = self._futures = {}
         for b in batches:
             f = self.client.submit(_dask_eval, self.ctx_future, b, retries=self.retries, pure=False)
             futures[f] = b
@@ -285,6 +300,21 @@ class DaskExecutor:
         finally:
             for f in futures:
                 f.cancel()
+
+    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
+        """After Ctrl-C: keep the batches the cluster has already finished; cancel the rest."""
+        futures = getattr(self, "_futures", {})
+        done = [f for f in futures if f.status == "finished"]
+        for f in futures:
+            if f.status != "finished":
+                f.cancel()
+        out = []
+        for f in done:
+            try:
+                out.append(f.result(timeout=timeout_s))
+            except Exception:  # lost with its worker: it is simply evaluated on the next run
+                pass
+        return out
 
     def close(self):
         self.client.close()
@@ -373,8 +403,38 @@ def _sample(rng: np.random.Generator, p):
 
 
 def random_points(sweep: ResolvedSweep, factory: PointFactory, n: int) -> list[Point]:
+    """`n` distinct points drawn with the sweep's seed (fewer only when the space has fewer).
+
+    A draw that repeats an earlier point is dropped and drawn again, so `random: 64` means 64
+    designs, not 64 draws; the sequence depends only on the seed, so reruns replay it exactly."""
     rng = np.random.default_rng(sweep.seed)
-    return [factory.make({p.path: _sample(rng, p) for p in sweep.searched}, trial=i) for i in range(n)]
+    size = _space_size(sweep)
+    want = n if size is None else min(n, size)
+    points: list[Point] = []
+    seen: set[str] = set()
+    draws = 0
+    while len(points) < want and draws < max(1000, 50 * n):
+        draws += 1
+        pt = factory.make({p.path: _sample(rng, p) for p in sweep.searched}, trial=len(points))
+        if pt.key not in seen:
+            seen.add(pt.key)
+            points.append(pt)
+    return points
+
+
+def _space_size(sweep: ResolvedSweep) -> int | None:
+    """Number of distinct searched combinations, or None when a range is sampled continuously."""
+    size = 1
+    for p in sweep.searched:
+        if p.kind == "values":
+            size *= len(p.values)
+        elif p.range.discrete:
+            size *= len(p.range.grid_values())
+        elif p.range.is_int:
+            size *= int(p.range.max) - int(p.range.min) + 1
+        else:
+            return None
+    return size
 
 
 def _suggest(trial, p):
@@ -497,15 +557,17 @@ class _Run:
         return out
 
     # -- evaluation
-    def evaluate(self, points: list[Point], bar: _Progress) -> None:
+    def evaluate(self, points: list[Point], bar: _Progress, count_skipped: bool = True) -> None:
         """Reuse stored points, evaluate the rest, append each finished batch to the store."""
         todo: dict[str, Point] = {}
+        done_now = 0
         for p in points:
             if p.key in self.records or p.key in todo:
-                continue
+                continue  # a repeat (NSGA-II re-proposing a design): nothing to do or count
             if not self.param_feasible(p.params):
                 self.records[p.key] = {"key": p.key, "status": "skipped", "params": p.params, "trial": p.trial}
                 self.skipped += 1
+                done_now += count_skipped
                 continue
             rec = self.stored().get(p.key)
             if self.reusable(rec):
@@ -513,10 +575,11 @@ class _Run:
                 rec["params"] = p.params
                 self.records[p.key] = rec
                 self.reused += 1
+                done_now += 1
             else:
                 todo[p.key] = p
-        if len(points) > len(todo):  # reused, skipped and repeated points count as done at once
-            bar.advance(len(points) - len(todo), self.evaluated)
+        if done_now:  # reused (and skipped) points count as done at once
+            bar.advance(done_now, self.evaluated)
         if not todo:
             return
         self.start_executor()
@@ -524,22 +587,32 @@ class _Run:
         batch_size = self._batch_size(len(keys))
         batches = [[(k, todo[k].params) for k in keys[i:i + batch_size]] for i in range(0, len(keys), batch_size)]
         t0 = time.perf_counter()
-        for _, recs in self.executor.run(batches):
-            rows = []
-            for r in recs:
-                p = todo[r["key"]]
-                r.update(params=p.params, trial=p.trial, sweep=self.sweep.name, code_version=self.factory.code,
-                         arch_hash=self.factory.arch_hash(p.params), workload_hash=self.factory.workload_hash)
-                if r["status"] == "ok":
-                    v = self.violations(p.params, r["metrics"])
-                    r["feasible"], r["violation"] = not any(v), float(sum(v))
-                rows.append(r)
-            self.store.append(rows)  # committed before the next batch is awaited
-            for r in rows:
-                self.records[r["key"]] = r
-            self.evaluated += len(rows)
-            bar.advance(len(rows), self.evaluated)
-        self.eval_seconds += time.perf_counter() - t0
+        try:
+            for _, recs in self.executor.run(batches):
+                self._commit(recs, todo, bar)  # committed before the next batch is awaited
+        except KeyboardInterrupt:
+            # Ctrl-C: batches that workers finish while shutting down are stored too (nothing finished is lost)
+            for recs in self.executor.salvage():
+                self._commit([r for r in recs if r["key"] not in self.records], todo, bar)
+            raise
+        finally:
+            self.eval_seconds += time.perf_counter() - t0
+
+    def _commit(self, recs: list[dict], todo: dict[str, Point], bar: _Progress) -> None:
+        rows = []
+        for r in recs:
+            p = todo[r["key"]]
+            r.update(params=p.params, trial=p.trial, sweep=self.sweep.name, code_version=self.factory.code,
+                     arch_hash=self.factory.arch_hash(p.params), workload_hash=self.factory.workload_hash)
+            if r["status"] == "ok":
+                v = self.violations(p.params, r["metrics"])
+                r["feasible"], r["violation"] = not any(v), float(sum(v))
+            rows.append(r)
+        self.store.append(rows)
+        for r in rows:
+            self.records[r["key"]] = r
+        self.evaluated += len(rows)
+        bar.advance(len(rows), self.evaluated)
 
     def start_executor(self) -> None:
         """Start workers before any progress-bar thread exists (workers are forked)."""
@@ -600,13 +673,19 @@ def _nsga2(run: _Run, bar: _Progress, n_trials: int) -> None:
                                                 constraints_func=constraints_func)
         study = optuna.create_study(directions=["maximize" if o.direction == "max" else "minimize"
                                                 for o in sweep.objectives], sampler=sampler)
-        done = 0
-        while done < n_trials:
-            n = min(pop, n_trials - done)
+        # The budget counts distinct designs (NSGA-II re-proposes points it has seen; those are told their
+        # stored values at no cost and do not count), with a cap on trials so a converged search ends.
+        # Points skipped by parameter-only constraints do not count either (they are told as failed).
+        def counted() -> int:
+            return sum(1 for r in run.records.values() if r["status"] != "skipped")
+        asked = 0
+        while counted() < n_trials and asked < 10 * n_trials:
+            n = min(pop, n_trials - counted())
             trials = [study.ask() for _ in range(n)]
+            asked += n
             points = [run.factory.make({p.path: _suggest(t, p) for p in sweep.searched}, trial=t.number)
                       for t in trials]
-            run.evaluate(points, bar)
+            run.evaluate(points, bar, count_skipped=False)
             for t, p in zip(trials, points):
                 rec = run.records[p.key]
                 if rec["status"] == "ok":
@@ -619,7 +698,6 @@ def _nsga2(run: _Run, bar: _Progress, n_trials: int) -> None:
                     study.tell(t, values)
                 else:
                     study.tell(t, state=optuna.trial.TrialState.FAIL)
-            done += n
 
 
 def run_sweep(spec: str | Path | dict | SweepSpec | ResolvedSweep, out_dir: str | Path, jobs: int | None = None,
@@ -709,6 +787,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -754,8 +833,12 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
     best = {}
     for o in sweep.objectives:
         if len(good) and good[o.key].notna().any():
-            idx = good[o.key].idxmin() if o.direction == "min" else good[o.key].idxmax()
-            row = good.loc[idx]
+            # ties on this objective are broken by the other objectives in order, so the best point is
+            # never a dominated one (it is on the Pareto front whenever its objectives are all finite)
+            order = [o] + [x for x in sweep.objectives if x.key != o.key]
+            ranked = good.sort_values([x.key for x in order], ascending=[x.direction == "min" for x in order],
+                                      na_position="last", kind="stable")
+            row = ranked.iloc[0]
             best[o.name] = {"key": row["key"], "value": row[o.key], "metric": o.key,
                             "params": {c: row[c] for c in param_cols if c in row.index},
                             "metrics": {m: row[m] for m in metric_cols if m in row.index}}
@@ -788,13 +871,15 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
         pdir = out / "plots"
         if {"latency_s", "energy_pj"} <= set(frame.columns):
             fig = P.pareto_scatter(frame[frame["status"] == "ok"], x="latency_s", y="energy_pj", color_by=color,
-                                   feasible_col="feasible", params=param_cols)
+                                   feasible_col="feasible", params=param_cols, sweep_front_col="pareto",
+                                   sweep_objectives=[o.name for o in sweep.objectives])
             plots += P.save(fig, pdir / "pareto_energy_latency")
         keys = [k for k, _ in obj]
         if len(keys) >= 2 and set(keys[:2]) != {"latency_s", "energy_pj"}:
             fig = P.pareto_scatter(frame[frame["status"] == "ok"], x=keys[0], y=keys[1], color_by=color,
                                    directions=(obj[0][1], obj[1][1]), feasible_col="feasible",
-                                   params=param_cols)
+                                   params=param_cols, sweep_front_col="pareto",
+                                   sweep_objectives=[o.name for o in sweep.objectives])
             plots += P.save(fig, pdir / f"pareto_{keys[0]}_{keys[1]}")
         searched = [p.path for p in sweep.searched]
         if searched:

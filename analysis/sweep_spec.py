@@ -6,7 +6,7 @@ engine produces, a strategy (`grid`, `random: N`, `nsga2: N`) and an executor (`
 `local`, `dask://HOST:PORT`):
 
     name: edge_npu_resnet50
-    base_arch: ../edge_npu_32x32_os.yaml        # relative to this file
+    base_arch: ../../arch_configs/edge_npu_32x32_os.yaml   # relative to this file
     workloads:
       - {path: ../../workloads/traces/resnet50.yaml, weight: 1}
     parameters:
@@ -398,7 +398,8 @@ _CODE_VERSION: str | None = None
 
 
 def code_version() -> str:
-    """A hash of the simulator's source (and the sweep format), so stale results are never reused.
+    """A hash of the simulator's source, the sweep's metric code and the sweep format, so stale
+    results are never reused.
 
     `SPARSIM_CODE_VERSION` pins it (tests, or to reuse results across a code change knowingly).
     """
@@ -413,6 +414,11 @@ def code_version() -> str:
         for f in sorted(root.rglob("*.py")):
             h.update(str(f.relative_to(root)).encode())
             h.update(f.read_bytes())
+        # the sweep's own metric code (combined totals, derived and resource metrics) counts too
+        here = Path(__file__).parent
+        for name in ("sweep.py", "sweep_spec.py"):
+            h.update(name.encode())
+            h.update((here / name).read_bytes())
         _CODE_VERSION = h.hexdigest()[:12]
     return _CODE_VERSION
 
@@ -637,12 +643,21 @@ def load_sweep_spec(source: str | Path | dict | SweepSpec) -> tuple[SweepSpec, P
         data = read_yaml(spec_path, "sweep spec")
     if not isinstance(data, dict):
         raise SparsimInputError("a sweep spec must be a YAML mapping", path=spec_path,
-                                hint="see arch_configs/sweeps/*.yaml")
+                                hint="see analysis/sweeps/*.yaml")
     params = data.get("parameters")
     if isinstance(params, dict):  # ranges first, so a range's errors name its own fields
         checked = {}
         for k, v in params.items():
             if isinstance(v, dict):
+                lo, hi = v.get("min"), v.get("max")
+                nums = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (lo, hi))
+                if nums and lo > hi:
+                    raise SparsimInputError(f"range has min {lo:g} > max {hi:g}", path=spec_path,
+                                            field=f"parameters.{k}",
+                                            hint=f"swap them: {{min: {hi:g}, max: {lo:g}}}")
+                if nums and v.get("log") is True and lo <= 0:
+                    raise SparsimInputError(f"a log range needs min > 0, got {lo:g}", path=spec_path,
+                                            field=f"parameters.{k}.min", hint="use log: false, or a positive min")
                 try:
                     v = RangeParam.model_validate(v)
                 except ValidationError as exc:

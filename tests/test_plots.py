@@ -58,10 +58,32 @@ def test_pareto_scatter_front_labels_and_colour(design_df):
     assert ax.get_legend() is not None
 
 
+def test_pareto_scatter_rings_the_sweeps_full_pareto_set(design_df):
+    # a third objective (area) puts more designs on the sweep's Pareto set than the 2-D front shows
+    df = design_df.assign(area_mm2=np.linspace(5.0, 1.0, len(design_df)))
+    feas = df[df["feasible"]]
+    on = non_dominated(feas[["latency_s", "energy_pj", "area_mm2"]].to_numpy())
+    df["pareto"] = df["key"].isin(feas["key"][on])
+    fig = P.pareto_scatter(df, sweep_front_col="pareto", sweep_objectives=["latency", "energy", "area"])
+    ax = fig.axes[0]
+    rings = [c for c in ax.collections if c.get_gid() == "pareto-set"]
+    assert len(rings) == 1
+    got = sorted(map(tuple, rings[0].get_offsets()))
+    want = sorted(zip(df.loc[df["pareto"], "latency_s"] * 1e3, df.loc[df["pareto"], "energy_pj"] * 1e-9))
+    np.testing.assert_allclose(got, want)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"Pareto set over latency, energy, area ({int(df['pareto'].sum())} designs)" in legend
+    # the 2-D front is still drawn, and every 2-D front design is in the full set
+    front = _front_line(ax)
+    assert set(zip(front.get_xdata(), front.get_ydata())) <= set(got)
+
+
 def test_pareto_scatter_categorical_colour_and_files(design_df, tmp_path):
     fig = P.pareto_scatter(design_df, color_by="compute.dataflow")
     texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "compute.dataflow=os" in texts and "compute.dataflow=ws" in texts
+    cats = [c for c in fig.axes[0].collections if str(c.get_label()).startswith("compute.dataflow=")]
+    assert len({c.get_paths()[0].vertices.tobytes() for c in cats}) == 2  # a marker each: overlaps stay visible
     paths = P.save(fig, tmp_path / "p")
     assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 1000 for p in paths)
     assert "<svg" in paths[1].read_text()[:500]

@@ -124,6 +124,30 @@ def test_bad_spec_fails_before_any_work(tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("changes, args, words", [
+    ({"parameters": {"compute.rowz": [8]}}, [], ["parameters.compute.rowz", "did you mean 'compute.rows'"]),
+    ({"parameters": {"memory.sram.capacity_kib": {"min": 512, "max": 64}}}, [],
+     ["parameters.memory.sram.capacity_kib", "min 512 > max 64", "swap them"]),
+    ({"objectives": ["latency", "throughput_per_mm2"]}, [], ["objectives[1]", "not a metric the engine produces"]),
+    ({}, ["--executor", "dask://127.0.0.1:1"], ["--executor", "cannot reach the Dask scheduler", "dask scheduler"]),
+    ({"executor": "dask://127.0.0.1:1"}, [], ["sweep.yaml", "executor", "cannot reach the Dask scheduler"]),
+], ids=["dotted-path", "min-above-max", "objective", "dask-cli", "dask-spec"])
+def test_each_bad_input_is_one_line_exit_2_before_any_work(tmp_path, capsys, changes, args, words):
+    from cli_helpers import run_cli
+    spec = make_sweep(tmp_path, **changes)
+    out = tmp_path / "o"
+    code, stdout, err = run_cli(capsys, "sweep", spec, "--out", out, *args)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert "Traceback" not in err and stdout == ""
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+    if not args:
+        assert str(spec) in lines[0]  # names the file
+    assert not out.exists()  # nothing ran, nothing was written
+
+
 def test_cli_prints_one_line_and_exits_2(tmp_path, capsys):
     from cli_helpers import run_cli
     code, out, err = run_cli(capsys, "sweep", make_sweep(tmp_path, parameters={"compute.rowz": [8]}),
