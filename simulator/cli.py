@@ -133,4 +133,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Subcommands register on the imported `simulator.cli`, not on this `__main__` copy.
+    from simulator.cli import main as _main
+    _main()
