@@ -30,6 +30,11 @@ def _target(arch: Optional[Path], system: Optional[Path], cores: int, set_: list
         raise SparsimInputError(f"unknown policy '{policy}'", field="--policy",
                                 hint=(f"did you mean '{guess}'? " if guess else "") + "allowed: " + ", ".join(POLICIES))
     if system is not None:
+        if cores != 1 or set_:
+            raise SparsimInputError(f"{'--cores' if cores != 1 else '--set'} applies to --arch, not --system",
+                                    field="--cores" if cores != 1 else "--set",
+                                    hint="set core counts and arch overrides in the system file (cores[].count, "
+                                         "cores[].overrides)")
         target = load_system(system)
         changes = {}
         if policy:
@@ -69,10 +74,17 @@ def llm(
     activations: Optional[str] = typer.Option(None, "--activations", help="activation density"),
     kv: Optional[str] = typer.Option(None, "--kv", help="KV-cache density (e.g. 0.3 = 70% pruned)"),
     attention: Optional[str] = typer.Option(None, "--attention", help="block-sparse attention density"),
+    skip_layers: float = typer.Option(0.0, "--skip-layers", help="fraction of block executions skipped (every pass)"),
+    routing: str = typer.Option("uniform", "--routing", help="MoE routing: uniform | zipf | file"),
+    zipf_skew: float = typer.Option(1.0, "--zipf-skew", help="Zipf exponent for --routing zipf"),
+    expert_counts: Optional[Path] = typer.Option(None, "--expert-counts",
+                                                 help="JSON/YAML per-expert token counts (a routing distribution)"),
+    bits: Optional[int] = typer.Option(None, "--bits", help="operand precision (default: the config's torch_dtype)"),
     policy: Optional[str] = typer.Option(None, "--policy", help="layer_by_layer | pipeline | expert_parallel | graph"),
+    microbatches: Optional[int] = typer.Option(None, "--microbatches", help="pipeline: split the batch this many ways"),
     draft_tokens: int = typer.Option(0, "--draft-tokens", help="self-speculative decoding: draft k tokens (0 = off)"),
     acceptance: float = typer.Option(0.8, "--acceptance", help="per-token acceptance rate of the draft"),
-    skip_layers: float = typer.Option(0.5, "--skip-layers", help="fraction of blocks the draft skips"),
+    draft_skip: float = typer.Option(0.5, "--draft-skip", help="fraction of blocks the draft skips"),
     samples: int = typer.Option(5, "--samples", help="KV lengths at which a decode step is simulated"),
     fusion: bool = typer.Option(False, "--fusion", help="keep fusable outputs on chip (one-core systems)"),
     set_: list[str] = typer.Option([], "--set", help="override an arch field: dotted.path=value (with --arch)"),
@@ -83,11 +95,15 @@ def llm(
 ):
     """End-to-end LLM inference: prefill + decode with a growing KV cache; TTFT, TPOT, tokens/s, J/token."""
     from simulator.llm import Speculative, simulate_llm
-    target = _target(arch, system, cores, set_, policy)
-    spec = Speculative(draft_tokens, acceptance, skip_layers) if draft_tokens else None
+    if microbatches is not None and microbatches < 1:
+        raise SparsimInputError(f"microbatches must be >= 1 (got {microbatches})", field="--microbatches")
+    target = _target(arch, system, cores, set_, policy, microbatches)
+    spec = Speculative(draft_tokens, acceptance, draft_skip) if draft_tokens else None
     result = simulate_llm(model, target, prompt_len=prompt_len, output_len=output_len, batch=batch, weights=weights,
-                          activations=activations, kv=kv, attention=attention, speculative=spec, samples=samples,
-                          fusion=fusion)
+                          activations=activations, kv=kv, attention=attention, skip_layers=skip_layers,
+                          routing=routing, zipf_skew=zipf_skew,
+                          expert_counts=str(expert_counts) if expert_counts is not None else None, bits=bits,
+                          speculative=spec, samples=samples, fusion=fusion)
     _write_timelines(result.timeline(), result.prefill.cores, f"{result.model} on {result.system}", timeline, gantt,
                      quiet or as_json)
     if as_json:
@@ -155,6 +171,9 @@ def system_cmd(
     console.print(f"latency {si(result.makespan_s, 's')} (one core, analytic: {si(result.analytic_serial_s, 's')}), "
                   f"energy {si(result.energy_pj * 1e-12, 'J')}, DRAM {si(result.dram_bytes, 'B')} "
                   f"at {result.dram_utilization:.1%} busy")
+    if "global_buffer_edges" in totals:
+        console.print(f"global buffer: {totals['global_buffer_edges']} tensors kept on chip, "
+                      f"{si(totals['global_buffer_bytes'], 'B')} moved at {totals['global_buffer_utilization']:.1%} busy")
 
 
 def _save_rows(path: Path, result) -> None:

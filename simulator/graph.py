@@ -11,6 +11,8 @@ What is modelled:
   with unlimited parallel hardware (every ready op starts at once), and the critical
   path: the latency no amount of parallel hardware can beat. `simulator.system` adds the
   finite cores and the shared DRAM.
+- `global_buffer_plan`: the same fusion through a buffer shared by all cores
+  (`simulator.system`'s global buffer): the tensor moves over the buffer instead of DRAM.
 - `fusion_plan`: inter-op fusion. An edge u -> v is fusable when v is u's only consumer,
   both run equally often, and u's output tensor fits in the usable half (double
   buffering) of an on-chip level that holds both outputs and activations, so v reads it
@@ -105,7 +107,8 @@ def schedule_graph(graph: nx.DiGraph, duration_s: dict[str, float]) -> GraphSche
 
 # ----------------------------------------------------------------------------- fusion
 
-def _output_bytes(op: Op, arch) -> float:
+def output_bytes(op: Op, arch) -> float:
+    """Bytes of one execution's output tensor at `arch`'s output precision (else the op's)."""
     precision = getattr(arch.compute, "precision", None)
     bits = precision.outputs if precision is not None else op.precision.outputs
     return op.operand_elements()["outputs"] * bits / 8.0
@@ -135,9 +138,36 @@ def fusion_plan(graph: nx.DiGraph, arch) -> dict[tuple[str, str], float]:
         op_u, op_v = graph.nodes[u]["op"], graph.nodes[v]["op"]
         if op_u.repeat != op_v.repeat or op_u.skip_probability != op_v.skip_probability:
             continue
-        out = _output_bytes(op_u, arch)
+        out = output_bytes(op_u, arch)
         if 0 < out <= usable:
             plan[(u, v)] = out
+    return plan
+
+
+def global_buffer_plan(graph: nx.DiGraph, capacity_bytes: float, tensor_bytes,
+                       exclude: set | frozenset = frozenset()) -> dict[tuple[str, str], float]:
+    """Edges u -> v whose tensor is kept in a global buffer shared by all cores, with its bytes.
+
+    Same eligibility as `fusion_plan` (v is u's only consumer, equal repeat and skip), with the
+    whole-system capacity: every op's fused inputs plus its fused output must fit together
+    (they are live at once while it runs). Edges are taken greedily in dependency order.
+    `tensor_bytes(op)` gives an op's output tensor in bytes; `exclude` lists edges already
+    fused inside a core.
+    """
+    plan: dict[tuple[str, str], float] = {}
+    live_in = {n: 0.0 for n in graph.nodes}
+    for u in nx.lexicographical_topological_sort(graph, key=lambda n: graph.nodes[n]["index"]):
+        succ = list(graph.successors(u))
+        if len(succ) != 1 or (u, succ[0]) in exclude:
+            continue
+        v = succ[0]
+        op_u, op_v = graph.nodes[u]["op"], graph.nodes[v]["op"]
+        if op_u.repeat != op_v.repeat or op_u.skip_probability != op_v.skip_probability:
+            continue
+        out = float(tensor_bytes(op_u))
+        if 0 < out and live_in[u] + out <= capacity_bytes and live_in[v] + out <= capacity_bytes:
+            plan[(u, v)] = out
+            live_in[v] += out
     return plan
 
 
@@ -196,4 +226,4 @@ def analyze(trace: Trace, arch, *, fusion: bool = False) -> GraphSchedule:
 
 
 __all__ = ["build_graph", "topological_ops", "schedule_graph", "GraphSchedule", "fusion_plan",
-           "fusion_level", "fused_costs", "analyze"]
+           "fusion_level", "global_buffer_plan", "output_bytes", "fused_costs", "analyze"]

@@ -7,12 +7,17 @@ What is modelled
 - Decode: output tokens 2..T each take one decode step (one query token per sequence)
   whose attention reads a KV cache of `prompt_len + j` positions at step j, so KV traffic
   grows with length; KV pruning (`kv`), sparse attention (`attention`), weight and
-  activation sparsity apply through the trace (`workloads.extract.hf_config`).
+  activation sparsity, layer skipping (`skip_layers`), MoE routing and operand bits apply
+  through the trace (`workloads.extract.hf_config`, the same recipe as `sparsim extract`).
+  Measured expert counts (`expert_counts`) are read as a routing distribution and
+  rescaled to each pass's token count (prefill, decode and verify route different numbers
+  of tokens), capped at one assignment per token and expert.
   tpot = (total - ttft) / (T - 1); tokens/s = batch x T / total. Under layer pipelining
   the batch is split into the system's `microbatches` (at most one sequence each).
 - Self-speculative decoding with layer skipping (Draft & Verify, Zhang et al. ACL 2024;
   SWIFT, Xia et al. 2024): the draft is the same model with a fraction `skip_fraction`
-  of its blocks skipped; it proposes k tokens one step at a time, then the full model
+  of its blocks skipped (on top of any `skip_layers` of the model itself: the draft skips
+  1 - (1 - skip_layers)(1 - skip_fraction)); it proposes k tokens one step at a time, then the full model
   verifies them in one pass over k + 1 positions. With a per-token acceptance rate a,
   independent across positions, a cycle yields E(a) = (1 - a^(k+1)) / (1 - a) tokens
   (Leviathan et al., ICML 2023), so speculation pays iff
@@ -24,7 +29,8 @@ and the sum over all steps is the sum of the piecewise-linear interpolation thro
 them. Step time is close to linear in the KV length (weights are a constant, KV traffic
 and attention MACs are linear); the fold/tile rounding of the engines makes it slightly
 stepwise, which the interpolation smooths. Speculative decoding is costed with the same
-sampling, per generated token position.
+sampling, per generated token position; every draft step of a cycle is costed at the
+cycle's starting KV length (the k - 1 extra cached positions are neglected).
 """
 
 from __future__ import annotations
@@ -51,7 +57,8 @@ class Speculative:
         if not 0.0 <= self.acceptance_rate <= 1.0:
             raise SparsimInputError(f"acceptance rate {self.acceptance_rate} must be in [0, 1]", field="--acceptance")
         if not 0.0 < self.skip_fraction < 1.0:
-            raise SparsimInputError(f"skip fraction {self.skip_fraction} must be in (0, 1)", field="--skip-layers",
+            raise SparsimInputError(f"draft skip fraction {self.skip_fraction} must be in (0, 1)",
+                                    field="--draft-skip",
                                     hint="the fraction of transformer blocks the draft skips, e.g. 0.5")
 
 
@@ -133,17 +140,50 @@ def _sum_interpolated(points: list[int], values: list[float], first: int, last: 
     return float(np.interp(grid, np.asarray(points, float), np.asarray(values, float)).sum())
 
 
+def _rescale_counts(row: list[int], total: int, cap: int) -> list[int]:
+    """Integer counts summing to `total` in proportion to `row`, none above `cap` (one assignment
+    per token and expert). Largest remainders round; what a full expert cannot take goes to the
+    others in proportion, then to experts the row gave nothing."""
+    n = len(row)
+    counts = [0] * n
+    weight = [float(w) for w in row] if any(row) else [1.0] * n
+    left = min(total, cap * n)
+    while left > 0:
+        open_ = [e for e in range(n) if counts[e] < cap and weight[e] > 0]
+        if not open_:
+            weight = [1.0] * n
+            continue
+        wsum = sum(weight[e] for e in open_)
+        ideal = {e: left * weight[e] / wsum for e in open_}
+        add = {e: min(cap - counts[e], math.floor(ideal[e])) for e in open_}
+        spare = left - sum(add.values())
+        for e in sorted(open_, key=lambda e: (-(ideal[e] - math.floor(ideal[e])), e)):
+            if spare == 0:
+                break
+            if counts[e] + add[e] < cap:
+                add[e] += 1
+                spare -= 1
+        for e in open_:
+            counts[e] += add[e]
+        left -= sum(add.values())
+    return counts
+
+
 def simulate_llm(config, target: System | object, *, prompt_len: int, output_len: int, batch: int = 1,
                  cores: int = 1, weights=None, activations=None, kv=None, attention=None,
+                 skip_layers: float = 0.0, routing: str = "uniform", zipf_skew: float = 1.0,
+                 expert_counts=None, bits: int | None = None,
                  speculative: Speculative | None = None, samples: int = 5, policy: str | None = None,
-                 routing: str = "uniform", zipf_skew: float = 1.0, fusion: bool = False) -> LLMResult:
+                 fusion: bool = False) -> LLMResult:
     """Prefill + decode of `output_len` tokens for `batch` prompts of `prompt_len` tokens.
 
     `target` is a `System` or an `Arch` (then `cores` copies of it share its DRAM).
     `config` is a Hugging Face config.json path, a shipped config name, or a dict.
+    The sparsity recipe (`weights`, `activations`, `kv`, `attention`, `skip_layers`, `routing`,
+    `zipf_skew`, `expert_counts`, `bits`) is `workloads.extract.hf_config`'s, applied to every pass.
     `fusion` keeps fusable outputs on chip on a one-core system (`simulator.graph`).
     """
-    from workloads.extract.hf_config import trace_from_hf_config
+    from workloads.extract.hf_config import load_expert_counts, model_shape, trace_from_hf_config
 
     for label, v in (("--prompt-len", prompt_len), ("--output-len", output_len), ("--batch", batch)):
         if not isinstance(v, int) or v < 1:
@@ -155,8 +195,15 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
         system = system.with_(policy=policy)
     if speculative is not None:
         speculative.check()
+    if not 0.0 <= skip_layers < 1.0:
+        raise SparsimInputError(f"skip layers {skip_layers} must be in [0, 1)", field="--skip-layers",
+                                hint="the fraction of block executions the model skips (0 = none)")
     recipe = dict(weights=weights, activations=activations, kv=kv, attention=attention, routing=routing,
-                  zipf_skew=zipf_skew)
+                  zipf_skew=zipf_skew, bits=bits)
+    shape = model_shape(config)
+    distribution = None
+    if expert_counts is not None and shape.experts:
+        distribution = load_expert_counts(expert_counts, shape.experts, shape.layers)
 
     # Layer pipelining splits the batch into micro-batches that follow each other through the stages.
     micro = batch
@@ -166,8 +213,14 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
     elif system.policy == "pipeline":
         system = system.with_(microbatches=1)
 
-    def run(**kw) -> SystemResult:
-        return simulate_system(trace_from_hf_config(config, batch=micro, **recipe, **kw), system, fusion=fusion)
+    def run(*, skip: float = skip_layers, **kw) -> SystemResult:
+        routed = {}
+        if distribution is not None:
+            tokens = micro * (kw["seq_len"] if kw["phase"] == "prefill" else 1)
+            routed = {"routing": "file", "expert_counts": [_rescale_counts(row, tokens * shape.top_k, tokens)
+                                                           for row in distribution]}
+        trace = trace_from_hf_config(config, batch=micro, skip_layers=skip, **{**recipe, **routed}, **kw)
+        return simulate_system(trace, system, fusion=fusion)
 
     prefill = run(phase="prefill", seq_len=prompt_len, logits="last")
     ttft = prefill.makespan_s
@@ -184,8 +237,8 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
     spec_info = None
     if speculative is not None and output_len > 1:
         k = speculative.draft_tokens
-        draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip_layers=speculative.skip_fraction)
-                 for L in points}
+        draft_skip = 1.0 - (1.0 - skip_layers) * (1.0 - speculative.skip_fraction)
+        draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip=draft_skip) for L in points}
         verify = {L: run(phase="prefill", seq_len=k + 1, kv_len=L + k, logits="all") for L in points}
         cycle_s = [k * draft[L].makespan_s + verify[L].makespan_s for L in points]
         cycle_j = [(k * draft[L].energy_pj + verify[L].energy_pj) * 1e-12 for L in points]
@@ -195,7 +248,8 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
         ratio = cycle_total_s / decode_s if decode_s > 0 else math.inf
         spec_decode_s = cycle_total_s / per_cycle
         spec_info = {"draft_tokens": k, "acceptance_rate": speculative.acceptance_rate,
-                     "skip_fraction": speculative.skip_fraction, "tokens_per_cycle": per_cycle,
+                     "skip_fraction": speculative.skip_fraction, "draft_skip_probability": draft_skip,
+                     "tokens_per_cycle": per_cycle,
                      "draft_step_s": draft[points[-1]].makespan_s, "verify_s": verify[points[-1]].makespan_s,
                      "cycle_cost_ratio": ratio, "breakeven_acceptance": breakeven_acceptance(ratio, k),
                      "plain_tpot_s": decode_s / (output_len - 1), "speedup": decode_s / spec_decode_s,

@@ -20,13 +20,27 @@ What is modelled
   extra engines only let a NoC hand-off overlap a fetch, never exceed the core's port.
 - Optional NoC between cores: one shared link, used by layer pipelining to hand a
   stage's output to the next core.
+- Optional global buffer: an on-chip SRAM shared by all cores (capacity, total bandwidth).
+  An op's output is kept there instead of making a DRAM round trip when its only consumer
+  runs next and the tensor fits (`simulator.graph.global_buffer_plan`: every op's kept
+  inputs plus its kept output must fit together). The producer's shards write their part
+  of the tensor to the buffer and the consumer's shards read what they need from it (a
+  shard reads the share of the tensor its activation operand is of the whole op's), so
+  those bytes leave the DRAM, the op's analytic memory stall shrinks by them over the
+  core's port, and they move over the buffer's own fluid bandwidth server instead. A tile
+  group's DRAM and buffer transfers overlap when the core has two or more DMA engines and
+  follow each other with one. Buffer accesses cost the cited SRAM energy per bit for its
+  capacity (`simulator.energy`), unless the spec gives one, plus its leakage. Layer
+  pipelining does not use it (stage hand-offs go over the NoC).
 
 Scheduling policies (`policy`)
-- `layer_by_layer`: ops in dependency order; each op is split over all cores (GEMM/MoE
-  output columns, conv filters or groups, attention KV-head groups or batch, vector
-  elements; heterogeneous cores take shares in proportion to their speed on the op, or
-  the fastest core takes it all when that is quicker) and all cores wait for the slowest
-  before the next op (a barrier).
+- `layer_by_layer`: ops in dependency order; each op is split over all cores and all
+  cores wait for the slowest before the next op (a barrier). The cut (`split_dims`: GEMM
+  columns, rows or batch; conv filters/groups, output rows or batch; attention KV-head
+  groups, batch or query rows; MoE columns; vector elements) is the one with the lowest
+  estimate max(slowest share, all shares' DRAM bytes / shared bandwidth); heterogeneous
+  cores also try shares in proportion to their speed on the op, and the whole op on the
+  fastest core.
 - `pipeline`: layers (ops sharing a `layer`; an op/layer repeated r times counts as r
   layers) are cut into contiguous stages balanced on the first core's analytic time,
   one stage per core; `microbatches` copies of the workload flow through the stages.
@@ -38,10 +52,12 @@ Scheduling policies (`policy`)
 
 Approximations: DRAM writes share the same bandwidth as reads; transfers are uniform
 over an op's tile groups; no bank conflicts, row-buffer effects or channel imbalance;
-heterogeneous cores take the best by uncontended estimate of three partitions of an op
-(proportional to speed, even, all on the fastest core); no finer load balancing.
+partitions are picked from that small set of cuts by an uncontended estimate; no
+finer, tile-aware load balancing.
 Repeated ops (`repeat x (1 - skip_probability)` executions) run as one job with summed
-time and bytes. Barrier-separated ops (layer_by_layer, expert_parallel) are simulated once per
+time and bytes. The global buffer's capacity is checked per op in a barrier-separated
+order; the graph policy may run branches whose kept tensors exceed it together (not
+checked). Barrier-separated ops (layer_by_layer, expert_parallel) are simulated once per
 distinct op and reused, which keeps runs to seconds.
 """
 
@@ -98,6 +114,15 @@ class NocSpec(_Strict):
     bandwidth_gb_per_s: float = Field(gt=0)
 
 
+class GlobalBufferSpec(_Strict):
+    """An on-chip SRAM shared by all cores, used to keep inter-op tensors off the DRAM."""
+    capacity_kib: float = Field(gt=0)
+    bandwidth_gb_per_s: float = Field(gt=0, description="total over all cores, GB/s")
+    energy_pj_per_bit: float | None = Field(default=None, ge=0, description="per bit read or written "
+                                            "(default: the cited SRAM figure for this capacity)")
+    leakage_mw: float | None = Field(default=None, ge=0, description="default: the cited SRAM leakage per KiB")
+
+
 class SystemSpec(_Strict):
     name: str = "system"
     description: str | None = None
@@ -105,6 +130,7 @@ class SystemSpec(_Strict):
     cores: list[CoreGroupSpec] = Field(min_length=1)
     dram: DramSpec = DramSpec()
     noc: NocSpec | None = None
+    global_buffer: GlobalBufferSpec | None = None
     policy: Policy = "layer_by_layer"
     placement: dict[int, str] = Field(default_factory=dict, description="MoE expert index -> core name")
     tile_groups: int = Field(default=8, ge=1, description="tile groups an op is issued in")
@@ -140,6 +166,10 @@ class System:
     placement: dict = field(default_factory=dict)
     tile_groups: int = 8
     microbatches: int = 1
+    global_buffer_bytes: float | None = None          # capacity of the shared on-chip buffer (None: none)
+    global_buffer_bytes_per_s: float | None = None
+    global_buffer_pj_per_bit: float | None = None     # None: the cited SRAM default for its capacity
+    global_buffer_leakage_mw: float | None = None
 
     def __post_init__(self):
         if len(self.cores) < 1:
@@ -152,6 +182,13 @@ class System:
         if len(set(names)) != len(names):
             raise SparsimInputError("core names must be unique", field="cores",
                                     hint="give each core group its own name")
+        if self.global_buffer_bytes is not None:
+            if not self.global_buffer_bytes > 0:
+                raise SparsimInputError(f"global buffer capacity must be > 0 (got {self.global_buffer_bytes})",
+                                        field="global_buffer.capacity_kib", hint="e.g. capacity_kib: 2048")
+            if not (self.global_buffer_bytes_per_s or 0) > 0:
+                raise SparsimInputError("a global buffer needs a bandwidth", field="global_buffer.bandwidth_gb_per_s",
+                                        hint="e.g. bandwidth_gb_per_s: 200")
         for expert, core in self.placement.items():
             if core not in names:
                 guess = nearest(core, names)
@@ -162,6 +199,28 @@ class System:
     def core_index(self, name: str) -> int:
         return [c.name for c in self.cores].index(name)
 
+    @property
+    def has_global_buffer(self) -> bool:
+        return self.global_buffer_bytes is not None
+
+    def global_buffer_energy_pj_per_bit(self) -> float:
+        """The buffer's access energy: its own figure, else the cited SRAM default for its capacity
+        at the first core's technology node."""
+        if self.global_buffer_pj_per_bit is not None:
+            return self.global_buffer_pj_per_bit
+        from simulator.energy import level_energy_pj_per_bit
+        from simulator.spec import MemoryLevel
+        level = MemoryLevel(kind="sram", capacity_kib=self.global_buffer_bytes / 1024.0, ideal=True)
+        return level_energy_pj_per_bit(self.cores[0].arch, level)[0]
+
+    def global_buffer_static_mw(self) -> float:
+        if not self.has_global_buffer:
+            return 0.0
+        if self.global_buffer_leakage_mw is not None:
+            return self.global_buffer_leakage_mw
+        from simulator.energy import SRAM_LEAKAGE_MW_PER_KIB
+        return SRAM_LEAKAGE_MW_PER_KIB * self.global_buffer_bytes / 1024.0
+
     def with_(self, **changes) -> "System":
         from dataclasses import replace
         return replace(self, **changes)
@@ -169,8 +228,10 @@ class System:
 
 def replicate(arch: Arch, count: int, *, policy: str = "layer_by_layer", dram_channels: int = 1,
               dram_bytes_per_s: float | None = None, dma_engines: int = 1, noc_bytes_per_s: float | None = None,
-              placement: dict | None = None, tile_groups: int = 8, microbatches: int = 1) -> System:
-    """N copies of `arch` sharing one DRAM whose bandwidth defaults to the arch's own off-chip bandwidth."""
+              placement: dict | None = None, tile_groups: int = 8, microbatches: int = 1,
+              global_buffer_kib: float | None = None, global_buffer_bytes_per_s: float | None = None) -> System:
+    """N copies of `arch` sharing one DRAM whose bandwidth defaults to the arch's own off-chip bandwidth
+    (and, optionally, a global buffer of `global_buffer_kib` KiB)."""
     if count < 1:
         raise SparsimInputError(f"core count must be at least 1 (got {count})", field="--cores",
                                 hint="use --cores N with N >= 1")
@@ -178,7 +239,9 @@ def replicate(arch: Arch, count: int, *, policy: str = "layer_by_layer", dram_ch
     bw = cores[0].port_bytes_per_s if dram_bytes_per_s is None else dram_bytes_per_s
     return System(name=f"{count}x {arch.name}", cores=cores, dram_bytes_per_s=bw, dram_channels=dram_channels,
                   noc_bytes_per_s=noc_bytes_per_s, policy=policy, placement=dict(placement or {}),
-                  tile_groups=tile_groups, microbatches=microbatches)
+                  tile_groups=tile_groups, microbatches=microbatches,
+                  global_buffer_bytes=None if global_buffer_kib is None else global_buffer_kib * 1024.0,
+                  global_buffer_bytes_per_s=global_buffer_bytes_per_s)
 
 
 def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Path | None = None) -> System:
@@ -191,7 +254,7 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
         spec = SystemSpec.model_validate(data)
     except ValidationError as exc:
         allowed = {"": list(SystemSpec.model_fields), "dram": list(DramSpec.model_fields),
-                   "noc": list(NocSpec.model_fields)}
+                   "noc": list(NocSpec.model_fields), "global_buffer": list(GlobalBufferSpec.model_fields)}
         for i in range(len(data.get("cores") or [])):
             allowed[f"cores.[{i}]"] = list(CoreGroupSpec.model_fields)
         raise from_validation_error(exc, path=path, allowed_keys=allowed) from None
@@ -218,9 +281,16 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
         return System(name=spec.name, cores=tuple(cores), dram_bytes_per_s=bw, dram_channels=spec.dram.channels,
                       noc_bytes_per_s=spec.noc.bandwidth_gb_per_s * 1e9 if spec.noc else None,
                       policy=spec.policy, placement=dict(spec.placement), tile_groups=spec.tile_groups,
-                      microbatches=spec.microbatches)
+                      microbatches=spec.microbatches, **_global_buffer_fields(spec.global_buffer))
     except SparsimInputError as exc:
         raise exc.located(path) from None
+
+
+def _global_buffer_fields(gb: GlobalBufferSpec | None) -> dict:
+    if gb is None:
+        return {}
+    return {"global_buffer_bytes": gb.capacity_kib * 1024.0, "global_buffer_bytes_per_s": gb.bandwidth_gb_per_s * 1e9,
+            "global_buffer_pj_per_bit": gb.energy_pj_per_bit, "global_buffer_leakage_mw": gb.leakage_mw}
 
 
 def load_system(path: str | Path) -> System:
@@ -240,6 +310,7 @@ class Job:
     dram_bytes: float
     dynamic_energy_pj: float
     macs: float = 0.0
+    gb_bytes: float = 0.0      # bytes moved to/from the global buffer instead of the DRAM
 
 
 @dataclass
@@ -299,10 +370,21 @@ def _mac_bits(arch: Arch, op: Op) -> int:
     return mac_bits(arch, op)
 
 
+@dataclass(frozen=True)
+class GlobalBufferUse:
+    """How one op uses the global buffer: bytes of its kept input tensors (whole op, one
+    execution), whether its output is kept there, and the buffer's energy per bit."""
+    in_bytes: float = 0.0
+    out: bool = False
+    pj_per_bit: float = 0.0
+
+
 def make_job(core_index: int, core: Core, op: Op, label: str | None = None, executions: float | None = None,
-             cost=None) -> Job:
+             cost=None, gb: GlobalBufferUse | None = None, whole: Op | None = None) -> Job:
     """Cost `op` on `core` with its engine (or take the given `OpCost`) and turn it into a job
-    covering all its executions."""
+    covering all its executions. With `gb`, the op's kept tensors move over the global buffer
+    instead of the DRAM; `whole` is the op this one is a shard of (for its share of the inputs)."""
+    from dataclasses import replace
     arch = core.arch
     if cost is None:
         try:
@@ -311,10 +393,30 @@ def make_job(core_index: int, core: Core, op: Op, label: str | None = None, exec
             raise exc.located(field_prefix=f"op {op.name}") from None
     n = op.repeat * (1.0 - op.skip_probability) if executions is None else executions
     dram = arch.offchip_name
+    moved = 0.0
+    if gb is not None and (gb.in_bytes > 0 or gb.out):
+        from simulator.graph import output_bytes
+        whole = whole or op
+        full = whole.operand_elements()["activations"]
+        share = op.operand_elements()["activations"] / full if full > 0 else 1.0
+        r = min(share * gb.in_bytes, cost.reads_bytes.get(dram, 0.0))
+        w = min(output_bytes(op, arch), cost.writes_bytes.get(dram, 0.0)) if gb.out else 0.0
+        if r + w > 0:
+            level = arch.memory[dram]
+            reads, writes = dict(cost.reads_bytes), dict(cost.writes_bytes)
+            reads[dram] = reads.get(dram, 0.0) - r
+            writes[dram] = writes.get(dram, 0.0) - w
+            # the bytes left the DRAM's critical transfer path: the stall shrinks by their transfer time
+            stall = cost.stall_cycles if level.ideal else max(0.0, cost.stall_cycles - (r + w) / level.bytes_per_cycle)
+            cost = replace(cost, stall_cycles=stall, reads_bytes=reads, writes_bytes=writes)
+            moved = r + w
     nbytes = (cost.reads_bytes.get(dram, 0.0) + cost.writes_bytes.get(dram, 0.0)) * n
     energy = op_energy_pj(cost, arch, _mac_bits(arch, op), n, 0.0)
     dynamic = sum(v for k, v in energy.items() if k != "leakage")
-    return Job(core_index, op.name, label or op.name, cost.cycles * n / arch.clock_hz, nbytes, dynamic, cost.macs * n)
+    if moved:
+        dynamic += moved * n * 8.0 * gb.pj_per_bit
+    return Job(core_index, op.name, label or op.name, cost.cycles * n / arch.clock_hz, nbytes, dynamic, cost.macs * n,
+               moved * n)
 
 
 def _split(total: int, parts: int, weights: list[float] | None = None) -> list[int]:
@@ -330,25 +432,58 @@ def _split(total: int, parts: int, weights: list[float] | None = None) -> list[i
     return sizes
 
 
-def shard_slots(op: Op, parts: int, weights: list[float] | None = None) -> list[Op | None]:
+def _conv_out_h(d) -> int:
+    return d.out_h if d.out_h is not None else (d.H + 2 * d.pad - d.R) // d.stride + 1
+
+
+def split_dims(op: Op, parts: int) -> list[str]:
+    """The ways `op` can be cut over `parts` cores, the default first.
+
+    gemm: output columns N (each core reads all the activations, 1/parts of the weights),
+    output rows M (all the weights, 1/parts of the activations), independent GEMMs (batch).
+    conv2d: filters K (or groups), output rows (each shard reads its input rows plus the
+    filter's halo), batch. attention: KV-head groups, else batch, else query rows. moe_gemm
+    (when not expert-parallel): N. Vector ops: elements."""
+    d = op.dims
+    if op.kind == "gemm":
+        first = "N" if d.N >= parts or d.N >= d.M else "M"
+        return [first, "M" if first == "N" else "N"] + (["batch"] if d.batch > 1 else [])
+    if op.kind == "conv2d":
+        return ["K", "rows"] + (["batch"] if d.N > 1 else [])
+    if op.kind in ("attention_qk", "attention_pv"):
+        return ["heads"]
+    return ["default"]
+
+
+def shard_slots(op: Op, parts: int, weights: list[float] | None = None, dim: str | None = None) -> list[Op | None]:
     """One piece of `op` per core (None: that core gets nothing), split evenly or by `weights`
-    (a core's relative speed on this op)."""
+    (a core's relative speed on this op) along `dim` (one of `split_dims`; default the first)."""
     if parts <= 1:
         return [op]
     d = op.dims
     kind = op.kind
+    dim = dim or split_dims(op, parts)[0]
 
     def split(total: int) -> list[int]:
         return _split(total, parts, weights)
 
     sizes: list[dict] = []
     if kind == "gemm":
-        dim = "N" if d.N >= parts or d.N >= d.M else "M"
         sizes = [{dim: s} for s in split(getattr(d, dim))]
     elif kind == "moe_gemm":
         sizes = [{"N": s} for s in split(d.N)]
     elif kind == "conv2d":
-        if d.groups > 1:
+        if dim == "rows":
+            # e output rows need (e - 1) x stride + R padded input rows; the shard keeps the
+            # op's padding, so interior shards read 2 x pad rows fewer than their real halo
+            for e in split(_conv_out_h(d)):
+                h = (e - 1) * d.stride + d.R - 2 * d.pad if e else 0
+                if e and h < 1:
+                    return [op] + [None] * (parts - 1)
+                sizes.append({"H": h, **({"out_h": e} if d.out_h is not None else {})})
+        elif dim == "batch":
+            sizes = [{"N": s} for s in split(d.N)]
+        elif d.groups > 1:
             per_c, per_k = d.C // d.groups, d.K // d.groups
             sizes = [{"groups": g, "C": per_c * g, "K": per_k * g} for g in split(d.groups)]
         else:
@@ -454,6 +589,7 @@ class _Machine:
         self.system = system
         self.env = env
         self.dram = None if math.isinf(system.dram_bytes_per_s) else _SharedDram(env, system.dram_bytes_per_s)
+        self.gb = _SharedDram(env, system.global_buffer_bytes_per_s) if system.has_global_buffer else None
         self.dma = [simpy.Resource(env, capacity=c.dma_engines) for c in system.cores]
         self.noc = simpy.Resource(env, capacity=1) if system.noc_bytes_per_s else None
         self.intervals: list[Interval] = []
@@ -461,6 +597,26 @@ class _Machine:
     @property
     def dram_busy_s(self) -> float:
         return self.dram.busy_s if self.dram is not None else 0.0
+
+    @property
+    def gb_busy_s(self) -> float:
+        return self.gb.busy_s if self.gb is not None else 0.0
+
+    def gb_transfer(self, core: int, nbytes: float):
+        """Move `nbytes` between the global buffer and `core` through one of its DMA engines."""
+        if nbytes <= 0 or self.gb is None:
+            return
+        with self.dma[core].request() as req:
+            yield req
+            yield from self.gb.transfer(nbytes, math.inf)
+
+    def group_transfer(self, core: int, dram_bytes: float, gb_bytes: float):
+        """One tile group's DRAM and global-buffer traffic: concurrent on two DMA engines, else in turn."""
+        if dram_bytes > 0 and gb_bytes > 0 and self.system.cores[core].dma_engines >= 2:
+            yield self.env.process(self.transfer(core, dram_bytes)) & self.env.process(self.gb_transfer(core, gb_bytes))
+        else:
+            yield from self.transfer(core, dram_bytes)
+            yield from self.gb_transfer(core, gb_bytes)
 
     def transfer(self, core: int, nbytes: float):
         """Move `nbytes` between the shared DRAM and `core` through one of its DMA engines."""
@@ -490,11 +646,16 @@ class _Machine:
         start = env.now
         groups = self.system.tile_groups
         port = core.port_bytes_per_s
-        if job.dram_bytes <= 0 or (math.isinf(port) and math.isinf(self.system.dram_bytes_per_s)):
+        moves_dram = job.dram_bytes > 0 and not (math.isinf(port) and math.isinf(self.system.dram_bytes_per_s))
+        moves_gb = job.gb_bytes > 0 and self.gb is not None
+        if not (moves_dram or moves_gb):
             yield env.timeout(job.time_s)
         else:
-            per_group = job.dram_bytes / groups
-            x = 0.0 if math.isinf(port) else per_group / port   # uncontended transfer of one group
+            per_group = job.dram_bytes / groups if moves_dram else 0.0
+            gb_group = job.gb_bytes / groups if moves_gb else 0.0
+            x_dram = 0.0 if math.isinf(port) else per_group / port   # uncontended transfer of one group
+            x_gb = gb_group / self.system.global_buffer_bytes_per_s if moves_gb else 0.0
+            x = max(x_dram, x_gb) if core.dma_engines >= 2 else x_dram + x_gb
             T = job.time_s
             if core.double_buffered:
                 # x + (G-1) max(c, x) + c = T, solved for the per-group compute c >= 0
@@ -506,7 +667,7 @@ class _Machine:
                     for k in range(groups):
                         if k >= 2:
                             yield computed[k - 2]      # two buffer slots: wait for the slot to free up
-                        yield from self.transfer(job.core, per_group)
+                        yield from self.group_transfer(job.core, per_group, gb_group)
                         fetched[k].succeed()
 
                 env.process(dma())
@@ -517,13 +678,14 @@ class _Machine:
             else:
                 c = max(0.0, T / groups - x)
                 for _ in range(groups):
-                    yield from self.transfer(job.core, per_group)
+                    yield from self.group_transfer(job.core, per_group, gb_group)
                     yield env.timeout(c)
         self.intervals.append(Interval(core.name, job.label, job.op, start, env.now))
 
 
-def _run_parallel(system: System, jobs: list[Job]) -> tuple[float, list[Interval], float]:
-    """Run barrier-free jobs from t=0 (jobs on one core in sequence); return (makespan, intervals, dram busy)."""
+def _run_parallel(system: System, jobs: list[Job]) -> tuple[float, list[Interval], float, float]:
+    """Run barrier-free jobs from t=0 (jobs on one core in sequence);
+    return (makespan, intervals, DRAM busy, global-buffer busy)."""
     env = simpy.Environment()
     machine = _Machine(system, env)
     per_core: dict[int, list[Job]] = {}
@@ -537,7 +699,7 @@ def _run_parallel(system: System, jobs: list[Job]) -> tuple[float, list[Interval
     for js in per_core.values():
         env.process(core_proc(js))
     env.run()
-    return env.now, machine.intervals, machine.dram_busy_s
+    return env.now, machine.intervals, machine.dram_busy_s, machine.gb_busy_s
 
 
 # ----------------------------------------------------------------------------- policies
@@ -546,11 +708,12 @@ def _op_key(op: Op) -> str:
     return op.model_dump_json(exclude={"name", "layer", "depends_on"})
 
 
-def _jobs_for_op(system: System, op: Op, fused: dict | None = None) -> list[Job]:
+def _jobs_for_op(system: System, op: Op, fused: dict | None = None,
+                 gb: GlobalBufferUse | None = None) -> list[Job]:
     cores = system.cores
     n = len(cores)
     if fused and op.name in fused:
-        return [make_job(0, cores[0], op, cost=fused[op.name])]
+        return [make_job(0, cores[0], op, cost=fused[op.name], gb=gb)]
     if system.policy == "expert_parallel" and op.kind == "moe_gemm":
         experts = len(op.dims.tokens_per_expert)
         for e in system.placement:
@@ -560,36 +723,49 @@ def _jobs_for_op(system: System, op: Op, fused: dict | None = None) -> list[Job]
         jobs = []
         for e, sub in expert_ops(op):
             core = system.core_index(system.placement[e]) if e in system.placement else e % n
-            jobs.append(make_job(core, cores[core], sub, label=sub.name))
+            jobs.append(make_job(core, cores[core], sub, label=sub.name, gb=gb, whole=op))
         return jobs
+    def estimate(jobs: list[Job]) -> float:
+        # the slowest share alone, or all shares' DRAM bytes through the shared DRAM
+        return max(max(j.time_s for j in jobs), sum(j.dram_bytes for j in jobs) / system.dram_bytes_per_s)
+
+    def partition(weights, dim) -> list[Job]:
+        return [make_job(i, cores[i], s, label=s.name, gb=gb, whole=op)
+                for i, s in enumerate(shard_slots(op, n, weights, dim)) if s is not None]
+
+    dims = split_dims(op, n)
     if len({id(c.arch) for c in cores}) == 1:
-        slots = shard_slots(op, n)
-        return [make_job(i, cores[i], s, label=s.name) for i, s in enumerate(slots) if s is not None]
-    # Heterogeneous cores: of three partitions (shares proportional to each core's speed on
-    # the whole op, an even split, the whole op on the fastest core) take the one whose
-    # slowest share finishes first by the uncontended estimate; tile quantisation can make
-    # a proportional share no faster on a big core.
-    alone = [make_job(i, c, op) for i, c in enumerate(cores)]
+        # Identical cores: the cut along the dimension whose estimate is lowest (ties: the default
+        # order), so activation-heavy layers split by rows and weight-heavy ones by columns.
+        candidates = [partition(None, dim) for dim in dims]
+        return min(candidates, key=estimate)
+    # Heterogeneous cores: of the partitions (shares proportional to each core's speed on the
+    # whole op, or even, along each dimension, and the whole op on the fastest core) take the
+    # one whose estimate is lowest; tile quantisation can make a proportional share no faster
+    # on a big core.
+    alone = [make_job(i, c, op, gb=gb) for i, c in enumerate(cores)]
     fastest = min(range(n), key=lambda i: alone[i].time_s)
     candidates = [[alone[fastest]]]
-    for weights in ([1.0 / j.time_s if j.time_s > 0 else 1.0 for j in alone], None):
-        slots = shard_slots(op, n, weights)
-        candidates.append([make_job(i, cores[i], s, label=s.name) for i, s in enumerate(slots) if s is not None])
-    return min(candidates, key=lambda jobs: (max(j.time_s for j in jobs), len(jobs)))
+    speed = [1.0 / j.time_s if j.time_s > 0 else 1.0 for j in alone]
+    for dim in dims:
+        for weights in (speed, None):
+            candidates.append(partition(weights, dim))
+    return min(candidates, key=lambda jobs: (estimate(jobs), len(jobs)))
 
 
-def _barrier_schedule(system: System, ordered: list[Op], fused: dict | None = None):
+def _barrier_schedule(system: System, ordered: list[Op], fused: dict | None = None, gb: dict | None = None):
     cache: dict[str, tuple] = {}
     now = 0.0
     rows, intervals = [], []
-    dram_busy = dynamic = nbytes = 0.0
+    dram_busy = gb_busy = dynamic = nbytes = gb_bytes = 0.0
+    gb = gb or {}
     for op in ordered:
-        key = op.name if fused and op.name in fused else _op_key(op)
+        key = op.name if (fused and op.name in fused) or op.name in gb else _op_key(op)
         if key not in cache:
-            jobs = _jobs_for_op(system, op, fused)
-            span, ivs, busy = _run_parallel(system, jobs)
-            cache[key] = (op.name, jobs, span, ivs, busy)
-        first_name, jobs, span, ivs, busy = cache[key]
+            jobs = _jobs_for_op(system, op, fused, gb.get(op.name))
+            span, ivs, busy, busy_gb = _run_parallel(system, jobs)
+            cache[key] = (op.name, jobs, span, ivs, busy, busy_gb)
+        first_name, jobs, span, ivs, busy, busy_gb = cache[key]
         for iv in ivs:
             label = op.name + iv.name[len(first_name):] if iv.name.startswith(first_name) else iv.name
             intervals.append(Interval(iv.core, label, op.name, now + iv.start_s, now + iv.end_s))
@@ -601,12 +777,15 @@ def _barrier_schedule(system: System, ordered: list[Op], fused: dict | None = No
                      "imbalance": (max(core_time.values()) / (sum(core_time.values()) / len(system.cores))
                                    if core_time and sum(core_time.values()) > 0 else 1.0),
                      "dram_bytes": sum(j.dram_bytes for j in jobs),
+                     "global_buffer_bytes": sum(j.gb_bytes for j in jobs),
                      "energy_pj": sum(j.dynamic_energy_pj for j in jobs)})
         now += span
         dram_busy += busy
+        gb_busy += busy_gb
         dynamic += sum(j.dynamic_energy_pj for j in jobs)
         nbytes += sum(j.dram_bytes for j in jobs)
-    return now, rows, intervals, dram_busy, dynamic, nbytes
+        gb_bytes += sum(j.gb_bytes for j in jobs)
+    return now, rows, intervals, dram_busy, dynamic, nbytes, gb_busy, gb_bytes
 
 
 def _units(ordered: list[Op]) -> list[list[Op]]:
@@ -700,7 +879,7 @@ def _pipeline_schedule(system: System, ordered: list[Op]):
             m * sum(j.dram_bytes for j in all_jobs), extra)
 
 
-def _graph_schedule(system: System, trace: Trace, graph, fused: dict | None = None):
+def _graph_schedule(system: System, trace: Trace, graph, fused: dict | None = None, gb: dict | None = None):
     env = simpy.Environment()
     machine = _Machine(system, env)
     free = simpy.Store(env)
@@ -708,7 +887,8 @@ def _graph_schedule(system: System, trace: Trace, graph, fused: dict | None = No
         free.put(i)
     done = {name: env.event() for name in graph.nodes}
     rows: dict[str, dict] = {}
-    totals = {"energy": 0.0, "bytes": 0.0}
+    totals = {"energy": 0.0, "bytes": 0.0, "gb_bytes": 0.0}
+    gb = gb or {}
 
     def op_proc(name: str):
         preds = list(graph.predecessors(name))
@@ -717,14 +897,16 @@ def _graph_schedule(system: System, trace: Trace, graph, fused: dict | None = No
         ready = env.now
         core = yield free.get()
         op = graph.nodes[name]["op"]
-        job = make_job(core, system.cores[core], op, cost=(fused or {}).get(name))
+        job = make_job(core, system.cores[core], op, cost=(fused or {}).get(name), gb=gb.get(name))
         start = env.now
         yield from machine.run_job(job)
         totals["energy"] += job.dynamic_energy_pj
         totals["bytes"] += job.dram_bytes
+        totals["gb_bytes"] += job.gb_bytes
         rows[name] = {"op": name, "kind": op.kind, "layer": op.layer, "core": system.cores[core].name,
                       "ready_s": ready, "start_s": start, "finish_s": env.now, "latency_s": env.now - start,
-                      "dram_bytes": job.dram_bytes, "energy_pj": job.dynamic_energy_pj}
+                      "dram_bytes": job.dram_bytes, "global_buffer_bytes": job.gb_bytes,
+                      "energy_pj": job.dynamic_energy_pj}
         free.put(core)
         done[name].succeed()
 
@@ -732,7 +914,8 @@ def _graph_schedule(system: System, trace: Trace, graph, fused: dict | None = No
         env.process(op_proc(op.name))
     env.run()
     ordered = [rows[op.name] for op in trace.ops]
-    return env.now, ordered, machine.intervals, machine.dram_busy_s, totals["energy"], totals["bytes"]
+    return (env.now, ordered, machine.intervals, machine.dram_busy_s, totals["energy"], totals["bytes"],
+            machine.gb_busy_s, totals["gb_bytes"])
 
 
 def simulate_system(trace: Trace, system: System, *, policy: str | None = None, fusion: bool = False) -> SystemResult:
@@ -740,9 +923,11 @@ def simulate_system(trace: Trace, system: System, *, policy: str | None = None, 
 
     `fusion` keeps fusable outputs on chip (`simulator.graph.fusion_plan`); it applies on a
     one-core system, where producer and consumer share the core's buffers (split over
-    several cores, a consumer needs every core's part of the tensor).
+    several cores, a consumer needs every core's part of the tensor). A system with a global
+    buffer keeps the tensors that fit there (`simulator.graph.global_buffer_plan`) under the
+    layer_by_layer, expert_parallel and graph policies, with or without `fusion`.
     """
-    from simulator.graph import build_graph, fused_costs, topological_ops
+    from simulator.graph import build_graph, fused_costs, global_buffer_plan, output_bytes, topological_ops
     if policy is not None and policy != system.policy:
         system = system.with_(policy=policy)
     graph = build_graph(trace)
@@ -755,17 +940,36 @@ def simulate_system(trace: Trace, system: System, *, policy: str | None = None, 
         costs, edges, saved = fused_costs(trace, arch, {op.name: estimate(op, arch) for op in trace.ops}, graph)
         fused = {name: costs[name] for name in costs}
         extra = {"fused_edges": len(edges), "fusion_saved_dram_bytes": saved}
+    gb_use: dict[str, GlobalBufferUse] = {}
+    if system.has_global_buffer and system.policy != "pipeline":
+        arch0 = system.cores[0].arch
+        local = set(edges) if fused is not None else set()
+        plan = global_buffer_plan(graph, system.global_buffer_bytes, lambda op: output_bytes(op, arch0), exclude=local)
+        pj = system.global_buffer_energy_pj_per_bit()
+        ins: dict[str, float] = {}
+        for (u, v), nbytes in plan.items():
+            ins[v] = ins.get(v, 0.0) + nbytes
+        for name in {u for u, _ in plan} | set(ins):
+            gb_use[name] = GlobalBufferUse(in_bytes=ins.get(name, 0.0), out=any(u == name for u, _ in plan),
+                                           pj_per_bit=pj)
+        extra["global_buffer_edges"] = len(plan)
+    gb_busy = gb_bytes = 0.0
     if system.policy in ("layer_by_layer", "expert_parallel"):
-        span, rows, intervals, busy, dynamic, nbytes = _barrier_schedule(system, ordered, fused)
+        span, rows, intervals, busy, dynamic, nbytes, gb_busy, gb_bytes = _barrier_schedule(system, ordered, fused,
+                                                                                          gb_use)
     elif system.policy == "pipeline":
         span, rows, intervals, busy, dynamic, nbytes, extra = _pipeline_schedule(system, ordered)
     else:
-        span, rows, intervals, busy, dynamic, nbytes = _graph_schedule(system, trace, graph, fused)
+        span, rows, intervals, busy, dynamic, nbytes, gb_busy, gb_bytes = _graph_schedule(system, trace, graph, fused,
+                                                                                        gb_use)
+    if system.has_global_buffer:
+        extra["global_buffer_bytes"] = gb_bytes
+        extra["global_buffer_utilization"] = gb_busy / span if span > 0 else 0.0
     core_busy = {c.name: 0.0 for c in system.cores}
     for iv in intervals:
         if iv.category == "op":
             core_busy[iv.core] += iv.end_s - iv.start_s
-    static = sum(static_power_mw(c.arch) for c in system.cores) * 1e-3 * span * 1e12
+    static = (sum(static_power_mw(c.arch) for c in system.cores) + system.global_buffer_static_mw()) * 1e-3 * span * 1e12
     first = system.cores[0]
     serial = sum(make_job(0, first, op).time_s for op in ordered)
     return SystemResult(system=system.name, workload=trace.name, policy=system.policy,
@@ -776,4 +980,4 @@ def simulate_system(trace: Trace, system: System, *, policy: str | None = None, 
 
 __all__ = ["SystemSpec", "CoreGroupSpec", "DramSpec", "NocSpec", "Core", "System", "replicate", "load_system",
            "system_from_dict", "simulate_system", "SystemResult", "Interval", "Job", "make_job", "shard_op",
-           "expert_ops", "POLICIES"]
+           "expert_ops", "split_dims", "POLICIES", "GlobalBufferSpec", "GlobalBufferUse"]

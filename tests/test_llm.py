@@ -73,6 +73,29 @@ def test_interpolated_decode_sum_matches_stepping_every_token(edge):
     assert sampled.tpot_s == pytest.approx(exact.tpot_s, rel=5e-3)
 
 
+def test_kv_pruning_removes_the_pruned_values_from_the_kv_traffic():
+    # On the bitmap-compressed sparse array the KV cache (the attention ops' second operand)
+    # is stored as kept values + a 1-bit-per-element bitmap. With all 4 heads as KV heads
+    # the cache grows by 2 (K, V) x 2 layers x 4 heads x 64 x 2 sequences = 2,048 int8
+    # values per position; pruning 70% of them removes 0.7 x 2,048 bytes per position of
+    # step traffic (the bitmap stays). Measured as the growth of step bytes with KV length.
+    arch = load_arch(ARCH_DIR / "sparse_systolic_skip_bitmap.yaml")
+    mha = {**TINY, "num_key_value_heads": 4}
+
+    def growth(**kw):
+        r = simulate_llm(mha, arch, prompt_len=1000, output_len=1001, batch=2, samples=2, **kw)
+        a, b = r.decode_samples[0], r.decode_samples[-1]
+        return (b["dram_bytes"] - a["dram_bytes"]) / (b["kv_len"] - a["kv_len"]), r
+
+    dense, r_dense = growth()
+    pruned, r_pruned = growth(kv="0.3")
+    assert dense - pruned == pytest.approx(0.7 * 2048, rel=1e-6)
+    assert r_pruned.tpot_s < r_dense.tpot_s
+    # block-sparse attention (25% of 64x64 score blocks kept) shortens the long prefill
+    sparse_attention = simulate_llm(mha, arch, prompt_len=2048, output_len=2, attention="0.25")
+    assert sparse_attention.ttft_s < simulate_llm(mha, arch, prompt_len=2048, output_len=2).ttft_s
+
+
 def test_ttft_grows_with_prompt_length(edge):
     ttft = [simulate_llm(TINY, edge, prompt_len=p, output_len=2).ttft_s for p in (32, 128, 512)]
     assert ttft[0] < ttft[1] < ttft[2]
@@ -102,6 +125,86 @@ def test_layer_skip_speculation_helps_only_above_the_breakeven_acceptance(edge):
     assert below.tpot_s > plain.tpot_s and not below.speculative["helps"]
     # the draft (half the blocks skipped) is cheaper than a full decode step
     assert probe.speculative["draft_step_s"] < plain.decode_samples[-1]["step_s"]
+
+
+def test_breakeven_acceptance_follows_from_the_bytes_each_pass_moves(edge):
+    # Batch-1 decode on the edge NPU is DRAM-bound, so pass times go as the bytes they move.
+    # The draft skips half the blocks: 0.5 x 1,179,648 block weights + 256,000 LM head + half
+    # the KV cache, against 1,435,648 + KV for a full step (KV at the mid length 160: 81,920 B).
+    # The verify pass over k + 1 = 5 positions reads the weights once, like one decode step.
+    # Cycle cost in plain steps: 4 x 0.584 + 1 = 3.34 -> E(a*) = 3.34 with k = 4.
+    kv = kv_bytes(160, batch=1)
+    draft_over_step = (0.5 * 1_179_648 + 256_000 + kv / 2) / (WEIGHT_BYTES + kv)
+    ratio = 4 * draft_over_step + 1
+    r = simulate_llm(TINY, edge, prompt_len=128, output_len=65, speculative=Speculative(4, 0.5, 0.5))
+    assert r.speculative["cycle_cost_ratio"] == pytest.approx(ratio, rel=0.03)
+    assert r.speculative["breakeven_acceptance"] == pytest.approx(breakeven_acceptance(ratio, 4), abs=0.02)
+    # a cheaper draft (more blocks skipped) lowers the break-even acceptance
+    cheap = simulate_llm(TINY, edge, prompt_len=128, output_len=65, speculative=Speculative(4, 0.5, 0.9))
+    assert cheap.speculative["breakeven_acceptance"] < r.speculative["breakeven_acceptance"]
+
+
+def test_a100_llama2_7b_decode_sits_near_the_published_figure():
+    # Published: lmdeploy v0.1.0a1 static inference benchmark, A100-80G, llama2-7b fp16, batch 1,
+    # prompt 128, output 128: 102.21 output tokens/s, first-token latency 0.022 s, per-token
+    # latency ~0.010 s (docs/en/benchmark/a100_fp16.md of InternLM/lmdeploy).
+    # Floor: 6.74e9 fp16 weights x 2 B = 13.5 GB over 2039 GB/s = 6.6 ms per token.
+    gpu = load_arch(ARCH_DIR / "gpu_a100_sxm4_80gb.yaml")
+    r = simulate_llm("llama2-7b", gpu, prompt_len=128, output_len=128)
+    assert r.tpot_s >= 13.4e9 / 2039e9
+    assert r.tpot_s == pytest.approx(0.010, rel=0.2)
+    assert r.tokens_per_s == pytest.approx(102.21, rel=0.2)
+    assert r.ttft_s < 0.05
+
+
+def test_layer_skipping_in_the_recipe_removes_the_skipped_blocks_traffic(edge):
+    plain = simulate_llm(TINY, edge, prompt_len=128, output_len=2)
+    skip = simulate_llm(TINY, edge, prompt_len=128, output_len=2, skip_layers=0.5)
+    saved = plain.decode_samples[0]["dram_bytes"] - skip.decode_samples[0]["dram_bytes"]
+    # at least half the block weights, at most half of everything the step moves
+    assert 0.5 * 1_179_648 <= saved <= 0.5 * plain.decode_samples[0]["dram_bytes"]
+    assert skip.ttft_s < plain.ttft_s and skip.tpot_s < plain.tpot_s
+    with pytest.raises(SparsimInputError, match="skip layers"):
+        simulate_llm(TINY, edge, prompt_len=8, output_len=2, skip_layers=1.0)
+
+
+TINY_MOE = {**TINY, "model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 2}
+
+
+def moe_w1_s(tokens):
+    # one expert's gate projection, tokens x 512 x 256 on a 32x32 OS array: ceil(t/32) x 16 folds
+    # of (32 + 32 + 256 - 2) cycles, minus 1; two layers
+    import math
+    return 2 * (math.ceil(tokens / 32) * 16 * 318 - 1) / 800e6
+
+
+def test_moe_routing_skew_lengthens_the_expert_parallel_layer_by_the_token_counts():
+    # Prefill of 64 tokens, top-2 of 4 experts = 128 assignments, one expert per core, ideal DRAM.
+    # Uniform: 32 tokens each (one 32-row fold). Zipf(1): shares 1 : 1/2 : 1/3 : 1/4 of 128 ->
+    # 61, 31, 21, 15: the busiest core needs two folds, so the layer takes twice as long.
+    ideal = load_arch(ARCH_DIR / "edge_npu_32x32_os.yaml", {"memory.lpddr4.ideal": True})
+    system = replicate(ideal, 4, policy="expert_parallel")
+
+    def w1(result):
+        return next(r["latency_s"] for r in result.prefill.ops if r["op"].endswith("experts.w1"))
+
+    uniform = simulate_llm(TINY_MOE, system, prompt_len=64, output_len=2)
+    zipf = simulate_llm(TINY_MOE, system, prompt_len=64, output_len=2, routing="zipf", zipf_skew=1.0)
+    assert w1(uniform) == pytest.approx(moe_w1_s(32), rel=1e-9)
+    assert w1(zipf) == pytest.approx(moe_w1_s(61), rel=1e-9)
+    assert zipf.ttft_s > uniform.ttft_s
+    # measured counts are a distribution, rescaled per pass: 6:1:1:0 of 128 assignments with at
+    # most 64 per expert -> 64, 32, 32, 0 (the excess over 64 goes to experts 1 and 2 evenly)
+    measured = simulate_llm(TINY_MOE, system, prompt_len=64, output_len=2, expert_counts=[6, 1, 1, 0])
+    assert w1(measured) == pytest.approx(moe_w1_s(64), rel=1e-9)
+
+
+def test_expert_count_rescaling_by_hand():
+    from simulator.llm import _rescale_counts
+    assert _rescale_counts([6, 1, 1, 0], 128, 64) == [64, 32, 32, 0]
+    assert _rescale_counts([6, 1, 1, 0], 2, 1) == [1, 1, 0, 0]      # one decode token, top-2
+    assert _rescale_counts([5, 0, 0, 0], 6, 2) == [2, 2, 1, 1]      # spills to experts the row gave none
+    assert sum(_rescale_counts([3, 2, 1, 1, 1, 0, 0, 9], 2048 * 2, 2048)) == 4096
 
 
 def test_llm_runs_on_a_gpu_spec_as_one_core():
@@ -140,6 +243,36 @@ def test_cli_llm_json_and_timeline(tmp_path):
         assert data[key] > 0
     events = json.loads(chrome.read_text())["traceEvents"]
     assert {e["tid"] for e in events if e["ph"] == "X"} == {0, 1}
+
+
+def test_cli_llm_recipe_options_match_extract(tmp_path):
+    cfg = tmp_path / "tiny_moe.json"
+    cfg.write_text(json.dumps(TINY_MOE))
+    counts = tmp_path / "counts.json"
+    counts.write_text(json.dumps([6, 1, 1, 0]))
+    base = ["llm", "--arch", str(ARCH_DIR / "edge_npu_32x32_os.yaml"), "--model", str(cfg), "--prompt-len", "64",
+            "--output-len", "4", "--cores", "4", "--policy", "expert_parallel", "--json"]
+    runs = {}
+    for label, extra in {"plain": [], "skip": ["--skip-layers", "0.5"], "zipf": ["--routing", "zipf", "--zipf-skew", "2"],
+                         "file": ["--expert-counts", str(counts)], "int4": ["--bits", "4"],
+                         "spec": ["--draft-tokens", "3", "--draft-skip", "0.5", "--acceptance", "0.9"]}.items():
+        proc = _cli(*base, *extra)
+        assert proc.returncode == 0, (label, proc.stderr)
+        runs[label] = json.loads(proc.stdout)
+    assert runs["skip"]["tpot_s"] < runs["plain"]["tpot_s"]
+    # the edge NPU's datapath is 8-bit whatever the trace says, so --bits 4 is accepted and changes nothing
+    assert runs["int4"]["tpot_s"] == pytest.approx(runs["plain"]["tpot_s"], rel=1e-12)
+    # skewed routing loads one core with more tokens: the prefill gets longer. The 6:1:1:0 file
+    # leaves expert 3 idle, so its weights are never fetched: on this DRAM-bound NPU that is
+    # faster than uniform routing, and it is a different answer either way.
+    assert runs["zipf"]["ttft_s"] > runs["plain"]["ttft_s"]
+    assert runs["file"]["ttft_s"] != pytest.approx(runs["plain"]["ttft_s"], rel=1e-3)
+    assert runs["spec"]["speculative"]["draft_tokens"] == 3
+    assert runs["spec"]["speculative"]["skip_fraction"] == 0.5
+    bad = _cli(*base, "--routing", "zpif")
+    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "routing" in bad.stderr
+    bad = _cli(*base, "--draft-tokens", "2", "--draft-skip", "1.5")
+    assert bad.returncode == 2 and "--draft-skip" in bad.stderr
 
 
 def test_cli_core_count_zero_exits_2(tmp_path):

@@ -122,6 +122,45 @@ def test_contention_stretches_transfers_but_not_compute_bound_work():
     assert g["latency_s"] == pytest.approx(alone, rel=0.05)
 
 
+def test_global_buffer_keeps_an_inter_op_tensor_off_the_shared_dram():
+    # a adds two 64 Ki-element int8 tensors (reads 128 KiB, writes 64 KiB), b reads a's output
+    # and writes 64 KiB; split over two cores sharing one 16 B/cycle DRAM. Without a global
+    # buffer: (192 + 128) KiB / 16 B = 20,480 cycles. With a 64 KiB buffer at 1024 B/cycle
+    # and two DMA engines per core, a's output goes to the buffer: a moves 128 KiB of DRAM
+    # (8,192 cycles) and b 64 KiB (4,096); the buffer traffic (64 KiB each way, 64 cycles per
+    # op) overlaps. With one DMA engine each of the 8 tile groups adds its buffer transfer
+    # (4 KiB per core, both cores at once: 8 KiB / 1024 B = 8 cycles): +2 x 8 x 8 cycles.
+    tr = trace(stream("a", 2 ** 16), {"name": "b", "kind": "elementwise", "dims": {"elements": 2 ** 16, "inputs": 1}})
+    plain = simulate_system(tr, replicate(edge(), 2))
+    assert plain.makespan_s == pytest.approx(20_480 / CLOCK_HZ, rel=1e-9)
+    gb = dict(global_buffer_kib=64, global_buffer_bytes_per_s=1024 * CLOCK_HZ)
+    two = simulate_system(tr, replicate(edge(), 2, dma_engines=2, **gb))
+    assert two.extra["global_buffer_edges"] == 1
+    assert two.extra["global_buffer_bytes"] == 2 * 2 ** 16                 # written once, read once
+    assert two.dram_bytes == plain.dram_bytes - 2 * 2 ** 16
+    assert [r["latency_s"] * CLOCK_HZ for r in two.ops] == [pytest.approx(8_192), pytest.approx(4_096)]
+    one = simulate_system(tr, replicate(edge(), 2, dma_engines=1, **gb))
+    assert one.makespan_s == pytest.approx((12_288 + 2 * 8 * 8) / CLOCK_HZ, rel=1e-9)
+    # DRAM energy saved (6 pJ/bit LPDDR4) outweighs the buffer's SRAM accesses
+    assert two.dynamic_energy_pj < plain.dynamic_energy_pj
+    # a buffer too small for the 64 KiB tensor changes nothing
+    small = simulate_system(tr, replicate(edge(), 2, global_buffer_kib=32, global_buffer_bytes_per_s=1024 * CLOCK_HZ))
+    assert small.extra["global_buffer_edges"] == 0 and small.makespan_s == pytest.approx(plain.makespan_s, rel=1e-12)
+
+
+def test_global_buffer_capacity_counts_every_live_tensor_of_an_op():
+    # x and y both feed z (64 KiB each) and z's 64 KiB output feeds w: while z runs its two kept
+    # inputs and its kept output would be live together. A 128 KiB buffer keeps x and y for z
+    # but then has no room for z's output.
+    from simulator.graph import build_graph, global_buffer_plan
+    tr = trace(stream("x", 2 ** 16, depends_on=[]), stream("y", 2 ** 16, depends_on=[]),
+               stream("z", 2 ** 16, depends_on=["x", "y"]), stream("w", 2 ** 16))
+    plan = global_buffer_plan(build_graph(tr), 128 * 1024, lambda op: op.operand_elements()["outputs"])
+    assert plan == {("x", "z"): 2 ** 16, ("y", "z"): 2 ** 16}
+    plan = global_buffer_plan(build_graph(tr), 192 * 1024, lambda op: op.operand_elements()["outputs"])
+    assert set(plan) == {("x", "z"), ("y", "z"), ("z", "w")}
+
+
 # ----------------------------------------------------------------------------- MoE
 
 def moe_trace(tokens):
@@ -193,6 +232,35 @@ def test_shards_cover_the_op_exactly():
     assert sum(p.operand_elements()["weights"] for p in parts) == att.operand_elements()["weights"]
 
 
+def test_conv_row_shards_cover_the_output_exactly():
+    from simulator.system import shard_slots
+    conv = trace({"name": "c", "kind": "conv2d",
+                  "dims": {"C": 64, "H": 56, "W": 56, "K": 64, "R": 3, "S": 3, "pad": 1}}).ops[0]
+    rows = [s for s in shard_slots(conv, 4, dim="rows") if s is not None]
+    # 56 output rows -> 14 each; 14 rows of a 3x3 pad-1 conv need 14 + 2 - 2 = 14 unpadded input rows
+    assert [s.dims.H for s in rows] == [14] * 4
+    assert sum(s.dense_macs for s in rows) == conv.dense_macs
+    stem = trace({"name": "c", "kind": "conv2d",
+                  "dims": {"C": 3, "H": 224, "W": 224, "K": 64, "R": 7, "S": 7, "stride": 2, "pad": 3}}).ops[0]
+    parts = [s for s in shard_slots(stem, 3, dim="rows") if s is not None]   # 112 rows -> 38, 37, 37
+    assert sum(s.dense_macs for s in parts) == stem.dense_macs
+
+
+def test_layer_by_layer_cuts_activation_heavy_convs_by_rows():
+    # A 56x56x64 -> 64 conv on four cores: cutting the 64 filters makes every core read the
+    # whole input; cutting the output rows shares the input and repeats only the small
+    # weights, so it moves fewer DRAM bytes and is chosen.
+    from simulator.system import _jobs_for_op, make_job, shard_slots
+    conv = trace({"name": "c", "kind": "conv2d",
+                  "dims": {"C": 64, "H": 56, "W": 56, "K": 64, "R": 3, "S": 3, "pad": 1}})
+    system = replicate(edge(), 4)
+    jobs = _jobs_for_op(system, conv.ops[0])
+    assert len(jobs) == 4
+    k_split = [make_job(i, system.cores[i], s) for i, s in enumerate(shard_slots(conv.ops[0], 4, dim="K"))]
+    assert sum(j.dram_bytes for j in jobs) < sum(j.dram_bytes for j in k_split)
+    assert simulate_system(conv, system).makespan_s < simulate_system(conv, replicate(edge(), 1)).makespan_s
+
+
 # ----------------------------------------------------------------------------- specs and bad input
 
 def test_shipped_system_specs_load_and_run():
@@ -234,6 +302,20 @@ def test_unknown_system_key_gets_a_hint(tmp_path):
     with pytest.raises(SparsimInputError) as info:
         load_system(path)
     assert info.value.field == "dram.chanels" and "channels" in info.value.hint
+
+
+def test_global_buffer_in_a_system_spec_and_its_errors(tmp_path):
+    spec = {"cores": [{"arch": str(EDGE), "count": 2}], "global_buffer": {"capacity_kib": 256, "bandwidth_gb_per_s": 100}}
+    system = system_from_dict(spec, path="sys.yaml")
+    assert system.global_buffer_bytes == 256 * 1024 and system.global_buffer_bytes_per_s == 100e9
+    bad = {**spec, "global_buffer": {"capacity_kib": 256}}
+    with pytest.raises(SparsimInputError) as info:
+        system_from_dict(bad, path="sys.yaml")
+    assert info.value.field == "global_buffer.bandwidth_gb_per_s"
+    bad = {**spec, "global_buffer": {"capacity_kib": 0, "bandwidth_gb_per_s": 100}}
+    with pytest.raises(SparsimInputError) as info:
+        system_from_dict(bad, path="sys.yaml")
+    assert info.value.field == "global_buffer.capacity_kib"
 
 
 def test_missing_arch_file_in_system_spec(tmp_path):
