@@ -443,3 +443,23 @@ def test_layer_skipping_and_block_sparse_attention_recipes():
     attention = trace_summary(t)["kinds"]["attention_qk"]
     # 32 layers x 32 heads x S x S x 128, a tenth of the blocks kept, a quarter of the layer runs skipped
     assert attention["effective_macs"] == pytest.approx(32 * 32 * S * S * 128 * 0.1 * 0.75)
+
+
+@pytest.mark.parametrize("model", ["llama2-7b", "opt-6.7b", "mixtral-8x7b", "bert-base-uncased"])
+def test_residual_adds_read_the_tensor_they_skip_over(model):
+    """Each residual add has two producers: the branch it closes and the tensor that skipped the
+    branch (the block input, or the first residual), so the op graph has real residual branches."""
+    from simulator.graph import build_graph
+    trace = trace_from_hf_config(model, phase="prefill", seq_len=16, repeat_layers=False)
+    graph = build_graph(trace)
+    names = [op.name for op in trace.ops]
+    first, second = (("attention.output.LayerNorm", "output.LayerNorm") if model.startswith("bert")
+                     else ("residual_attn", "residual_mlp"))
+    for layer in (0, 1):
+        block = f"layers.{layer}."
+        block_input = names[names.index(next(n for n in names if n.startswith(block))) - 1]
+        assert block_input in set(graph.predecessors(block + first))
+        assert block + first in set(graph.predecessors(block + second))
+        assert graph.in_degree(block + first) == 2 and graph.in_degree(block + second) == 2
+        # the block input now feeds two ops (the branch and the add): it is not fusable into one consumer
+        assert graph.out_degree(block_input) >= 2

@@ -426,9 +426,19 @@ class _Block:
             pv["sparsity"] = sp
         return f"{prefix}attn_pv"
 
+    def residual(self, name, kind, elements, skip_from, flops=1.0):
+        """An add (or post-LN norm) of the op just before it and a skipped-over tensor: the
+        block input (`BLOCK_INPUT`) or an earlier op of the block. That second edge makes
+        the residual branch visible in the op graph."""
+        return self.vector(name, kind, elements, inputs=2, flops=flops,
+                           depends_on=[self.ops[-1]["name"], skip_from])
+
     def vector(self, name, kind, elements, inputs=1, flops=1.0, depends_on=None):
         self._base(name, kind, {"elements": int(elements), "inputs": inputs, "flops_per_element": flops}, depends_on)
         return name
+
+
+BLOCK_INPUT = "<block input>"  # resolved by `_prefixed` to the op that feeds the block
 
 
 def _block_ops(s: ModelShape, T: int, B: int, q_len: int, kv_len: int, phase: str, recipe: _Recipe,
@@ -447,7 +457,7 @@ def _block_ops(s: ModelShape, T: int, B: int, q_len: int, kv_len: int, phase: st
         pv = b.attention("self_attn.", B, s.heads, s.kv_heads, q_len, kv_len, hd, ["self_attn.rotary"],
                          "self_attn.v_proj")
         b.linear("self_attn.o_proj", T, q_out, h, depends_on=[pv])
-        b.vector("residual_attn", "elementwise", T * h, inputs=2)
+        b.residual("residual_attn", "elementwise", T * h, BLOCK_INPUT)
         norm2 = b.vector("post_attention_layernorm", "norm", T * h, flops=4)
         if counts is not None:
             _moe_ops(b, s, T, counts, norm2)
@@ -458,7 +468,7 @@ def _block_ops(s: ModelShape, T: int, B: int, q_len: int, kv_len: int, phase: st
             b.vector("mlp.act_mul", "elementwise", T * ffn, inputs=2, flops=5,
                      depends_on=["mlp.gate_proj", "mlp.up_proj"])
             b.linear("mlp.down_proj", T, ffn, h)
-        b.vector("residual_mlp", "elementwise", T * h, inputs=2)
+        b.residual("residual_mlp", "elementwise", T * h, "residual_attn")
     elif s.model_type == "opt":
         norm = b.vector("self_attn_layer_norm", "norm", T * h, flops=5)
         b.linear("self_attn.q_proj", T, h, h, depends_on=[norm])
@@ -467,23 +477,23 @@ def _block_ops(s: ModelShape, T: int, B: int, q_len: int, kv_len: int, phase: st
         pv = b.attention("self_attn.", B, s.heads, s.heads, q_len, kv_len, hd,
                          ["self_attn.q_proj", "self_attn.k_proj"], "self_attn.v_proj")
         b.linear("self_attn.out_proj", T, h, h, depends_on=[pv])
-        b.vector("residual_attn", "elementwise", T * h, inputs=2)
+        b.residual("residual_attn", "elementwise", T * h, BLOCK_INPUT)
         b.vector("final_layer_norm", "norm", T * h, flops=5)
         b.linear("fc1", T, h, s.ffn)
         b.vector("activation_fn", "elementwise", T * s.ffn)
         b.linear("fc2", T, s.ffn, h)
-        b.vector("residual_mlp", "elementwise", T * h, inputs=2)
+        b.residual("residual_mlp", "elementwise", T * h, "residual_attn")
     elif s.model_type == "gpt2":
         b.vector("ln_1", "norm", T * h, flops=5)
         b.linear("attn.c_attn", T, h, 3 * h)
         pv = b.attention("attn.", B, s.heads, s.heads, q_len, kv_len, hd, ["attn.c_attn"], "attn.c_attn")
         b.linear("attn.c_proj", T, h, h, depends_on=[pv])
-        b.vector("residual_attn", "elementwise", T * h, inputs=2)
+        b.residual("residual_attn", "elementwise", T * h, BLOCK_INPUT)
         b.vector("ln_2", "norm", T * h, flops=5)
         b.linear("mlp.c_fc", T, h, s.ffn)
         b.vector("mlp.act", "elementwise", T * s.ffn, flops=8)
         b.linear("mlp.c_proj", T, s.ffn, h)
-        b.vector("residual_mlp", "elementwise", T * h, inputs=2)
+        b.residual("residual_mlp", "elementwise", T * h, "residual_attn")
     else:  # bert, post-LN
         b.linear("attention.self.query", T, h, h)
         b.linear("attention.self.key", T, h, h)
@@ -491,11 +501,11 @@ def _block_ops(s: ModelShape, T: int, B: int, q_len: int, kv_len: int, phase: st
         pv = b.attention("attention.self.", B, s.heads, s.heads, q_len, kv_len, hd,
                          ["attention.self.query", "attention.self.key"], "attention.self.value")
         b.linear("attention.output.dense", T, h, h, depends_on=[pv])
-        b.vector("attention.output.LayerNorm", "norm", T * h, inputs=2, flops=6)
+        b.residual("attention.output.LayerNorm", "norm", T * h, BLOCK_INPUT, flops=6)
         b.linear("intermediate.dense", T, h, s.ffn)
         b.vector("intermediate.act", "elementwise", T * s.ffn, flops=8)
         b.linear("output.dense", T, s.ffn, h)
-        b.vector("output.LayerNorm", "norm", T * h, inputs=2, flops=6)
+        b.residual("output.LayerNorm", "norm", T * h, "attention.output.LayerNorm", flops=6)
     return b.ops
 
 
@@ -525,7 +535,8 @@ def _moe_ops(b: _Block, s: ModelShape, T: int, counts: list[int], norm: str) -> 
     b.vector(f"{p}combine", "elementwise", max(routed, 1) * h, inputs=2, depends_on=last)
 
 
-def _prefixed(ops: list[dict], prefix: str, layer: str) -> list[dict]:
+def _prefixed(ops: list[dict], prefix: str, layer: str, block_input: str | None) -> list[dict]:
+    """The block's ops named `prefix + name`, `BLOCK_INPUT` bound to `block_input`."""
     out = []
     names = {o["name"] for o in ops}
     for o in ops:
@@ -533,7 +544,8 @@ def _prefixed(ops: list[dict], prefix: str, layer: str) -> list[dict]:
         o["name"] = prefix + o["name"]
         o["layer"] = layer
         if "depends_on" in o:
-            o["depends_on"] = [prefix + d if d in names else d for d in o["depends_on"]]
+            deps = [block_input if d == BLOCK_INPUT else prefix + d if d in names else d for d in o["depends_on"]]
+            o["depends_on"] = [d for d in deps if d is not None]
         out.append(o)
     return out
 
@@ -560,13 +572,14 @@ def _phase_ops(s: ModelShape, phase: str, seq_len: int, kv_len: int, batch: int,
                             recipe, counts_per_layer[i] if (counts_per_layer is not None and i in moe) else None)
                  for i in range(s.layers)]
     if repeat_layers and all(lo == layer_ops[0] for lo in layer_ops[1:]):
-        block = _prefixed(layer_ops[0], "layers.", f"layers.0-{s.layers - 1}" if s.layers > 1 else "layers.0")
+        block = _prefixed(layer_ops[0], "layers.", f"layers.0-{s.layers - 1}" if s.layers > 1 else "layers.0",
+                          ops[-1]["name"])
         for o in block:
             o["repeat"] = s.layers
         ops += block
     else:
         for i, lo in enumerate(layer_ops):
-            ops += _prefixed(lo, f"layers.{i}.", f"layers.{i}")
+            ops += _prefixed(lo, f"layers.{i}.", f"layers.{i}", ops[-1]["name"])
 
     tail = _Block(s.bits, phase, recipe, in_block=False)
     lm_tokens = T if logits == "all" else batch
