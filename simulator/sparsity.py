@@ -92,8 +92,8 @@ class GroupDistribution:
     m: int
     probs: tuple[float, ...]
     model: str
-    measured_groups: int | None = None   # groups in the measured histogram (exact counts), if measured
-    overflow_counts: tuple[int, ...] | None = None  # measured counts per bin (for exact overflow tests)
+    measured_groups: float | None = None   # groups in the measured histogram (1.0 for fractions), if measured
+    overflow_counts: tuple[float, ...] | None = None  # measured counts (or fractions) per bin, for exact overflow tests
 
     def prob_more_than(self, n: int) -> float:
         return float(sum(self.probs[n + 1:]))
@@ -141,7 +141,7 @@ def group_distribution(sp: Sparsity, m: int, *, k_block: int = 1) -> GroupDistri
         if m in hists:
             hist = hists[m]
             return GroupDistribution(m, tuple(_normalised(hist)), f"measured M={m} histogram",
-                                     measured_groups=int(sum(hist)), overflow_counts=tuple(int(c) for c in hist))
+                                     measured_groups=float(sum(hist)), overflow_counts=tuple(float(c) for c in hist))
         for big in sorted(hists):
             if big > m and big % m == 0:
                 probs = _split_hist(_normalised(hists[big]), big, m)
@@ -323,11 +323,12 @@ def _unit_pmf(sp: Sparsity, K: int, k_block: int) -> tuple[np.ndarray, np.ndarra
 
 
 def tile_max_nnz(sp: Sparsity, K: int, units: int, tile: int, *, k_block: int = 1,
-                 unit_block: int = 1) -> tuple[np.ndarray, str]:
+                 unit_block: int = 1, operand: str = "weights") -> tuple[np.ndarray, str]:
     """Expected maximum, over each fold's `tile` consecutive units, of a unit's nonzeros along K.
 
     Returns one value per fold (ceil(units / tile) of them) and the model used. `unit_block`
-    is the block extent across units (units in one block share their zeros).
+    is the block extent across units (units in one block share their zeros); `operand` names
+    the operand in errors.
     """
     n_folds = math.ceil(units / tile)
     sizes = np.full(n_folds, tile)
@@ -339,14 +340,15 @@ def tile_max_nnz(sp: Sparsity, K: int, units: int, tile: int, *, k_block: int = 
         counts = np.asarray(measured.row_nnz, dtype=np.float64)
         if counts.max() > K:
             raise SparsimInputError(f"row_nnz holds a count of {int(counts.max())}, more than the reduction "
-                                    f"length K={K}", field="sparsity.measured.row_nnz",
+                                    f"length K={K}", field=f"sparsity.{operand}.measured.row_nnz",
                                     hint="row_nnz counts nonzeros along K of each row/column")
         if len(counts) == units and not measured.row_nnz_is_sample:
             return fold_max(counts, tile), "measured per-row counts (exact)"
         values, inverse = np.unique(counts, return_inverse=True)
         probs = np.bincount(inverse).astype(np.float64)
         out = np.array([expected_max_of_draws(values, probs, int(s)) for s in sizes])
-        return out, f"measured per-row sample ({len(counts)} rows, i.i.d. draws)"
+        why = "" if measured.row_nnz_is_sample else f", not one per unit ({units})"
+        return out, f"measured per-row sample ({len(counts)} rows{why}, i.i.d. draws)"
     values, probs, model = _unit_pmf(sp, K, k_block)
     independent = np.maximum(1, np.ceil(sizes / max(1, unit_block))).astype(np.int64)
     cache: dict[int, float] = {}

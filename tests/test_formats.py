@@ -2,12 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.errors import SparsimInputError
-from simulator.formats import FORMATS, bits_per_element
+from simulator.formats import FORMATS, RLE_RUN_BITS, bits_per_element
 from simulator.trace import Sparsity
 
 
@@ -37,6 +38,37 @@ def test_csr_stores_a_column_index_per_nonzero_and_a_pointer_per_row():
     row_len = 1024
     expected = 0.25 * (8 + math.ceil(math.log2(row_len))) + 32 / row_len
     assert bits_per_element(sp, "csr", 8, row_len=row_len) == pytest.approx(expected)
+
+
+def test_coo_stores_both_coordinates_per_nonzero():
+    sp = Sparsity(kind="unstructured", density=0.2)
+    expected = 0.2 * (8 + math.ceil(math.log2(768)) + math.ceil(math.log2(3072)))
+    assert bits_per_element(sp, "coo", 8, row_len=768, n_rows=3072) == pytest.approx(expected)
+
+
+def _rle_encoded_bits(mask, value_bits, run_bits):
+    """Encode a 0/1 sequence as (run, value) entries: each nonzero stores the zeros before it in
+    a run_bits field; a longer run first emits padding entries (run 2^r - 1 + a stored zero)."""
+    positions = np.flatnonzero(mask)
+    runs = np.diff(np.concatenate([[-1], positions])) - 1     # zeros before each nonzero
+    padding = runs // (2 ** run_bits)                        # each padding entry covers 2^r positions
+    entries = len(positions) + int(padding.sum())
+    return entries * (value_bits + run_bits) / len(mask)
+
+
+@pytest.mark.parametrize("density", [0.02, 0.1, 0.3, 0.7])
+def test_rle_size_matches_an_explicit_encoding_of_random_zeros(density):
+    rng = np.random.default_rng(3)
+    mask = rng.random(2_000_000) < density
+    encoded = _rle_encoded_bits(mask, 8, RLE_RUN_BITS)
+    model = bits_per_element(Sparsity(kind="unstructured", density=density), "rle", 8)
+    assert model == pytest.approx(encoded, rel=0.01)
+
+
+def test_rle_padding_never_exceeds_one_entry_per_run_field_span():
+    # Even an almost empty tensor needs at most one padding entry per 2^r zeros.
+    sp = Sparsity(kind="unstructured", density=1e-4)
+    assert bits_per_element(sp, "rle", 8) <= (1e-4 + 1 / 2 ** RLE_RUN_BITS) * (8 + RLE_RUN_BITS)
 
 
 def test_dense_format_stores_every_value():

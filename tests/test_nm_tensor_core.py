@@ -195,6 +195,20 @@ def test_metadata_is_counted_in_storage_traffic_at_every_level():
     assert cost.writes_bytes["buf"] >= weights_bytes + activation_bytes
 
 
+def test_2to4_fp16_weights_cost_half_the_values_plus_2_bit_indices_at_every_level_of_the_ampere_spec():
+    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml")
+    M, N, K = 64, 1024, 1024                      # one 64-row OS step: each operand leaves HBM once
+    cost = estimate(gemm(M, N, K, NM(2, 4), bits=16), arch)
+    dense_weight_bytes = K * N * 2
+    weight_bytes = 0.5 * dense_weight_bytes + 0.5 * K * N * 2 / 8     # kept fp16 values + 2-bit index each
+    assert weight_bytes == pytest.approx(0.5625 * dense_weight_bytes)
+    activation_bytes = M * K * 2                                      # all K activations still delivered
+    assert cost.reads_bytes["hbm"] == pytest.approx(weight_bytes + activation_bytes)
+    assert cost.writes_bytes["l2"] == pytest.approx(weight_bytes + activation_bytes)
+    output_bytes = M * N * 2                                          # the array writes its fp16 outputs to smem
+    assert cost.writes_bytes["smem"] == pytest.approx(weight_bytes + activation_bytes + output_bytes)
+
+
 def test_a_bandwidth_limited_activation_buffer_loses_the_speedup_and_reports_it():
     narrow = {"act": {"kind": "sram", "capacity_kib": 1024, "bandwidth_bytes_per_cycle": 20, "holds": ["activations"]},
               "wbuf": {"kind": "sram", "capacity_kib": 1024, "ideal": True, "holds": ["weights", "outputs"]},

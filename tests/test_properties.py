@@ -58,3 +58,96 @@ def test_energy_breakdown_sums_to_the_total_and_results_are_deterministic(datafl
     parts = sum(v for k, v in row.items() if k.startswith("energy_") and k != "energy_pj")
     assert abs(parts - row["energy_pj"]) <= 1e-9 * row["energy_pj"]
     assert 0 < row["utilization"] <= 1.0
+
+
+# ----------------------------------------------------------------------------- sparse compute invariants
+
+from simulator.formats import FORMATS, bits_per_element  # noqa: E402
+from simulator.spec import load_arch  # noqa: E402
+from simulator.trace import Sparsity  # noqa: E402
+
+from conftest import ARCH_DIR  # noqa: E402
+
+nm_patterns = st.sampled_from([(1, 4), (2, 4), (3, 4), (4, 4), (1, 8), (2, 8), (4, 8), (1, 2)])
+
+
+@st.composite
+def sparsities(draw):
+    kind = draw(st.sampled_from(["dense", "nm", "unstructured", "block"]))
+    if kind == "dense":
+        return {}
+    if kind == "nm":
+        n, m = draw(nm_patterns)
+        return {"kind": "nm", "n": n, "m": m}
+    density = draw(st.floats(0.01, 1.0))
+    if kind == "block":
+        return {"kind": "block", "block": [draw(st.sampled_from([1, 4, 16])), draw(st.sampled_from([1, 4, 16]))],
+                "density": density}
+    return {"kind": "unstructured", "density": density}
+
+
+def sparse_arch(engine, dataflow, handling_w, handling_a, policy):
+    compute = {"rows": 8, "cols": 8, "dataflow": dataflow}
+    if engine == "systolic":
+        compute |= {"kind": "systolic", "sparsity": {"weights": handling_w, "activations": handling_a,
+                                                     "layerwise_nm": handling_w == "none"}}
+    else:
+        compute |= {"kind": "nm_tensor_core", "patterns": ["1:4", "2:4", "4:4"], "overflow": policy,
+                    "dual_sided": handling_a != "none", "power_of_two_m": False}
+    return arch_from_dict({"clock_mhz": 1000, "compute": compute,
+                           "memory": {"sram": {"capacity_kib": 64, "bandwidth_bytes_per_cycle": 64},
+                                      "dram": {"kind": "dram", "bandwidth_bytes_per_cycle": 16}}})
+
+
+def sparse_gemm(M, N, K, weights, activations):
+    sparsity = {k: v for k, v in (("weights", weights), ("activations", activations)) if v}
+    return Op.model_validate({"name": "g", "kind": "gemm", "dims": {"M": M, "N": N, "K": K}, "sparsity": sparsity})
+
+
+@settings(max_examples=80, deadline=None)
+@given(engine=st.sampled_from(["systolic", "nm_tensor_core"]), dataflow=dataflows,
+       hw=st.sampled_from(["none", "gate", "skip"]), ha=st.sampled_from(["none", "gate", "skip"]),
+       policy=st.sampled_from(["split", "group_dense", "op_dense"]), w=sparsities(), a=sparsities(),
+       M=st.integers(1, 80), N=st.integers(1, 80), K=st.integers(1, 200))
+def test_sparsity_never_increases_macs_on_any_sparse_engine(engine, dataflow, hw, ha, policy, w, a, M, N, K):
+    trace = Trace(ops=[sparse_gemm(M, N, K, w, a)])
+    row = simulate(trace, sparse_arch(engine, dataflow, hw, ha, policy)).rows[0]
+    assert row["macs"] <= row["dense_macs"] * (1 + 1e-12)
+    assert row["macs"] + row["gated_macs"] <= row["dense_macs"] * (1 + 1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(d1=st.floats(0.01, 1.0), d2=st.floats(0.01, 1.0), K=st.integers(16, 600), N=st.integers(8, 300),
+       M=st.integers(1, 200), both=st.booleans())
+def test_higher_density_never_decreases_cycles_on_the_shipped_skipping_array(d1, d2, K, N, M, both):
+    # Includes memory: bitmap-compressed operands grow with density, so stalls cannot fall either.
+    lo, hi = sorted((d1, d2))
+    arch = load_arch(ARCH_DIR / "sparse_systolic_skip_bitmap.yaml")
+
+    def cycles(d):
+        un = {"kind": "unstructured", "density": d}
+        return simulate(Trace(ops=[sparse_gemm(M, N, K, un, un if both else None)]), arch).totals["cycles"]
+
+    assert cycles(hi) >= cycles(lo) - 1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(sp=sparsities(), fmt=st.sampled_from(FORMATS), bits=st.sampled_from([4, 8, 16]),
+       row_len=st.integers(1, 1 << 14), n_rows=st.integers(1, 1 << 14))
+def test_no_format_stores_less_than_the_nonzero_value_bits(sp, fmt, bits, row_len, n_rows):
+    sparsity = Sparsity.model_validate(sp)
+    if fmt == "nm" and sparsity.kind != "nm":
+        return                                              # a clear error instead (test_formats)
+    stored = bits_per_element(sparsity, fmt, bits, row_len=row_len, n_rows=n_rows)
+    assert stored >= sparsity.effective_density * bits - 1e-12
+
+
+@settings(max_examples=40, deadline=None)
+@given(pattern=nm_patterns, K=st.integers(1, 300), N=st.integers(1, 100), dataflow=dataflows)
+def test_compressed_weight_traffic_never_drops_below_the_kept_value_bytes(pattern, K, N, dataflow):
+    # SCALE-Sim layer-wise N:M keeps K' = (K // m) * n + min(K % m, n) rows of int8 weights.
+    n, m = pattern
+    kept_rows = (K // m) * n + min(K % m, n)
+    arch = load_arch(ARCH_DIR / "scalesim_32x32_os_sparse.yaml", {"compute.dataflow": dataflow})
+    row = simulate(Trace(ops=[sparse_gemm(40, N, K, {"kind": "nm", "n": n, "m": m}, None)]), arch).rows[0]
+    assert row["filter_sram_write_bytes"] >= kept_rows * N * 1 - 1e-9

@@ -238,12 +238,40 @@ def _trace_with(weights):
       "measured": {"density": 0.5, "group_histograms": {4: [10, 0, 0, 0, 0]}}}, "does not sum"),
     ({"kind": "unstructured", "density": 0.5,
       "measured": {"density": 0.5, "group_histograms": {4: [1, 2, 3]}}}, "needs 5 bins"),
+    ({"kind": "unstructured", "density": 0.5,
+      "measured": {"density": 0.5, "group_histograms": {4: [0.1, 0.2, 0.3, 0.2, 0.1]}}}, "does not sum"),
+    ({"kind": "unstructured", "density": 0.3, "measured": {"density": 0.6}}, "disagrees with measured.density"),
+    ({"kind": "nm", "n": 2, "m": 4,
+      "measured": {"density": 0.5, "group_histograms": {4: [0, 10, 80, 10, 0]}}}, "2:4 forbids"),
+    ({"kind": "block", "block": [4, 4], "density": 0.5,
+      "measured": {"density": 0.5, "block_density": {"4x4": 1.5}}}, "must be in (0, 1]"),
+    ({"kind": "block", "block": [4, 4], "density": 0.5,
+      "measured": {"density": 0.5, "block_density": {"four": 0.5}}}, "not a block shape"),
+    ({"kind": "block", "block": [4, 4], "density": 0.0}, "greater than 0"),
 ])
 def test_each_bad_sparsity_input_is_one_clear_error_naming_the_field(weights, needle):
     with pytest.raises(SparsimInputError) as exc:
         trace_from_dict(_trace_with(weights))
     assert needle in exc.value.message
     assert exc.value.field.startswith("ops[fc].sparsity.weights")
+
+
+def test_a_histogram_given_as_fractions_summing_to_one_is_accepted_and_used():
+    probs = [0.1, 0.4, 0.3, 0.15, 0.05]                  # density (0.4 + 0.6 + 0.45 + 0.2) / 4 = 0.4125
+    sp = Sparsity(kind="unstructured", density=0.4125,
+                  measured={"density": 0.4125, "group_histograms": {4: probs}})
+    dist = group_distribution(sp, 4)
+    assert dist.probs == pytest.approx(probs) and "measured" in dist.model
+
+
+def test_measured_row_counts_longer_than_k_name_the_operand_field():
+    counts = [1, 2, 30, 4] * 4                              # 30 > K: not counts along this K
+    op = gemm(16, 4, 8, activations={"kind": "unstructured", "density": 0.5,
+                                      "measured": {"density": 0.5, "row_nnz": counts}})
+    with pytest.raises(SparsimInputError) as exc:
+        estimate(op, systolic("os", activations="skip"))
+    assert exc.value.field == "sparsity.activations.measured.row_nnz"
+    assert "K=8" in exc.value.message
 
 
 def test_the_cli_exits_2_with_the_field_on_bad_sparsity(tmp_path):

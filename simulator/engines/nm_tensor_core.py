@@ -9,7 +9,11 @@ Jeong et al., HPCA 2023, for flexible 1:4/2:4/4:4 modes):
 - A multiplexer per PE picks the matching activation for each kept value: the activation
   buffer must still deliver all M values of every group, i.e. M/N activation values per
   array step (bits per array element scaled accordingly). A design whose buffers or DRAM
-  cannot sustain that loses the compute speedup; the result reports both speedups.
+  cannot sustain that loses the compute speedup; the result reports both speedups. A
+  bandwidth-bound op (a decode GEMV) gains at most the byte ratio of its compressed operands
+  (fp16 2:4 weights: 16 / (0.5 * (16 + 2)) = 1.78x when DRAM holds them compressed, ~1.0x
+  when it holds them dense), never the 2x math rate. The ~1.0x or worse that GPU libraries
+  measure for 1 x 4096 x 4096 (kernel padding, no split-K) is software: the gpu engine's model.
 - Mode choice: for each supported pattern the op's operand is described per M-group by
   `simulator.sparsity.group_distribution` (measured histogram, exact N:M, hypergeometric,
   binomial or block model; the model used is named in `OpCost.model`). Groups with more

@@ -13,7 +13,8 @@ the result says so, and the dense path is exactly the count above):
 - `layerwise_nm: true` is SCALE-Sim v3's layer-wise N:M mode on weights: it keeps the
   first N of every M filter rows, so the array iterates K' = (K // M)*N + min(K % M, N)
   instead of K (REFERENCE.md); weights are stored as kept values + ceil(log2 M) index bits,
-  and the activation buffer still supplies all K values (per array element: K/K' values).
+  and the activation buffer still supplies all K values (per array element: K/K' values),
+  one index select per kept MAC. An entry with n == m (SCALE-Sim's default '1:1') is dense.
 - `weights|activations: gate`: a PE holding a zero operand is clock-gated: cycles
   unchanged, those MAC slots become `gated_macs` (priced by `energy.gated_mac_fraction`).
 - `... : skip`: zeros of that operand are not issued. The stationary/per-PE operand's
@@ -218,13 +219,19 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
     k_of = bits = None
     kept = 1.0
     sw = op.sparsity.weights
-    if support.layerwise_nm and sw.kind == "nm":
+    selects = 0.0
+    if support.layerwise_nm and sw.kind == "nm" and sw.n == sw.m:
+        # SCALE-Sim reads an N:M entry with n == m (its default '1:1', or '4:4') as dense: K' = K.
+        handling["weights"] = "none"
+        models.append(f"SCALE-Sim v3 layer-wise N:M: {sw.label} keeps every value (dense, K' = K)")
+    elif support.layerwise_nm and sw.kind == "nm":
         n, m = sw.n, sw.m
         k_of = lambda K: layerwise_k(K, n, m)  # noqa: E731
         K0 = shapes[0].K
         bits = compressed_k_bits(op, arch, spec, ratio=K0 / k_of(K0),
                                  compressed={"weights": (n, m, k_of(K0) / K0)})
         kept = sum(g.M * g.N * k_of(g.K) * g.count for g in shapes) / dense
+        selects = kept  # each kept weight's index picks its activation from the M supplied
         handling["weights"] = "none"
         models.append(f"SCALE-Sim v3 layer-wise {n}:{m}, K' = (K//{m})*{n} + min(K%{m}, {n})")
     elif support.layerwise_nm and sw.kind != "dense":
@@ -234,7 +241,7 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
             handling[operand] = "gate"
             notes.append(f"{operand} are streamed in {df.upper()}: their zeros are gated, not skipped")
         if handling[operand] == "none" and getattr(op.sparsity, operand).kind != "dense" and not (
-                operand == "weights" and k_of is not None):
+                operand == "weights" and support.layerwise_nm and sw.kind == "nm"):
             notes.append(f"{operand} sparsity not exploited (runs dense)")
     density = {o: operand_density(getattr(op.sparsity, o)) for o in handling}
     skipping = [o for o in ("weights", "activations") if handling[o] == "skip"]
@@ -255,7 +262,8 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
                 return np.full(ceil_div(units, tile), float(K))
             sp = getattr(op.sparsity, operand)
             k_block, unit_block = block_extents(sp, operand)
-            values, model = tile_max_nnz(sp, K, units, tile, k_block=k_block, unit_block=unit_block)
+            values, model = tile_max_nnz(sp, K, units, tile, k_block=k_block, unit_block=unit_block,
+                                         operand=operand)
             used.add(f"{operand} skipped, per-fold max nonzeros: {model}")
             return values
 
@@ -273,7 +281,7 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
                          fold_cycles_of=fold_cycles if skipping else None)
     model = f"systolic-{df} sparse: " + "; ".join(models + sorted(used)) + " + fold-level memory model"
     return dataclasses.replace(cost, model=model, gated_macs=dense * issued * (1.0 - d_gate),
-                               index_selects=dense * issued if skipping else 0.0)
+                               index_selects=dense * (issued if skipping else selects))
 
 
 def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
