@@ -147,8 +147,14 @@ class Core:
 
     @property
     def port_bytes_per_s(self) -> float:
+        """What the core can pull from DRAM: the level's peak, or the engine's achievable rate
+        where it derates the peak (FPGA `offchip_efficiency`, GPU `efficiency.hbm`)."""
         level = self.arch.memory[self.arch.offchip_name]
-        return math.inf if level.ideal else level.bandwidth_bytes_per_cycle * self.arch.clock_hz
+        if level.ideal:
+            return math.inf
+        achievable = getattr(engine_module(self.arch.compute.kind), "offchip_bytes_per_cycle", None)
+        per_cycle = achievable(self.arch) if achievable else level.bandwidth_bytes_per_cycle
+        return per_cycle * self.arch.clock_hz
 
     @property
     def double_buffered(self) -> bool:

@@ -237,6 +237,12 @@ def _bandwidths(arch: Arch, kernel: str = "stream") -> tuple[float, float]:
             arch.memory[hbm].bytes_per_cycle * _hbm_efficiency(eff, kernel))
 
 
+def offchip_bytes_per_cycle(arch: Arch) -> float:
+    """Achievable HBM bytes per cycle of a streaming kernel: what a core's port can pull from a
+    shared HBM in `simulator.system` (peak x `efficiency.hbm`)."""
+    return _bandwidths(arch)[1]
+
+
 def _latency_cycles(arch: Arch) -> float:
     return arch.compute.memory_latency_ns * 1e-9 * arch.clock_hz
 
