@@ -14,8 +14,9 @@ outer-major over two loops, and one operand is stationary in the PEs. Per operan
   accumulator-width values fits, else they spill to DRAM and are read back each K fold.
 
 Time: DRAM transfers are scheduled fold by fold (`kernels.schedule.fold_schedule`) with
-or without double buffering; an on-chip level whose bandwidth cannot feed the array adds
-the shortfall as stall cycles (aggregate over the op, an approximation). Bytes per
+or without double buffering; an on-chip level whose bandwidth cannot move its bytes within
+that time (compute + DRAM stalls) adds the shortfall as stall cycles (aggregate over the op,
+an approximation: the op takes the longer of the two, never their sum). Bytes per
 element come from the operand's precision, sparsity and storage format per level
 (`simulator.formats`). Every op starts and ends in DRAM (no inter-op fusion here).
 Approximation: edge effects inside a fold and bank conflicts are not modelled.
@@ -226,14 +227,15 @@ def array_memory_cost(arch: Arch, M: int, N: int, K: int, dataflow: str, rows: i
         writes[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
         reads[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
 
-    # On-chip bandwidth: a level that cannot feed the array in the compute time stalls it.
-    busy = float(np.sum(fold_compute_cycles))
+    # On-chip bandwidth: a level that cannot move its bytes within the time the op already takes
+    # (compute plus DRAM stalls, during which it keeps transferring) stalls it for the rest.
+    elapsed = float(np.sum(fold_compute_cycles)) + float(dram_stall)
     onchip_stall = 0.0
     for name, level in arch.memory.items():
         if level.offchip or level.ideal:
             continue
         need = (reads[name] + writes[name]) / level.bandwidth_bytes_per_cycle
-        onchip_stall = max(onchip_stall, need - busy)
+        onchip_stall = max(onchip_stall, need - elapsed)
     notes = "partial sums spill to DRAM" if spill else ""
     return MemoryCost(stall_cycles=float(dram_stall) + onchip_stall, dram_stall_cycles=float(dram_stall),
                       onchip_stall_cycles=onchip_stall, reads_bytes=reads, writes_bytes=writes, notes=notes)
