@@ -53,13 +53,15 @@ def group_histogram(mask: np.ndarray, m: int) -> list[int] | None:
 
 
 def block_occupancy(mask: np.ndarray, rows_per_block: int, cols_per_block: int) -> float | None:
-    """Fraction of R x C blocks with at least one nonzero (trailing partial blocks left out)."""
+    """Fraction of R x C blocks with at least one nonzero (trailing partial blocks left out);
+    at least one block, as for density, since a trace cannot hold an occupancy of 0."""
     r, c = mask.shape
     rr, cc = (r // rows_per_block) * rows_per_block, (c // cols_per_block) * cols_per_block
     if rr == 0 or cc == 0:
         return None
     blocks = mask[:rr, :cc].reshape(rr // rows_per_block, rows_per_block, cc // cols_per_block, cols_per_block)
-    return float(blocks.any(axis=(1, 3)).mean())
+    occupied = blocks.any(axis=(1, 3))
+    return max(int(occupied.sum()), 1) / occupied.size
 
 
 def row_nnz_sample(mask: np.ndarray, sample: int = ROW_SAMPLE) -> tuple[list[int], bool]:
