@@ -261,24 +261,41 @@ def test_fixed_2to4_hardware_gains_no_more_from_1to4_than_from_2to4():
     s14, _ = speedup(arch, gemm(512, 1024, 1024, NM(1, 4), bits=16))
     s24, _ = speedup(arch, gemm(512, 1024, 1024, NM(2, 4), bits=16))
     assert s14 == pytest.approx(s24)
-    assert s24 > 1.2
+    assert s24 > 1.1
 
 
 def test_decode_gemv_gains_nothing_from_2to4_when_weights_arrive_uncompressed():
-    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml", {"memory.hbm.formats": {"weights": "dense"}})
+    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml", {"memory.hbm.formats": {"weights": "dense"},
+                                                             "compute.sparse_offchip_efficiency": 1.0})
     s, dense = speedup(arch, gemm(1, 4096, 4096, NM(2, 4), bits=16))
     assert dense.stall_cycles > dense.compute_cycles            # bandwidth-bound
     assert s == pytest.approx(1.0, abs=0.05)
 
 
 def test_decode_gemv_gains_at_most_the_compressed_byte_ratio_not_the_math_rate():
-    # With compressed weights in HBM a bandwidth-bound GEMV is limited by bytes: fp16 2:4 moves
-    # 0.5 x (16 + 2) = 9 of 16 bits per weight, so at most 16/9 = 1.78x, never the 2x math rate.
-    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml")
+    # With compressed weights in HBM streamed at full bandwidth (an ideal design), a bandwidth-bound
+    # GEMV is limited by bytes: fp16 2:4 moves 0.5 x (16 + 2) = 9 of 16 bits per weight, so at most
+    # 16/9 = 1.78x, never the 2x math rate.
+    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml", {"compute.sparse_offchip_efficiency": 1.0})
     s, dense = speedup(arch, gemm(1, 4096, 4096, NM(2, 4), bits=16))
     assert dense.stall_cycles > dense.compute_cycles
     assert s <= 16 / 9 * 1.01
-    assert s < 2.0
+    assert s > 1.5
+
+
+def test_ampere_like_decode_gemv_gains_about_nothing_as_measured_on_a100():
+    # The shipped Ampere-like spec streams the sparse path at 0.56 of HBM bandwidth (measured cuSPARSELt
+    # behaviour): 16/9 x 0.56 = 1.0x on a bandwidth-bound GEMV, while a compute-bound GEMM keeps most of
+    # its 2x math gain.
+    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml")
+    assert arch.compute.sparse_offchip_efficiency == pytest.approx(0.56)
+    for m in (1, 16):
+        s, dense = speedup(arch, gemm(m, 4096, 4096, NM(2, 4), bits=16))
+        assert dense.stall_cycles > dense.compute_cycles
+        assert s == pytest.approx(16 / 9 * 0.56, rel=0.05)
+    big, _ = speedup(arch, gemm(4096, 4096, 4096, NM(2, 4), bits=16))
+    assert 1.3 < big < 2.0
+    assert "sparse_offchip_efficiency" in estimate(gemm(1, 4096, 4096, NM(2, 4), bits=16), arch).notes
 
 
 # ----------------------------------------------------------------------------- properties
