@@ -270,7 +270,16 @@ def tile_max_slots(choice: "ModeChoice", groups: int, units: int, tile: int) -> 
 
 def nm_mode_choice(sp: Sparsity, modes: list[tuple[int, int]], policy: str, *,
                    groups_of_m: Callable[[int], float], k_block: int = 1) -> ModeChoice:
-    """The fastest usable mode for operand sparsity `sp` (dense when none helps).
+    """The usable mode with the fewest expected slots per element for operand sparsity `sp`
+    (dense when none helps). Engines whose folds wait on the busiest PE should compare the
+    `nm_mode_candidates` by their full cost instead: fewer mean slots can still mean a longer
+    worst fold."""
+    return nm_mode_candidates(sp, modes, policy, groups_of_m=groups_of_m, k_block=k_block)[0]
+
+
+def nm_mode_candidates(sp: Sparsity, modes: list[tuple[int, int]], policy: str, *,
+                       groups_of_m: Callable[[int], float], k_block: int = 1) -> list[ModeChoice]:
+    """Every usable mode for `sp`, the dense mode included, fewest expected slots first.
 
     `groups_of_m(m)` is the number of m-groups in the op's operand (for `op_dense`: a mode is
     usable only if no measured group overflows, or fewer than 0.5 are expected to).
@@ -278,10 +287,10 @@ def nm_mode_choice(sp: Sparsity, modes: list[tuple[int, int]], policy: str, *,
     if policy not in OVERFLOW_POLICIES:
         raise SparsimInputError(f"unknown overflow policy '{policy}'", field="compute.overflow",
                                 hint="one of " + ", ".join(OVERFLOW_POLICIES))
-    best = ModeChoice(1, 1, 1.0, 0.0, "dense", True)
+    dense = ModeChoice(1, 1, 1.0, 0.0, "dense", True)
     if sp.kind == "dense" or (sp.kind == "nm" and sp.n == sp.m):
-        return best
-    candidates = [best]
+        return [dense]
+    candidates = [dense]
     for n, m in modes:
         if n == m:
             continue  # an m:m mode is the dense mode
@@ -302,7 +311,12 @@ def nm_mode_choice(sp: Sparsity, modes: list[tuple[int, int]], policy: str, *,
             slots = float(np.arange(len(pmf)) @ pmf)
         candidates.append(ModeChoice(n, m, slots, over, dist.model, False, tuple(float(x) for x in pmf)))
     # Fastest first; on a tie prefer the mode without overflow, then the dense mode (no select logic).
-    return min(candidates, key=lambda c: (round(c.k_factor, 12), c.overflow_probability, not c.dense))
+    return sorted(candidates, key=mode_preference)
+
+
+def mode_preference(choice: ModeChoice, cycles: float = 0.0) -> tuple:
+    """Sort key among modes: fewer cycles, then fewer slots, then no overflow, then dense."""
+    return (round(cycles, 9), round(choice.k_factor, 12), choice.overflow_probability, not choice.dense)
 
 
 # ----------------------------------------------------------------------------- per-row model
@@ -382,5 +396,6 @@ def operand_density(sp: Sparsity, *, block_key: str | None = None) -> float:
 
 
 __all__ = ["GroupDistribution", "ModeChoice", "OVERFLOW_POLICIES", "block_extents", "check_nm",
-           "group_distribution", "index_bits", "is_power_of_two", "nm_mode_choice", "operand_density",
+           "group_distribution", "index_bits", "is_power_of_two", "mode_preference", "nm_mode_candidates",
+           "nm_mode_choice", "operand_density",
            "parse_pattern", "slot_pmf", "slots_per_group", "tile_max_nnz", "tile_max_slots"]

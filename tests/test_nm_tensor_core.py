@@ -196,7 +196,7 @@ def test_metadata_is_counted_in_storage_traffic_at_every_level():
 
 
 def test_2to4_fp16_weights_cost_half_the_values_plus_2_bit_indices_at_every_level_of_the_ampere_spec():
-    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml")
+    arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml", {"compute.sparse_offchip_efficiency": 1.0})
     M, N, K = 64, 1024, 1024                      # one 64-row OS step: each operand leaves HBM once
     cost = estimate(gemm(M, N, K, NM(2, 4), bits=16), arch)
     dense_weight_bytes = K * N * 2
@@ -287,15 +287,17 @@ def test_ampere_like_decode_gemv_gains_about_nothing_as_measured_on_a100():
     # The shipped Ampere-like spec streams the sparse path at 0.56 of HBM bandwidth (measured cuSPARSELt
     # behaviour): 16/9 x 0.56 = 1.0x on a bandwidth-bound GEMV, while a compute-bound GEMM keeps most of
     # its 2x math gain.
+    # 16/9 x 0.56 = 0.996 < 1, so the engine keeps the dense kernel and says why.
     arch = load_arch(ARCH_DIR / "ampere_like_2to4_tc.yaml")
     assert arch.compute.sparse_offchip_efficiency == pytest.approx(0.56)
     for m in (1, 16):
         s, dense = speedup(arch, gemm(m, 4096, 4096, NM(2, 4), bits=16))
         assert dense.stall_cycles > dense.compute_cycles
-        assert s == pytest.approx(16 / 9 * 0.56, rel=0.05)
+        assert s == pytest.approx(1.0, abs=0.01)
+        assert "the 2:4 mode would take" in estimate(gemm(m, 4096, 4096, NM(2, 4), bits=16), arch).notes
     big, _ = speedup(arch, gemm(4096, 4096, 4096, NM(2, 4), bits=16))
     assert 1.3 < big < 2.0
-    assert "sparse_offchip_efficiency" in estimate(gemm(1, 4096, 4096, NM(2, 4), bits=16), arch).notes
+    assert "sparse_offchip_efficiency" in estimate(gemm(4096, 4096, 4096, NM(2, 4), bits=16), arch).notes
 
 
 # ----------------------------------------------------------------------------- properties

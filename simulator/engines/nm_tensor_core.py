@@ -52,8 +52,8 @@ from simulator.cost import OpCost
 from simulator.engines.systolic import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
-from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, nm_mode_choice, parse_pattern,
-                                tile_max_slots)
+from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
+                                parse_pattern, tile_max_slots)
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
 
@@ -120,13 +120,13 @@ def _check_data_pattern(op: Op, spec: ComputeSpec, operand: str) -> None:
                                 hint="re-prune to a power-of-two M (e.g. 2:4, 2:8), or use another engine")
 
 
-def _choose(op: Op, spec: ComputeSpec, operand: str) -> ModeChoice:
+def _candidates(op: Op, spec: ComputeSpec, operand: str) -> list[ModeChoice]:
     sp = getattr(op.sparsity, operand)
     shapes = op.gemm_shapes()
     units = (lambda g: g.N) if operand == "weights" else (lambda g: g.M)
     k_block, _ = block_extents(sp, operand)
-    return nm_mode_choice(sp, spec.modes, spec.overflow, k_block=k_block,
-                          groups_of_m=lambda m: sum(math.ceil(g.K / m) * units(g) * g.count for g in shapes))
+    return nm_mode_candidates(sp, spec.modes, spec.overflow, k_block=k_block,
+                              groups_of_m=lambda m: sum(math.ceil(g.K / m) * units(g) * g.count for g in shapes))
 
 
 def _describe(choice: ModeChoice, op: Op, spec: ComputeSpec, operand: str) -> list[str]:
@@ -180,23 +180,42 @@ def _imbalance(spec: ComputeSpec, choice: ModeChoice, operand: str):
 
 
 def estimate(op: Op, arch: Arch) -> OpCost:
+    """Cost every usable mode of the sparse operand (the other one, when dual-sided, takes its
+    fewest-slots mode) and keep the fastest: with extra passes a mode with fewer mean slots can
+    still have a busier worst fold."""
     spec: ComputeSpec = arch.compute
     if op.is_vector:
         return vector_op_cost(op, arch, spec.vector_lanes or spec.cols, spec.precision.activations, "nm_tensor_core")
     main = spec.sparse_operand
     other = OTHER[main]
     _check_data_pattern(op, spec, main)
-    choices = {main: _choose(op, spec, main)}
+    c_other = None
     if spec.dual_sided:
         _check_data_pattern(op, spec, other)
-        choices[other] = _choose(op, spec, other)
+        c_other = _candidates(op, spec, other)[0]
+    costs = [(_mode_cost(op, arch, spec, c_main, c_other), c_main) for c_main in _candidates(op, spec, main)]
+    best, chosen = min(costs, key=lambda pair: mode_preference(pair[1], pair[0].cycles))
+    sparse = [(cost, c) for cost, c in costs if not c.dense]
+    if chosen.dense and sparse:
+        # A usable N:M mode lost on total time (e.g. its kernels stream slower than it saves bytes).
+        cost, c = min(sparse, key=lambda pair: pair[0].cycles)
+        why = (f"{main} {getattr(op.sparsity, main).label}: the {c.label} mode would take {cost.cycles:.4g} cycles, "
+               f"dense {best.cycles:.4g}: runs dense")
+        rest = [n for n in best.notes.split("; ") if n and not n.startswith(f"{main} ")]
+        best = dataclasses.replace(best, notes="; ".join([why, *rest]))
+    return best
+
+
+def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_other: ModeChoice | None) -> OpCost:
+    """The op with the sparse operand in mode `c_main` (and the other in `c_other`, dual-sided)."""
+    main = spec.sparse_operand
+    other = OTHER[main]
+    choices = {main: c_main} if c_other is None else {main: c_main, other: c_other}
     notes: list[str] = []
     for operand, choice in choices.items():
         notes += _describe(choice, op, spec, operand)
     if not spec.dual_sided and getattr(op.sparsity, other).kind != "dense":
         notes.append(f"{other} sparsity not exploited (dual_sided: false)")
-    c_main = choices[main]
-    c_other = choices.get(other)
     f_other = c_other.k_factor if c_other is not None else 1.0
 
     def k_main(K: int) -> float:
@@ -211,10 +230,9 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     sparse = any(not c.dense for c in choices.values())
     plain_bits = compressed_k_bits(op, arch, spec, ratio=1.0)
     if not sparse:
-        cost = gemm_on_array(op, arch, spec, engine="nm_tensor_core", bits=plain_bits,
+        return gemm_on_array(op, arch, spec, engine="nm_tensor_core", bits=plain_bits,
                              model=f"nm_tensor_core-{spec.dataflow} dense mode + fold-level memory model",
                              notes="; ".join(notes))
-        return cost
     K0 = shapes[0].K
     compressed = {}
     for operand, choice in choices.items():
@@ -227,7 +245,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
         notes.append(f"sparse path streams off-chip at {spec.sparse_offchip_efficiency:g} of the bandwidth "
                      "(compute.sparse_offchip_efficiency)")
     issued = sum(g.M * g.N * k_of(g.K) * g.count for g in shapes) / dense_macs
-    if not spec.dual_sided or choices[other].dense:
+    if c_other is None or c_other.dense:
         notes.append(f"activation path supplies {1.0 / max(issued, 1e-12):.3g} values per array step "
                      f"(all M of every group)" if main == "weights" else
                      f"weight path supplies {1.0 / max(issued, 1e-12):.3g} values per array step")
