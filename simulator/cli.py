@@ -82,6 +82,15 @@ def print_result(result, top: int) -> None:
         console.print(f"[yellow]note[/yellow]: {n}")
 
 
+def simulate_located(run, trace, spec, arch_path: Path, workload_path: Path):
+    """`run(trace, spec)`, with an engine's error pinned to the file it is about."""
+    from simulator.simulate import is_arch_error
+    try:
+        return run(trace, spec)
+    except SparsimInputError as exc:
+        raise exc.located(arch_path if is_arch_error(exc) else workload_path) from None
+
+
 @app.command()
 def simulate(
     arch: Path = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)"),
@@ -99,7 +108,7 @@ def simulate(
 
     spec = load_arch(arch, list(set_))
     trace = load_trace(workload)
-    result = run(trace, spec)
+    result = simulate_located(run, trace, spec, arch, workload)
     if out:
         result.save(out)
     if as_json:
@@ -128,7 +137,7 @@ def main() -> None:
     try:
         app()
     except SparsimInputError as exc:
-        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, soft_wrap=True)
+        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, emoji=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -90,6 +90,21 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
     return row
 
 
+ARCH_SECTIONS = ("compute", "memory", "energy", "area", "clock_mhz")
+
+
+def locate_op_error(exc: SparsimInputError, op_name: str) -> SparsimInputError:
+    """An engine's error about one op, located: a trace field becomes `ops[NAME].field`; a field
+    of the arch (the op needs something the hardware lacks) keeps its path and names the op."""
+    if exc.field and exc.field.split(".")[0] in ARCH_SECTIONS:
+        return SparsimInputError(f"op {op_name}: {exc.message}", path=exc.path, field=exc.field, hint=exc.hint)
+    return exc.located(field_prefix=f"ops[{op_name}]")
+
+
+def is_arch_error(exc: SparsimInputError) -> bool:
+    return bool(exc.field) and exc.field.split(".")[0] in ARCH_SECTIONS
+
+
 def simulate(trace: Trace, arch: Arch) -> Result:
     """Simulate every op of `trace` on `arch`, layer by layer."""
     engine = engine_module(arch.compute.kind)
@@ -99,7 +114,7 @@ def simulate(trace: Trace, arch: Arch) -> Result:
         try:
             rows.append(op_row(op, arch, estimate))
         except SparsimInputError as exc:
-            raise exc.located(field_prefix=f"op {op.name}") from None
+            raise locate_op_error(exc, op.name) from None
     totals: dict = {k: float(sum(r[k] for r in rows)) for k in SUMMED}
     peak_cycles = sum(r["cycles"] * r["_peak"] for r in rows)
     totals["utilization"] = totals["macs"] / peak_cycles if peak_cycles else 0.0

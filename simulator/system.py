@@ -74,6 +74,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from simulator.engines import engine_module
 from simulator.energy import op_energy_pj, static_power_mw
 from simulator.errors import SparsimInputError, from_validation_error, nearest
+from simulator.simulate import locate_op_error
 from simulator.spec import Arch, load_arch, read_yaml
 from simulator.trace import Op, Trace
 
@@ -396,7 +397,7 @@ def make_job(core_index: int, core: Core, op: Op, label: str | None = None, exec
         try:
             cost = engine_module(arch.compute.kind).estimate(op, arch)
         except SparsimInputError as exc:
-            raise exc.located(field_prefix=f"op {op.name}") from None
+            raise locate_op_error(exc, op.name) from None
     n = op.repeat * (1.0 - op.skip_probability) if executions is None else executions
     dram = arch.offchip_name
     moved = 0.0
