@@ -355,10 +355,14 @@ class Op(_Strict):
     def gemm_shapes(self) -> list[GemmShape]:
         """The GEMMs this op performs once (not multiplied by `repeat`)."""
         d = self.dims
-        if self.kind == "attention_qk":
-            return [GemmShape(M=d.q_len, N=d.kv_len, K=d.head_dim, count=d.batch * d.heads)]
-        if self.kind == "attention_pv":
-            return [GemmShape(M=d.q_len, N=d.head_dim, K=d.kv_len, count=d.batch * d.heads)]
+        if self.kind in ("attention_qk", "attention_pv"):
+            # GQA: the query heads sharing one K/V head are stacked along M, so each K/V head is one
+            # GEMM operand, fetched once per group (as GQA decode kernels do), not once per query head.
+            group = d.heads // d.n_kv_heads
+            M, count = d.q_len * group, d.batch * d.n_kv_heads
+            if self.kind == "attention_qk":
+                return [GemmShape(M=M, N=d.kv_len, K=d.head_dim, count=count)]
+            return [GemmShape(M=M, N=d.head_dim, K=d.kv_len, count=count)]
         if self.is_vector:
             return []
         return d.gemm_shapes()

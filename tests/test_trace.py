@@ -5,7 +5,7 @@ import pytest
 from simulator import SparsimInputError, load_trace, save_trace
 from simulator.trace import Op, Trace, trace_from_dict
 
-from conftest import TRACE_DIR
+from conftest import ARCH_DIR, TRACE_DIR
 
 
 def test_grouped_conv_lowers_to_one_gemm_per_group():
@@ -19,8 +19,28 @@ def test_grouped_conv_lowers_to_one_gemm_per_group():
 def test_attention_gemms_use_kv_heads_for_cache_size():
     qk = Op(name="qk", kind="attention_qk", dims={"heads": 32, "kv_heads": 8, "q_len": 1, "kv_len": 2048, "head_dim": 128})
     (g,) = qk.gemm_shapes()
-    assert (g.M, g.N, g.K, g.count) == (1, 2048, 128, 32)
+    # the 4 query heads of each KV group share one K: stacked along M, one GEMM per KV head
+    assert (g.M, g.N, g.K, g.count) == (4, 2048, 128, 8)
+    assert qk.dense_macs == 32 * 1 * 2048 * 128  # same work as one GEMM per query head
     assert qk.operand_elements()["weights"] == 8 * 2048 * 128  # K cache is per KV head (GQA)
+
+
+def test_gqa_decode_reads_each_kv_head_once_from_dram():
+    """KV-cache DRAM traffic of a decode step scales with kv_heads, not with query heads."""
+    from simulator import load_arch, simulate
+    from simulator.trace import Trace
+    arch = load_arch(ARCH_DIR / "edge_npu_32x32_os.yaml")
+
+    def kv_read_bytes(kv_heads):
+        pv = Op(name="pv", kind="attention_pv", precision={"activations": 8, "weights": 8, "outputs": 8},
+                dims={"heads": 8, "kv_heads": kv_heads, "q_len": 1, "kv_len": 4096, "head_dim": 64})
+        row = simulate(Trace(ops=[pv]), arch).rows[0]
+        return row["lpddr4_read_bytes"]
+
+    v_bytes = lambda kv_heads: kv_heads * 4096 * 64  # noqa: E731  (8-bit V cache)
+    for kv_heads in (1, 2, 8):
+        # V streams once; the probabilities (8 x 4096 bytes) are the only other read
+        assert kv_read_bytes(kv_heads) == pytest.approx(v_bytes(kv_heads) + 8 * 4096, rel=0.01)
 
 
 def test_moe_groups_experts_by_token_count():
