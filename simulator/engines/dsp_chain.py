@@ -83,7 +83,7 @@ from simulator.kernels.dsp import chain_folds
 from simulator.kernels.schedule import fold_schedule
 from simulator.sparsity import block_extents, index_bits, nm_mode_choice, operand_density
 from simulator.spec import Arch, DatapathPrecision
-from simulator.trace import GemmShape, Op, Trace
+from simulator.trace import Op, Trace
 
 MAX_TILED_FOLDS = 400_000
 
@@ -337,20 +337,6 @@ class Mode:
     model: str = ""            # group-distribution model behind `fraction`
 
 
-def gemm_shapes(op: Op) -> list[GemmShape]:
-    """The op's GEMMs as the chains run them. Attention with GQA stacks the q_len x (heads / kv_heads)
-    queries that share one KV head into the rows of one GEMM, so each K/V tensor is streamed once per
-    KV head, not once per query head (same MACs as `Op.gemm_shapes`)."""
-    if op.kind in ("attention_qk", "attention_pv"):
-        d = op.dims
-        group = d.heads // d.n_kv_heads
-        count = d.batch * d.n_kv_heads
-        if op.kind == "attention_qk":
-            return [GemmShape(M=d.q_len * group, N=d.kv_len, K=d.head_dim, count=count)]
-        return [GemmShape(M=d.q_len * group, N=d.head_dim, K=d.kv_len, count=count)]
-    return op.gemm_shapes()
-
-
 def weight_modes(spec: ComputeSpec, op: Op) -> list[Mode]:
     """Every way the chains can run this op's weights: dense plus each applicable sparse mode.
 
@@ -361,7 +347,7 @@ def weight_modes(spec: ComputeSpec, op: Op) -> list[Mode]:
     modes = [Mode("dense", "dense", 1.0)]
     if spec.sparse is None or sp.kind == "dense":
         return modes
-    shapes = gemm_shapes(op)
+    shapes = op.gemm_shapes()
     k_block, _ = block_extents(sp, "weights")
     for n_hw, m_hw in spec.sparse.patterns:
         if n_hw == m_hw:
@@ -623,7 +609,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     static_pj_per_cycle = spec.static_power_w / arch.clock_hz * 1e12
     if op.is_vector:
         return _vector_cost(op, arch)
-    shapes = gemm_shapes(op)
+    shapes = op.gemm_shapes()
     b_operand = "kv" if op.kind in ("attention_qk", "attention_pv") else "weights"
     best_mode, best = None, None
     for mode in weight_modes(spec, op):        # dense first: it wins ties
@@ -693,7 +679,7 @@ def memory_bound(trace: Trace, arch: Arch, tokens: int | None = None) -> dict:
             kv_bytes += d.batch * d.n_kv_heads * d.kv_len * d.head_dim * spec.precision.weights / 8.0 * executions
             continue
         bits = min(stored_weight_bits(spec, m) for m in weight_modes(spec, op))
-        for g in gemm_shapes(op):
+        for g in op.gemm_shapes():
             weight_bytes += g.K * g.N * g.count * bits / 8.0 * executions
             m_max = max(m_max, g.M)
     tokens = tokens or max(1, m_max)
