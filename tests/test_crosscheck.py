@@ -16,8 +16,8 @@ A100 = ARCH_DIR / "gpu_a100_sxm4_80gb.yaml"
 H100 = ARCH_DIR / "gpu_h100_sxm5_80gb.yaml"
 MI210 = ARCH_DIR / "gpu_mi210.yaml"
 DATA = Path(__file__).parent / "data" / "importers"
-MI210_CSV = ROOT.parent / "shared" / "data" / "mi210_matmul_fp16_measured.csv"
-needs_mi210 = pytest.mark.skipif(not MI210_CSV.exists(), reason="shared/data/mi210_matmul_fp16_measured.csv absent")
+MI210_CSV = ROOT / "analysis" / "measured" / "mi210_llmcompass_fp16.csv"
+needs_mi210 = pytest.mark.skipif(not MI210_CSV.exists(), reason="analysis/measured/mi210_llmcompass_fp16.csv absent")
 
 
 @needs_mi210

@@ -62,7 +62,7 @@ def test_every_spec_states_where_its_efficiency_factors_come_from():
     for path in (A100, H100, MI210):
         eff = load_arch(path).compute.efficiency
         assert len(eff.calibration) > 40
-    assert "mi210_matmul_fp16_measured.csv" in load_arch(MI210).compute.efficiency.calibration
+    assert "mi210_llmcompass_fp16.csv" in load_arch(MI210).compute.efficiency.calibration
 
 
 # ----------------------------------------------------------------------------- published measurements
