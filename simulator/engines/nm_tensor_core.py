@@ -201,8 +201,10 @@ def estimate(op: Op, arch: Arch) -> OpCost:
         cost, c = min(sparse, key=lambda pair: pair[0].cycles)
         why = (f"{main} {getattr(op.sparsity, main).label}: the {c.label} mode would take {cost.cycles:.4g} cycles, "
                f"dense {best.cycles:.4g}: runs dense")
-        rest = [n for n in best.notes.split("; ") if n and not n.startswith(f"{main} ")]
-        best = dataclasses.replace(best, notes="; ".join([why, *rest]))
+        rest = best.notes
+        for note in _describe(chosen, op, spec, main):
+            rest = rest.replace(note, "")
+        best = dataclasses.replace(best, notes="; ".join([why, *(n for n in rest.split("; ") if n)]))
     return best
 
 
