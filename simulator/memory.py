@@ -1,25 +1,42 @@
-"""Memory hierarchy model for a 2-D PE array: fold tiling, reuse, traffic per level, stalls.
+"""Memory hierarchy model for a 2-D PE array: fold tiling, buffer-level blocking, traffic, stalls.
 
-The array computes a GEMM (M x K) @ (K x N) in folds (see `fold_grid`); folds run
-outer-major over two loops, and one operand is stationary in the PEs. Per operand:
+The array computes a GEMM (M x K) @ (K x N) in folds (see `fold_grid`) over two loops, and one
+operand is stationary in the PEs. Per operand, its on-chip buffer is the outermost on-chip level
+that `holds` it (reuse is decided there); the innermost holding level feeds the array; levels
+between pass fills through. "Fits" means within the buffer's usable capacity (half when
+double-buffered) minus the tiles of the other operands sharing it.
 
-- its on-chip buffer is the outermost on-chip level that `holds` it (reuse is decided
-  there); the innermost holding level feeds the array; levels between pass fills through;
-- a tile that stays the same across the inner loop is fetched once per outer step if it
-  fits in the buffer, else every fold; the other streamed operand is fetched once in total
-  if the whole operand fits in its buffer (it stays resident), else again on every outer
-  step. "Fits" means within the buffer's usable capacity (half when double-buffered)
-  minus the tiles of the other operands sharing it;
-- partial sums (WS/IS, several K folds) stay in the output buffer when an output tile of
-  accumulator-width values fits, else they spill to DRAM and are read back each K fold.
+Buffer-level blocking. One operand is indexed by the outer loop only and stays on chip across the
+inner loop (`held`: OS an activation row tile, rows x K; WS/IS an output tile's partial sums at
+accumulator width); another by the inner loop only (`streamed`: OS a weight tile K x cols, WS an
+activation slice M x rows, IS a weight slice rows x N). b = how many consecutive outer tiles of
+`held` fit at once. The folds run in blocks of outer tiles, ordered (block, inner, outer within
+the block), so each streamed tile is fetched once per block and shared by the block's folds
+(which needs one streamed tile to fit as well); each held tile is fetched once. Traffic of the
+streamed operand falls as ceil(n_out / block) instead of n_out. Special cases:
+- the whole streamed operand fits: it stays resident and is fetched once, in any order;
+- b = 0 (not even one held tile fits): OS re-fetches the activations every fold; WS/IS spill
+  partial sums to DRAM and read them back each K fold;
+- block size 1 is the plain outer-major order (no blocking).
+Every balanced block size up to b (the smallest size giving each block count) is a legal
+schedule; the model keeps the one with the fewest cycles, then the fewest DRAM bytes. The largest
+block moves the fewest bytes and nearly always wins, but the fold-by-fold schedule below can make a
+smaller one, or another order of a resident case, a little faster (how fetches line up with
+write-backs, edge tiles and uneven folds). Since more buffer or more bandwidth only adds options
+or shortens transfers, this keeps DRAM traffic and cycles monotone in both. The search stops early
+on lower bounds, so it costs about one schedule per GEMM in most cases.
+Approximations: blocking happens at one level (each operand's outer on-chip buffer); K is never
+tiled, so an OS buffer that cannot hold one row tile (rows x K) beside a weight tile gets no
+activation reuse; a block is sized by its largest tile.
 
-Time: DRAM transfers are scheduled fold by fold (`kernels.schedule.fold_schedule`) with
-or without double buffering; an on-chip level whose bandwidth cannot move its bytes within
-that time (compute + DRAM stalls) adds the shortfall as stall cycles (aggregate over the op,
-an approximation: the op takes the longer of the two, never their sum). Bytes per
-element come from the operand's precision, sparsity and storage format per level
-(`simulator.formats`). Every op starts and ends in DRAM (no inter-op fusion here).
-Approximation: edge effects inside a fold and bank conflicts are not modelled.
+Time: DRAM transfers are scheduled fold by fold in that order
+(`kernels.schedule.blocked_fold_schedule`), with or without double buffering (one fold ahead);
+an on-chip level whose bandwidth cannot move its bytes within that time (compute + DRAM stalls)
+adds the shortfall as stall cycles (aggregate over the op, an approximation: the op takes the
+longer of the two, never their sum). Bytes per element come from the operand's precision,
+sparsity and storage format per level (`simulator.formats`). Every op starts and ends in DRAM
+(no inter-op fusion here). Approximation: edge effects inside a fold and bank conflicts are not
+modelled.
 """
 
 from __future__ import annotations
@@ -29,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.formats import bits_per_element
-from simulator.kernels.schedule import fold_schedule
+from simulator.kernels.schedule import blocked_fold_schedule
 from simulator.spec import Arch
 from simulator.trace import Op
 
@@ -107,17 +124,13 @@ def array_memory_cost(arch: Arch, M: int, N: int, K: int, dataflow: str, rows: i
 
     `bits[operand][level]` are stored bits per *array element* (the engine folds sparsity
     and compression into them); `fold_compute_cycles` has one entry per fold in
-    `fold_grid` order.
+    `fold_grid` order (the blocked order permutes it with the folds).
     """
     grid = fold_grid(dataflow, M, N, K, rows, cols)
     n_out, n_in = len(grid.outer_sizes), len(grid.inner_sizes)
-    o = np.repeat(grid.outer_sizes, n_in)
-    i = np.tile(grid.inner_sizes, n_out)
-    first_inner = np.tile(np.arange(n_in) == 0, n_out).astype(np.float64)
-    last_inner = np.tile(np.arange(n_in) == n_in - 1, n_out).astype(np.float64)
-    first_outer = (np.arange(n_out * n_in) < n_in).astype(np.float64)
     dram = arch.offchip_name
     byte = {op_: {lv: b / 8.0 for lv, b in bits[op_].items()} for op_ in OPERANDS}
+    acc_b = accumulator_bits / 8.0
 
     def usable(level: str) -> float:
         lv = arch.memory[level]
@@ -142,103 +155,165 @@ def array_memory_cost(arch: Arch, M: int, N: int, K: int, dataflow: str, rows: i
     def tile_bytes(operand: str, level: str) -> float:
         b = byte[operand].get(level, byte[operand][dram])
         if operand == "outputs":
-            b = max(b, accumulator_bits / 8.0) if (dataflow != "os" and n_in > 1) else b
+            b = max(b, acc_b) if (dataflow != "os" and n_in > 1) else b
         return tile[operand] * b
+
+    def others(operand: str, level: str) -> float:
+        return sum(tile_bytes(x, level) for x in OPERANDS if x != operand and level in byte[x])
 
     def fits(operand: str, elements: float) -> bool:
         level = buffer(operand)
         if level is None:
             return False
-        others = sum(tile_bytes(x, level) for x in OPERANDS if x != operand and level in byte[x])
-        return elements * byte[operand][level] + others <= usable(level)
+        return elements * byte[operand][level] + others(operand, level) <= usable(level)
 
-    # Bytes fetched from DRAM before each fold, per operand (in DRAM's format).
-    loads = {}
-    if dataflow == "os":
-        a_tile = o * K
-        loads["activations"] = a_tile * (first_inner if fits("activations", tile["activations"]) else 1.0)
-        w_tile = K * i
-        loads["weights"] = w_tile * (first_outer if fits("weights", whole["weights"]) else 1.0)
-    elif dataflow == "ws":
-        loads["weights"] = i * o
-        loads["activations"] = M * i * (first_outer if fits("activations", whole["activations"]) else 1.0)
-    else:
-        loads["activations"] = i * o
-        loads["weights"] = i * N * (first_outer if fits("weights", whole["weights"]) else 1.0)
-    load_bytes = loads["activations"] * byte["activations"][dram] + loads["weights"] * byte["weights"][dram]
+    # Blocking. `held` is indexed by the outer loop and stays on chip over the inner loop (OS: an
+    # activation row tile; WS/IS: an output tile's partial sums); `streamed` by the inner loop only.
+    # b = how many outer tiles of `held` fit at once (0: not even one).
+    held, streamed = {"os": ("activations", "weights"), "ws": ("outputs", "activations"),
+                      "is": ("outputs", "weights")}[dataflow]
+    held_level = buffer(held)
+    b = 0
+    if held_level is not None:
+        per_tile = tile[held] * (byte[held][held_level] if held == "activations" else acc_b)
+        rest, room = others(held, held_level), usable(held_level)
 
-    # Outputs: OS writes each finished tile; WS/IS accumulate over the inner (K) loop.
-    out_b = byte["outputs"][dram]
-    acc_b = accumulator_bits / 8.0
-    spill = False
+        def block_fits(n: int) -> bool:
+            return n * per_tile + rest <= room
+
+        b = n_out if per_tile <= 0 else int(min(n_out, max(0.0, (room - rest) // per_tile)))
+        while b > 0 and not block_fits(b):                 # settle the floor against rounding
+            b -= 1
+        while b < n_out and block_fits(b + 1):
+            b += 1
+    resident = bool(fits(streamed, whole[streamed]))
+    # A block of several outer tiles also keeps each streamed tile on chip for its folds.
+    max_block = b if (n_in > 1 and b > 1 and (resident or fits(streamed, tile[streamed]))) else 1
+    spill = dataflow != "os" and n_in > 1 and b == 0
+
+    # Per-fold DRAM bytes in grid order, split by what the fold order changes (see
+    # `kernels.schedule.blocked_fold_schedule`): `base` every fold, `held_load` per outer tile
+    # before its first inner step, `streamed_load` per inner tile once per block (once if resident).
+    o = np.repeat(grid.outer_sizes, n_in)
+    i = np.tile(grid.inner_sizes, n_out)
+    first_inner = np.tile(np.arange(n_in) == 0, n_out)
+    last_inner = np.tile(np.arange(n_in) == n_in - 1, n_out)
+    a_b, w_b, out_b = byte["activations"][dram], byte["weights"][dram], byte["outputs"][dram]
+    zero_out = np.zeros(n_out)
     if dataflow == "os":
-        store_bytes = o * i * out_b
-        psum_dram_reads = 0.0
+        base = np.zeros(n_out * n_in) if b >= 1 else o * K * a_b       # A re-fetched every fold
+        held_load = grid.outer_sizes * K * a_b if b >= 1 else zero_out
+        streamed_load = K * grid.inner_sizes * w_b
+        store = o * i * out_b
     else:
+        base = i * o * (w_b if dataflow == "ws" else a_b)
+        held_load = zero_out
+        streamed_load = grid.inner_sizes * (M * a_b if dataflow == "ws" else N * w_b)
+        # Outputs accumulate over the inner (K) loop, in the output buffer unless they spill.
         out_tile = o * (M if dataflow == "ws" else N)
-        psum_level = buffer("outputs")
-        spill = n_in > 1 and (psum_level is None or
-                              tile["outputs"] * acc_b + sum(tile_bytes(x, psum_level) for x in ("activations", "weights")
-                                                            if psum_level in byte[x]) > usable(psum_level))
+        store = out_tile * out_b * last_inner
         if spill:
-            store_bytes = out_tile * acc_b * (1 - last_inner) + out_tile * out_b * last_inner
-            psum_reads = out_tile * acc_b * (1 - first_inner)
-            load_bytes = load_bytes + psum_reads
-            psum_dram_reads = float(psum_reads.sum())
-        else:
-            store_bytes = out_tile * out_b * last_inner
-            psum_dram_reads = 0.0
-
+            store = store + out_tile * acc_b * ~last_inner
+            base = base + out_tile * acc_b * ~first_inner
+    psum_dram_reads = (n_in - 1) * M * N * acc_b if spill else 0.0
+    compute = np.ascontiguousarray(fold_compute_cycles, dtype=np.float64)
+    busy = float(compute.sum())
     dram_level = arch.memory[dram]
     cycles_per_byte = 0.0 if dram_level.ideal else 1.0 / dram_level.bandwidth_bytes_per_cycle
-    total, dram_stall = fold_schedule(np.ascontiguousarray(fold_compute_cycles, dtype=np.float64),
-                                      np.ascontiguousarray(load_bytes, dtype=np.float64),
-                                      np.ascontiguousarray(store_bytes, dtype=np.float64),
-                                      cycles_per_byte, bool(dram_level.double_buffered))
 
-    reads = {name: 0.0 for name in arch.memory}
-    writes = {name: 0.0 for name in arch.memory}
-    fetched = {"activations": float(loads["activations"].sum()), "weights": float(loads["weights"].sum())}
-    for operand in ("activations", "weights"):
-        reads[dram] += fetched[operand] * byte[operand][dram]
-        for level in _holding_levels(arch, operand):
-            writes[level] += fetched[operand] * byte[operand][level]
-            reads[level] += fetched[operand] * byte[operand][level]  # passed inward or to the array (fill part)
-    # Array-side operand reads from the innermost holding level (re-reads of resident tiles).
+    # Elements fetched from DRAM in total and the array's reads from its innermost buffer.
     if dataflow == "os":
         demand = {"activations": M * K * n_in, "weights": K * N * n_out}
+        held_fetched = {"activations": M * K * (1 if b >= 1 else n_in)}
     elif dataflow == "ws":
         demand = {"activations": M * K * n_out, "weights": K * N}
+        held_fetched = {"weights": K * N}
     else:
         demand = {"activations": M * K, "weights": K * N * n_out}
-    for operand in ("activations", "weights"):
-        levels = _holding_levels(arch, operand)
-        if levels:
-            # The fill already counted one read per fetched element; the rest are buffer re-reads.
-            reads[levels[0]] += max(0.0, demand[operand] - fetched[operand]) * byte[operand][levels[0]]
-    # Outputs and partial sums.
-    writes[dram] += float(store_bytes.sum())
-    reads[dram] += psum_dram_reads
-    out_levels = _holding_levels(arch, "outputs")
+        held_fetched = {"activations": M * K}
+    store_total = float(store.sum())
     k_folds = n_in if dataflow != "os" else 1
-    if out_levels:
-        inner = out_levels[0]
-        psum_traffic = M * N * (k_folds - 1) * acc_b
-        writes[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
-        reads[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
 
-    # On-chip bandwidth: a level that cannot move its bytes within the time the op already takes
-    # (compute plus DRAM stalls, during which it keeps transferring) stalls it for the rest.
-    elapsed = float(np.sum(fold_compute_cycles)) + float(dram_stall)
-    onchip_stall = 0.0
-    for name, level in arch.memory.items():
-        if level.offchip or level.ideal:
-            continue
-        need = (reads[name] + writes[name]) / level.bandwidth_bytes_per_cycle
-        onchip_stall = max(onchip_stall, need - elapsed)
+    def traffic(block: int) -> tuple[dict[str, float], dict[str, float]]:
+        fetched = dict(held_fetched)
+        fetched[streamed] = whole[streamed] * (1 if resident else ceil_div(n_out, block))
+        reads = {name: 0.0 for name in arch.memory}
+        writes = {name: 0.0 for name in arch.memory}
+        for operand in ("activations", "weights"):
+            reads[dram] += fetched[operand] * byte[operand][dram]
+            levels = _holding_levels(arch, operand)
+            for level in levels:
+                writes[level] += fetched[operand] * byte[operand][level]
+                reads[level] += fetched[operand] * byte[operand][level]  # passed inward or to the array (fill)
+            if levels:
+                # The fill already counted one read per fetched element; the rest are buffer re-reads.
+                reads[levels[0]] += max(0.0, demand[operand] - fetched[operand]) * byte[operand][levels[0]]
+        # Outputs and partial sums.
+        writes[dram] += store_total
+        reads[dram] += psum_dram_reads
+        out_levels = _holding_levels(arch, "outputs")
+        if out_levels:
+            inner = out_levels[0]
+            psum_traffic = M * N * (k_folds - 1) * acc_b
+            writes[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
+            reads[inner] += psum_traffic + M * N * byte["outputs"].get(inner, out_b)
+        return reads, writes
+
+    def onchip_need(reads: dict[str, float], writes: dict[str, float]) -> float:
+        """Cycles the slowest on-chip level needs to move its bytes."""
+        return max([(reads[n] + writes[n]) / lv.bandwidth_bytes_per_cycle for n, lv in arch.memory.items()
+                    if not (lv.offchip or lv.ideal)], default=0.0)
+
+    # Every balanced block size up to the largest that fits is a legal schedule (1 = outer-major);
+    # keep the fastest, then the one with the fewest DRAM bytes. Only a double-buffered schedule
+    # depends on the order; otherwise the largest block, with the fewest bytes, is the fastest.
+    double_buffered = bool(dram_level.double_buffered) and cycles_per_byte > 0
+    blocks = sorted({ceil_div(n_out, nb) for nb in range(ceil_div(n_out, max_block), n_out + 1)}, reverse=True)
+    if not double_buffered:
+        blocks = blocks[:1]
+
+    # Lower bounds on a schedule's stall, to stop the search once no smaller block can win (they
+    # only grow as blocks shrink and streamed fetches multiply). Exact in floating point, as every
+    # order adds non-negative terms to them: the first fetch and last write-back, never hidden; the
+    # slowest on-chip level when the traffic is the same (resident). Within a rounding margin: all
+    # transfers share one channel; and, as max(0, x + y - c) >= max(0, x - c) + max(0, y - c), each
+    # fetch but the first costs at least its transfer minus the longest fold, a streamed one with
+    # the smallest write-back beside it (all but two of those).
+    unhidden = (base[0] + held_load[0] + streamed_load[0]) * cycles_per_byte + store[-1] * cycles_per_byte
+    other_bytes = float(base.sum() + held_load.sum()) + store_total
+    c_max = float(compute.max())
+
+    def excess(x: np.ndarray) -> np.ndarray:
+        return np.maximum(0.0, x * cycles_per_byte - c_max)
+
+    fixed_floor = unhidden + float(excess(base[1:]).sum() + excess(held_load[1:]).sum())
+    per_streamed = excess(streamed_load + float(store.min()))
+
+    def cannot_win(block: int, onchip_floor: float, best_stall: float) -> bool:
+        fetches = 1 if resident else ceil_div(n_out, block)
+        transfer = (other_bytes + float(streamed_load.sum()) * fetches) * cycles_per_byte
+        events = fixed_floor + max(0.0, fetches * float(per_streamed.sum()) - 2 * float(per_streamed.max()))
+        return (unhidden >= best_stall or (resident and onchip_floor >= best_stall)
+                or max(events, transfer - busy, onchip_floor) > best_stall * (1 + 1e-9) + 1e-9)
+
+    best = None
+    for block in blocks:
+        reads, writes = traffic(block)
+        # On-chip bandwidth: a level that cannot move its bytes within the time the op already takes
+        # (compute plus DRAM stalls, during which it keeps transferring) stalls it for the rest.
+        onchip_floor = onchip_need(reads, writes) - busy
+        if best is not None and cannot_win(block, onchip_floor, best[0][0]):
+            break
+        _, dram_stall = blocked_fold_schedule(compute, base, held_load, streamed_load, store, n_in, block,
+                                              resident, cycles_per_byte, double_buffered)
+        stall = max(float(dram_stall), onchip_floor)
+        key = (stall, reads[dram] + writes[dram])
+        if best is None or key < best[0]:
+            best = (key, float(dram_stall), reads, writes)
+    (stall, _), dram_stall, reads, writes = best
     notes = "partial sums spill to DRAM" if spill else ""
-    return MemoryCost(stall_cycles=float(dram_stall) + onchip_stall, dram_stall_cycles=float(dram_stall),
-                      onchip_stall_cycles=onchip_stall, reads_bytes=reads, writes_bytes=writes, notes=notes)
+    return MemoryCost(stall_cycles=stall, dram_stall_cycles=dram_stall, onchip_stall_cycles=stall - dram_stall,
+                      reads_bytes=reads, writes_bytes=writes, notes=notes)
 
 
 def streaming_memory_cost(arch: Arch, bytes_read: float, bytes_written: float,

@@ -47,6 +47,64 @@ def test_more_dram_bandwidth_never_adds_stalls(dataflow, M, N, K, bw, factor, ki
     assert fast["compute_cycles"] == slow["compute_cycles"]
 
 
+def buffered_arch(dataflow, rows, cols, dram_bpc, kib, *, shared, double_buffered=True, skip=False):
+    """Shared SRAM (kib[0]) or separate activation/weight/output buffers (kib[0..2])."""
+    memory = {"sram": {"capacity_kib": kib[0], "bandwidth_bytes_per_cycle": 32}} if shared else {
+        name: {"capacity_kib": k, "bandwidth_bytes_per_cycle": 32, "holds": [operand]}
+        for name, k, operand in zip(("ibuf", "wbuf", "obuf"), kib, ("activations", "weights", "outputs"))}
+    memory["dram"] = {"kind": "dram", "bandwidth_bytes_per_cycle": dram_bpc, "double_buffered": double_buffered}
+    compute = {"kind": "systolic", "rows": rows, "cols": cols, "dataflow": dataflow}
+    if skip:
+        compute["sparsity"] = {"weights": "skip", "activations": "skip"}
+    return arch_from_dict({"clock_mhz": 1000, "compute": compute, "memory": memory})
+
+
+def dram_bytes(row) -> float:
+    return row["dram_read_bytes"] + row["dram_write_bytes"]
+
+
+buffer_kib = st.sampled_from([0.5, 1, 1.5, 2, 3, 4, 6, 8, 12, 16, 32, 64, 256])
+
+
+@st.composite
+def gemm_cases(draw):
+    """A GEMM (dense, or unstructured on a zero-skipping array, so folds differ) and an arch around it."""
+    skip = draw(st.booleans())
+    sparsity = {o: {"kind": "unstructured", "density": draw(st.floats(0.05, 1.0))}
+                for o in ("weights", "activations")} if skip else {}
+    op = Op.model_validate({"name": "g", "kind": "gemm", "sparsity": sparsity,
+                            "dims": {"M": draw(dims), "N": draw(dims), "K": draw(dims)}})
+    arch = dict(dataflow=draw(dataflows), rows=draw(st.sampled_from([4, 8, 16])),
+                cols=draw(st.sampled_from([4, 8, 16])), dram_bpc=draw(st.floats(0.25, 64)),
+                kib=[draw(buffer_kib) for _ in range(3)], shared=draw(st.booleans()),
+                double_buffered=draw(st.booleans()), skip=skip)
+    return Trace(ops=[op]), arch
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=gemm_cases(), grow=st.sampled_from(["all", 0, 1, 2]), factor=st.floats(1.0, 16.0))
+def test_more_buffer_never_adds_dram_traffic_or_cycles(case, grow, factor):
+    # Blocking picks from more schedules in a bigger buffer (more outer tiles per block, a resident
+    # operand, partial sums that stop spilling), so neither DRAM bytes nor cycles can rise.
+    trace, params = case
+    small = simulate(trace, buffered_arch(**params)).rows[0]
+    bigger = [k * factor if grow in ("all", i) else k for i, k in enumerate(params["kib"])]
+    big = simulate(trace, buffered_arch(**(params | {"kib": bigger}))).rows[0]
+    assert dram_bytes(big) <= dram_bytes(small) * (1 + 1e-12) + 1e-6
+    assert big["cycles"] <= small["cycles"] * (1 + 1e-12) + 1e-6
+    assert big["compute_cycles"] == small["compute_cycles"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(case=gemm_cases(), factor=st.floats(1.0, 16.0))
+def test_more_dram_bandwidth_never_adds_stalls_whatever_the_blocking(case, factor):
+    trace, params = case
+    slow = simulate(trace, buffered_arch(**params)).rows[0]
+    fast = simulate(trace, buffered_arch(**(params | {"dram_bpc": params["dram_bpc"] * factor}))).rows[0]
+    assert fast["stall_cycles"] <= slow["stall_cycles"] * (1 + 1e-12) + 1e-6
+    assert fast["compute_cycles"] == slow["compute_cycles"]
+
+
 @settings(max_examples=40, deadline=None)
 @given(dataflow=dataflows, M=dims, N=dims, K=dims, bw=st.floats(0.5, 32))
 def test_energy_breakdown_sums_to_the_total_and_results_are_deterministic(dataflow, M, N, K, bw):
