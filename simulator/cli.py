@@ -91,15 +91,24 @@ def simulate_located(run, trace, spec, arch_path: Path, workload_path: Path):
         raise exc.located(arch_path if is_arch_error(exc) else workload_path) from None
 
 
+ARCH_OPTION = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)")
+WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV")
+SET_OPTION = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)")
+OUT_OPTION = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json")
+JSON_OPTION = typer.Option(False, "--json", help="print totals as one JSON object")
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="print nothing but errors")
+TOP_OPTION = typer.Option(30, "--top", help="ops shown in the table (0 = all)")
+
+
 @app.command()
 def simulate(
-    arch: Path = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)"),
-    workload: Path = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV"),
-    set_: list[str] = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json"),
-    as_json: bool = typer.Option(False, "--json", help="print totals as one JSON object"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
-    top: int = typer.Option(30, "--top", help="ops shown in the table (0 = all)"),
+    arch: Path = ARCH_OPTION,
+    workload: Path = WORKLOAD_OPTION,
+    set_: list[str] = SET_OPTION,
+    out: Optional[Path] = OUT_OPTION,
+    as_json: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+    top: int = TOP_OPTION,
 ):
     """Simulate a workload on an accelerator and print per-op and total cycles, energy and area."""
     from simulator.simulate import simulate as run

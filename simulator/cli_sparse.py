@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Optional
 
 import pandas as pd
-import typer
 from rich.table import Table
 
-from simulator.cli import app, console, si
-from simulator.errors import SparsimInputError
+from simulator.cli import (ARCH_OPTION, JSON_OPTION, OUT_OPTION, QUIET_OPTION, SET_OPTION, TOP_OPTION, WORKLOAD_OPTION,
+                           app, console, si, simulate_located)
+from simulator.simulate import write_table
 from simulator.spec import Arch
 from simulator.trace import OperandSparsity, Trace
 
@@ -53,29 +53,15 @@ def compare_runs(trace: Trace, arch: Arch) -> tuple[pd.DataFrame, dict]:
     return pd.DataFrame(rows), totals
 
 
-def _save(df: pd.DataFrame, totals: dict, path: Path) -> None:
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        df.to_csv(path, index=False)
-    elif suffix == ".parquet":
-        df.to_parquet(path, index=False)
-    elif suffix == ".json":
-        path.write_text(json.dumps({"totals": totals, "ops": df.to_dict(orient="records")}, indent=1, default=float))
-    else:
-        raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out",
-                                hint="use .csv, .parquet or .json")
-
-
 @app.command()
 def compare(
-    arch: Path = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)"),
-    workload: Path = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV"),
-    set_: list[str] = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json"),
-    as_json: bool = typer.Option(False, "--json", help="print totals as one JSON object"),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
-    top: int = typer.Option(30, "--top", help="ops shown in the table (0 = all)"),
+    arch: Path = ARCH_OPTION,
+    workload: Path = WORKLOAD_OPTION,
+    set_: list[str] = SET_OPTION,
+    out: Optional[Path] = OUT_OPTION,
+    as_json: bool = JSON_OPTION,
+    quiet: bool = QUIET_OPTION,
+    top: int = TOP_OPTION,
 ):
     """Run a workload dense and sparse on one arch: speedup and energy ratio per op and in total."""
     from simulator.spec import load_arch
@@ -83,9 +69,9 @@ def compare(
 
     spec = load_arch(arch, list(set_))
     trace = load_trace(workload)
-    df, totals = compare_runs(trace, spec)
+    df, totals = simulate_located(compare_runs, trace, spec, arch, workload)
     if out:
-        _save(df, totals, out)
+        write_table(df, out, {"totals": totals})
     if as_json:
         print(json.dumps(totals, default=float))
         return

@@ -40,21 +40,26 @@ class Result:
 
     def save(self, path: str | Path) -> Path:
         """Write the per-op table as .csv, .parquet or .json (rows + totals)."""
-        path = Path(path)
-        suffix = path.suffix.lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            self.to_pandas().to_csv(path, index=False)
-        elif suffix == ".parquet":
-            self.to_pandas().to_parquet(path, index=False)
-        elif suffix == ".json":
-            path.write_text(json.dumps({"arch": self.arch, "workload": self.workload, "totals": self.totals,
-                                        "area_mm2": self.area_mm2, "resources": self.resources,
-                                        "memory_bound": self.memory_bound, "ops": self.rows}, indent=1, default=float))
-        else:
-            raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out",
-                                    hint="use .csv, .parquet or .json")
-        return path
+        return write_table(self.to_pandas(), path, {
+            "arch": self.arch, "workload": self.workload, "totals": self.totals, "area_mm2": self.area_mm2,
+            "resources": self.resources, "memory_bound": self.memory_bound})
+
+
+def write_table(df: pd.DataFrame, path: str | Path, header: dict) -> Path:
+    """Per-op rows as .csv or .parquet; as .json, `header` plus the rows under `ops`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".json"):
+        raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out",
+                                hint="use .csv, .parquet or .json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".csv":
+        df.to_csv(path, index=False)
+    elif suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        path.write_text(json.dumps({**header, "ops": df.to_dict(orient="records")}, indent=1, default=float))
+    return path
 
 
 def _mac_bits(arch: Arch, op: Op) -> int:
