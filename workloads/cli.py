@@ -58,8 +58,10 @@ def _import_extra(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise SparsimInputError(f"this extractor needs the '{extra}' extra ({exc})", field="extract",
-                                hint=f"pip install 'sparsim[{extra}]'") from None
+        missing = getattr(exc, "name", None) or extra
+        raise SparsimInputError(f"this extractor needs the '{extra}' extra ({missing} is not installed)",
+                                field="extract", hint=f"pip install 'sparsim[{extra}]'"
+                                + (" or pip install torch==2.13.0 (the CPU build)" if extra == "torch" else "")) from None
 
 
 def _write(trace: Trace, out: Optional[Path], as_json: bool, quiet: bool) -> None:
