@@ -35,6 +35,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analysis.measure.harness import Case
 from simulator.errors import SparsimInputError
 
 KERNEL_KINDS = ("gemm", "gemm_2to4", "gemv", "sdpa", "moe_gemm")
@@ -57,21 +58,9 @@ MINIMAL_KNOWN = {"m", "n", "k", "dtype", "batch", "kernel", "name", "tflops", "t
 
 
 @dataclass(frozen=True)
-class MeasuredKernel:
-    """One measured kernel (or labelled op), with what is needed to simulate it."""
-    kernel: str                      # one of KERNEL_KINDS
-    dtype: str
-    latency_s: float
-    M: int = 0
-    N: int = 0
-    K: int = 0
-    batch: int = 1
-    heads: int = 0
-    kv_heads: int = 0
-    q_len: int = 0
-    kv_len: int = 0
-    head_dim: int = 0
-    tokens_per_expert: tuple[int, ...] = ()
+class MeasuredKernel(Case):
+    """One measured kernel (or labelled op): the harness's `Case` (kind, dtype, dims) plus its time."""
+    latency_s: float = field(kw_only=True)
     name: str = ""
     source: str = ""                 # file:line for messages
 

@@ -718,20 +718,12 @@ def run_sweep(spec: str | Path | dict | SweepSpec | ResolvedSweep, out_dir: str 
     run = _Run(sweep, out, jobs, progress, retry_failed)
     _write_json_atomic(out / "sweep.json", _sweep_record(sweep))
     try:
-        if sweep.strategy == "grid":
-            points = grid_points(sweep, run.factory, max_points)
+        if sweep.strategy in ("grid", "random"):
+            points = (grid_points(sweep, run.factory, max_points) if sweep.strategy == "grid"
+                      else random_points(sweep, run.factory, sweep.n_points))
             if any(run.reusable(run.stored().get(p.key)) is False for p in points):
                 run.start_executor()
-            bar = _Progress(progress, len(points), f"{sweep.name} (grid)")
-            try:
-                run.evaluate(points, bar)
-            finally:
-                bar.close()
-        elif sweep.strategy == "random":
-            points = random_points(sweep, run.factory, sweep.n_points)
-            if any(run.reusable(run.stored().get(p.key)) is False for p in points):
-                run.start_executor()
-            bar = _Progress(progress, len(points), f"{sweep.name} (random)")
+            bar = _Progress(progress, len(points), f"{sweep.name} ({sweep.strategy})")
             try:
                 run.evaluate(points, bar)
             finally:

@@ -22,6 +22,8 @@ def _target(arch: Optional[Path], system: Optional[Path], cores: int, set_: list
     """A System from --system, or --cores copies of --arch."""
     from simulator.spec import load_arch
     from simulator.system import POLICIES, load_system, replicate
+    if microbatches is not None and microbatches < 1:
+        raise SparsimInputError(f"microbatches must be >= 1 (got {microbatches})", field="--microbatches")
     if (arch is None) == (system is None):
         raise SparsimInputError("give exactly one of --arch and --system", field="--arch",
                                 hint="--arch A.yaml [--cores N] or --system S.yaml")
@@ -95,8 +97,6 @@ def llm(
 ):
     """End-to-end LLM inference: prefill + decode with a growing KV cache; TTFT, TPOT, tokens/s, J/token."""
     from simulator.llm import Speculative, simulate_llm
-    if microbatches is not None and microbatches < 1:
-        raise SparsimInputError(f"microbatches must be >= 1 (got {microbatches})", field="--microbatches")
     target = _target(arch, system, cores, set_, policy, microbatches)
     spec = Speculative(draft_tokens, acceptance, draft_skip) if draft_tokens else None
     result = simulate_llm(model, target, prompt_len=prompt_len, output_len=output_len, batch=batch, weights=weights,
@@ -147,8 +147,6 @@ def system_cmd(
     """Run a workload on a multi-core system (SimPy: shared DRAM, DMA, scheduling policies)."""
     from simulator.system import simulate_system
     from simulator.trace import load_trace
-    if microbatches is not None and microbatches < 1:
-        raise SparsimInputError(f"microbatches must be >= 1 (got {microbatches})", field="--microbatches")
     target = _target(arch, system, cores, set_, policy, microbatches)
     result = simulate_system(load_trace(workload), target, fusion=fusion)
     if out:
