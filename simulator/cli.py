@@ -130,7 +130,7 @@ def simulate(
 
 # Commands of other subsystems register themselves on `app` when imported.
 COMMAND_MODULES = ("simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
-                   "simulator.cli_system")
+                   "simulator.cli_system", "analysis.cli_train")
 
 
 def _register_commands() -> None:

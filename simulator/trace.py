@@ -28,7 +28,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.errors import SparsimInputError, from_validation_error
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)   # 2 added the training phases; version-1 files load unchanged
+TRAINING_PHASES = ("forward", "backward", "optimizer")
 OPERANDS = ("activations", "weights", "outputs")
 
 
@@ -318,7 +320,7 @@ class Op(_Strict):
     dims: Union[GemmDims, ConvDims, AttentionDims, MoeDims, VectorDims]
     repeat: int = Field(default=1, ge=1, description="identical instances (e.g. layers)")
     precision: Precision = Precision()
-    phase: Literal["prefill", "decode", "any"] = "any"
+    phase: Literal["prefill", "decode", "any", "forward", "backward", "optimizer"] = "any"
     sparsity: OperandSparsity = OperandSparsity()
     skip_probability: float = Field(default=0.0, ge=0.0, le=1.0,
                                      description="fraction of executions skipped (layer skipping)")
@@ -406,10 +408,13 @@ class Trace(_Strict):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.schema_version != SCHEMA_VERSION:
-            raise ValueError(f"schema_version {self.schema_version} is not supported (this sparsim reads {SCHEMA_VERSION})")
+        if self.schema_version not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"schema_version {self.schema_version} is not supported "
+                             f"(this sparsim reads {', '.join(map(str, READABLE_SCHEMA_VERSIONS))})")
         seen: set[str] = set()
         for op in self.ops:
+            if self.schema_version < 2 and op.phase in TRAINING_PHASES:
+                raise ValueError(f"op '{op.name}' has phase '{op.phase}', which needs schema_version 2")
             if op.name in seen:
                 raise ValueError(f"op name '{op.name}' appears twice; op names must be unique")
             seen.add(op.name)
@@ -503,4 +508,4 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
 
 __all__ = ["Trace", "Op", "Sparsity", "MeasuredStats", "Precision", "OperandSparsity", "GemmShape",
            "GemmDims", "ConvDims", "AttentionDims", "MoeDims", "VectorDims", "load_trace", "save_trace",
-           "trace_from_dict", "trace_to_dict", "SCHEMA_VERSION", "OPERANDS"]
+           "trace_from_dict", "trace_to_dict", "SCHEMA_VERSION", "OPERANDS", "TRAINING_PHASES"]

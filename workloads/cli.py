@@ -74,7 +74,7 @@ def _write(trace: Trace, out: Optional[Path], as_json: bool, quiet: bool) -> Non
 def hf_config_cmd(
     config: str = typer.Argument(..., help="config.json path, or a shipped name (llama2-7b, llama3-8b, mixtral-8x7b, "
                                            "opt-6.7b, bert-base-uncased, llama3.1-8b)"),
-    phase: str = typer.Option("prefill", "--phase", help="prefill | decode | both"),
+    phase: str = typer.Option("prefill", "--phase", help="prefill | decode | both | train"),
     seq_len: int = typer.Option(2048, "--seq-len", help="prompt tokens per sequence (prefill)"),
     kv_len: Optional[int] = typer.Option(None, "--kv-len", help="cached keys per sequence (decode; default seq-len)"),
     batch: int = typer.Option(1, "--batch", help="sequences"),
@@ -95,11 +95,22 @@ def hf_config_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the trace (.yaml or .json)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
+    micro_batches: int = typer.Option(1, "--micro-batches", help="train: gradient-accumulation steps"),
+    recompute: str = typer.Option("selective", "--recompute", help="train: none | selective | full"),
+    transposable: bool = typer.Option(False, "--transposable", help="train: N:M masks hold along both axes"),
 ):
     """Trace every GEMM of a Hugging Face model from its config.json (no weights needed)."""
     from workloads.extract.hf_config import trace_from_hf_config
     if routing == "file" and expert_counts is None:
         raise SparsimInputError("--routing file needs --expert-counts FILE", field="--expert-counts")
+    if phase == "train":
+        from simulator.training.recipe import TrainingRecipe
+        from workloads.extract.training import hf_training_trace
+        recipe = TrainingRecipe(micro_batches=micro_batches, recompute=recompute, transposable=transposable).check()
+        tt, _ = hf_training_trace(config, seq_len=seq_len, batch=batch, recipe=recipe, name=name, weights=weights,
+                                  activations=activations, routing=routing, zipf_skew=zipf_skew,
+                                  expert_counts=expert_counts, bits=bits, repeat_layers=not expand_layers)
+        return _write(tt.trace, out, as_json, quiet)
     trace = trace_from_hf_config(config, phase=phase, seq_len=seq_len, kv_len=kv_len, batch=batch, weights=weights,
                                  activations=activations, kv=kv, attention=attention, skip_layers=skip_layers,
                                  routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, lm_head=lm_head,
@@ -126,9 +137,13 @@ def torch_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the trace (.yaml or .json)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
+    train: bool = typer.Option(False, "--train", help="a training step: backward recorded from autograd"),
 ):
     """Run a real PyTorch forward pass, optionally sparsified, and trace it with measured sparsity."""
     torch_trace = _import_extra("workloads.extract.torch_trace", "torch")
+    if train:
+        from workloads.extract.training import torch_training_trace
+        return _write(torch_training_trace(model, seq_len=seq_len, prune=prune, name=name).trace, out, as_json, quiet)
     trace = torch_trace.extract_cli(model, text=text, seq_len=seq_len, prune=prune, scope=scope,
                                     act_density=act_density, kv_density=kv_density, attention=attention,
                                     skip_layers=skip_layers, bits=bits, name=name)
