@@ -179,7 +179,7 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
         ops += [{**b, "phase": "backward", "repeat": b.get("repeat", 1) * G} for b in backward]
     state_params = kept if recipe.sparse_state else params
     grad_prec = {"activations": bits, "weights": bits, "outputs": bits}
-    if G > 1:
+    if G > 1 and round(state_params) >= 1:
         ops.append({"name": "grad_accumulate", "kind": "elementwise", "phase": "backward", "repeat": G - 1,
                     "precision": grad_prec, "dims": {"elements": int(round(state_params)), "inputs": 2}})
     if recipe.update_every is not None:
