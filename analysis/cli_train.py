@@ -100,6 +100,8 @@ def train(
     routing: str = typer.Option("uniform", "--routing", help="MoE routing: uniform | zipf | file"),
     zipf_skew: float = typer.Option(1.0, "--zipf-skew", help="Zipf exponent for --routing zipf"),
     expert_counts: Optional[Path] = typer.Option(None, "--expert-counts", help="measured per-expert token counts"),
+    bits: Optional[int] = typer.Option(None, "--bits", help="operand precision (default: the config's dtype)"),
+    lm_head: bool = typer.Option(True, "--lm-head/--no-lm-head", help="train with the LM/MLM head"),
     dp: int = typer.Option(1, "--dp", help="data-parallel ranks"),
     zero: int = typer.Option(0, "--zero", help="ZeRO stage 0-3 (3 = FSDP full sharding)"),
     collective: str = typer.Option("ring", "--collective", help="gradient all-reduce: ring | tree"),
@@ -130,7 +132,8 @@ def train(
         par = dataclasses.replace(par, link_bytes_per_s=target.noc_bytes_per_s)
     par.check()
     capacity = capacity_gib * 2**30 if capacity_gib else None
-    fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts) if model else {}
+    fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits,
+               lm_head=lm_head) if model else {}
     runs = [p.strip() for p in patterns.split(",")] if patterns else [weights]
     results = [(p, _run_one(model, workload, target, recipe, par, None if p in (None, "dense") else p, seq_len, batch,
                             capacity, fwd)) for p in runs]

