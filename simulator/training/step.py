@@ -213,7 +213,7 @@ def simulate_training(tt: TrainingTrace, target: System | Arch, *, dp: DataParal
     static_j = run.static_energy_pj * 1e-12 * (step / run.makespan_s if run.makespan_s else 1.0)
     energy_step = (sum(energy.values()) + static_j) * dp.ranks
     tokens = (tt.tokens_per_micro_batch or 0) * tt.recipe.micro_batches * dp.ranks
-    peak = peak_flops_per_s(arch, tt)
+    peak = sum(peak_flops_per_s(core.arch, tt) for core in system.cores)   # a rank's whole system
     mfu = model_flops(tt) / (step * peak) if step > 0 and peak > 0 else 0.0
     notes = sorted({n for r in analytic.rows for n in (r["notes"] or "").split("; ") if n} | set(tt.notes.values()))
     rows = [{**r, "recipe_note": tt.notes.get(r["op"], "")} for r in analytic.rows]
