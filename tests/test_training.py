@@ -181,6 +181,39 @@ def test_sparse_training_step_on_a100_is_bounded_by_its_sparse_gemms(llama_small
             assert "not exploited" in bwd_data[0]["notes"]
 
 
+def test_a_2to4_step_saves_at_most_half_of_its_sparse_gemms_time():
+    """Amdahl: with 2:4 in forward and (transposable) backward-data, the step can save at most half of
+    the dense time of exactly those GEMMs; a non-transposable mask leaves backward-data dense."""
+    from simulator.training.step import simulate_training
+    from workloads.extract.training import hf_training_trace
+    arch = load_arch(A100)
+    dense_tt, shape = hf_training_trace("llama2-7b", seq_len=2048, batch=1)
+    dense = simulate_training(dense_tt, arch, shape=shape)
+    rows = {r["op"]: r for r in dense.rows}
+    sparse_ops = [op.name for op in dense_tt.trace.ops if op.phase == "forward" and op.kind == "gemm"
+                  and op.name.startswith("layers.")]
+    fwd = sum(rows[n]["latency_s"] for n in sparse_ops)
+    bwd_data = sum(rows[n + ".bwd_data"]["latency_s"] for n in sparse_ops)
+    for transposable in (False, True):
+        tt, _ = hf_training_trace("llama2-7b", seq_len=2048, batch=1, weights="2:4",
+                                  recipe=TrainingRecipe(transposable=transposable))
+        sparse = simulate_training(tt, arch, shape=shape)
+        saved_at_most = 0.5 * (fwd + (bwd_data if transposable else 0.0))
+        assert sparse.step_s >= dense.step_s - saved_at_most - 1e-9
+        assert sparse.split_s["backward"] == pytest.approx(dense.split_s["backward"]) or transposable
+    assert dense_tt.params == 6_738_415_616          # the Hugging Face LlamaForCausalLM parameter count
+
+
+def test_moe_training_step_counts_every_expert_and_routes_gradients():
+    from workloads.extract.training import hf_training_trace
+    tt, _ = hf_training_trace("mixtral-8x7b", seq_len=256, batch=1, routing="zipf", zipf_skew=1.0)
+    assert round(tt.params / 1e9, 1) == 46.7         # Mixtral-8x7B's published parameter count
+    ops = {op.name: op for op in tt.trace.ops}
+    fwd, bwd = ops["layers.block_sparse_moe.experts.w1"], ops["layers.block_sparse_moe.experts.w1.bwd_data"]
+    assert bwd.dims.tokens_per_expert == fwd.dims.tokens_per_expert
+    assert "layers.block_sparse_moe.gate.bwd_weight" in ops and "layers.block_sparse_moe.router_topk.bwd" in ops
+
+
 def test_recompute_modes_change_the_backward(llama_small):
     cfg, build = llama_small
     names = {mode: [op.name for op in build(cfg, seq_len=64, batch=1, recipe=TrainingRecipe(recompute=mode))[0]

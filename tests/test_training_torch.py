@@ -39,7 +39,7 @@ def test_minilm_train_backward_matches_autograd():
     model, tok = load_minilm()
     model.eval()
     expected, attention = _graph_expectation(model, minilm_inputs(tok, seq_len=24))
-    tt = torch_training_trace("minilm", seq_len=24)
+    tt = torch_training_trace("minilm", seq_len=24, prune="2:4")      # pruning leaves shapes alone
     bwd = [op for op in tt.trace.ops if op.phase == "backward"]
     got = Counter((op.dims.M, op.dims.N, op.dims.K) for op in bwd if op.kind == "gemm")
     assert got == expected and sum(expected.values()) == 74          # 37 linears, dX and dW each
@@ -49,3 +49,10 @@ def test_minilm_train_backward_matches_autograd():
     assert 2 * sum(op.dense_macs for op in forward_linears) == sum(op.dense_macs for op in bwd if op.kind == "gemm")
     assert tt.params == sum(p.numel() for p in model.parameters())
     assert [op.phase for op in tt.trace.ops][-1] == "optimizer"
+    # backward-data reads W itself (dY @ W): a 2:4 mask along the inputs is measured, along the outputs, as
+    # unstructured with groups of 4 holding more than 2 nonzeros: this mask is not transposable
+    bwd_data = [op for op in bwd if op.kind == "gemm" and op.sparsity.weights.measured is not None
+                and op.sparsity.weights.kind == "unstructured"]
+    assert len(bwd_data) == 36                                          # the 36 pruned encoder linears
+    hist = bwd_data[0].sparsity.weights.measured.group_histograms[4]
+    assert sum(hist[3:]) > 0 and abs(bwd_data[0].sparsity.weights.measured.density - 0.5) < 0.01

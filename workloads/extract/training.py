@@ -10,6 +10,7 @@ and optimizer come from `simulator.training.build`. The config path also returns
 from __future__ import annotations
 
 from simulator.errors import SparsimInputError
+from simulator.trace import Op, Trace
 from simulator.training.build import TrainingTrace, training_trace
 from simulator.training.footprint import TransformerShape
 from simulator.training.recipe import TrainingRecipe
@@ -36,6 +37,17 @@ def transformer_shape(s: ModelShape, seq_len: int, micro_batch: int) -> Transfor
                             dropout=s.model_type in DROPOUT_FAMILIES)
 
 
+def _with_loss(forward: Trace, s: ModelShape, tokens: int) -> Trace:
+    """The forward plus the loss: softmax cross-entropy over fp32 logits (what training adds after
+    the LM head; Korthikanti et al. 2022 count those fp32 logits among the stored activations)."""
+    if not forward.ops or forward.ops[-1].kind != "gemm" or forward.ops[-1].dims.N != s.vocab:
+        return forward
+    loss = {"name": "loss.cross_entropy", "kind": "softmax", "phase": "prefill",
+            "precision": {"activations": 32, "weights": 32, "outputs": 32},
+            "dims": {"elements": tokens * s.vocab, "inputs": 1, "flops_per_element": 5}}
+    return forward.model_copy(update={"ops": [*forward.ops, Op.model_validate(loss)]})
+
+
 def hf_training_trace(config, *, seq_len: int, batch: int, recipe: TrainingRecipe | None = None,
                       name: str | None = None, **forward_recipe) -> tuple[TrainingTrace, TransformerShape]:
     """A training step of the model in `config`: micro-batch `batch` x `seq_len` tokens.
@@ -50,6 +62,7 @@ def hf_training_trace(config, *, seq_len: int, batch: int, recipe: TrainingRecip
     lm_head = forward_recipe.pop("lm_head", None)
     forward = trace_from_hf_config(config, phase="prefill", seq_len=seq_len, batch=batch, logits="all",
                                    lm_head=True if lm_head is None else lm_head, name=name, **forward_recipe)
+    forward = _with_loss(forward, s, batch * seq_len)
     tt = training_trace(forward, recipe, extra_params=extra_params(s), param_bits=s.bits,
                         tokens_per_micro_batch=batch * seq_len, name=f"{forward.name}_train")
     return tt, transformer_shape(s, seq_len, batch)
