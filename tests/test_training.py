@@ -274,3 +274,18 @@ def test_train_cli_json_and_non_transposable_note(capsys):
     assert code == 0 and data["tokens_per_step"] == 256 and 0 < data["mfu"] < 1
     assert any("non-transposable" in n for n in data["notes"])
     assert set(data["split_s"]) == {"forward", "backward", "optimizer", "communication (exposed)"}
+
+
+@pytest.mark.parametrize("name", ["train_bert_base_seq128", "train_bert_base_seq128_2to4_transposable",
+                                  "train_llama2_7b_seq4096", "train_llama2_7b_seq4096_2to4_transposable"])
+def test_shipped_training_traces_load_and_match_their_extraction(name):
+    from simulator.trace import load_trace, trace_to_dict
+    from workloads.extract.training import hf_training_trace
+    shipped = load_trace(f"workloads/traces/{name}.yaml")
+    assert {op.phase for op in shipped.ops} == {"forward", "backward", "optimizer"} and shipped.schema_version == 2
+    bert = name.startswith("train_bert")
+    tt, _ = hf_training_trace("bert-base-uncased" if bert else "llama2-7b", seq_len=128 if bert else 4096,
+                              batch=8 if bert else 1, weights="2:4" if "2to4" in name else None,
+                              bits=16 if bert else None, lm_head=False if bert else None,
+                              recipe=TrainingRecipe(transposable="transposable" in name), name=shipped.name[:-6])
+    assert trace_to_dict(tt.trace)["ops"] == trace_to_dict(shipped)["ops"]

@@ -39,7 +39,7 @@ fi
 # Training steps (forward, backward, AdamW optimizer; phases of schema 2; docs/training.md):
 # BERT-base seq 128 micro-batch 8 and LLaMA-2-7B seq 4096 micro-batch 1, dense and 2:4 with
 # transposable masks (backward-data keeps 2:4), selective recomputation (FlashAttention-2).
-$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --name train_bert_base_seq128 --out $T/train_bert_base_seq128.yaml $Q
-$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --weights 2:4 --transposable --name train_bert_base_seq128_2to4t --out $T/train_bert_base_seq128_2to4_transposable.yaml $Q
-$X llama2-7b --phase train --seq-len 4096 --name train_llama2_7b_seq4096 --out $T/train_llama2_7b_seq4096.yaml $Q
-$X llama2-7b --phase train --seq-len 4096 --weights 2:4 --transposable --name train_llama2_7b_seq4096_2to4t --out $T/train_llama2_7b_seq4096_2to4_transposable.yaml $Q
+$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --name bert_base_seq128 --out $T/train_bert_base_seq128.yaml $Q
+$X bert-base-uncased --phase train --seq-len 128 --batch 8 --bits 16 --no-lm-head --weights 2:4 --transposable --name bert_base_seq128_2to4t --out $T/train_bert_base_seq128_2to4_transposable.yaml $Q
+$X llama2-7b --phase train --seq-len 4096 --name llama2_7b_seq4096 --out $T/train_llama2_7b_seq4096.yaml $Q
+$X llama2-7b --phase train --seq-len 4096 --weights 2:4 --transposable --name llama2_7b_seq4096_2to4t --out $T/train_llama2_7b_seq4096_2to4_transposable.yaml $Q
