@@ -289,3 +289,15 @@ def test_shipped_training_traces_load_and_match_their_extraction(name):
                               bits=16 if bert else None, lm_head=False if bert else None,
                               recipe=TrainingRecipe(transposable="transposable" in name), name=shipped.name[:-6])
     assert trace_to_dict(tt.trace)["ops"] == trace_to_dict(shipped)["ops"]
+
+
+def test_zero3_moves_one_and_a_half_times_the_bytes_of_plain_data_parallelism(llama_small):
+    """Rajbhandari et al. 2020 Sec. 7: ZeRO-1/2 communicate as much as DDP, ZeRO-3 1.5x."""
+    from simulator.training.step import DataParallel, simulate_training
+    cfg, build = llama_small
+    tt, shape = build(cfg, seq_len=256, batch=1)
+    arch = load_arch(A100)
+    comm = {z: simulate_training(tt, arch, shape=shape, dp=DataParallel(ranks=4, zero=z, link_bytes_per_s=1e11,
+                                                                         latency_s=0.0)).data_parallel["communication_s"]
+            for z in (0, 1, 3)}
+    assert comm[1] == pytest.approx(comm[0]) and comm[3] == pytest.approx(1.5 * comm[0])

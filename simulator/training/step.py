@@ -12,9 +12,10 @@ What is modelled
   i + 1 slices), which is how the per-layer interleaving of a real backward looks in time. The
   buckets queue on the link (`collectives.overlap_sync`); what runs past the end of backward is
   exposed. ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter in backward plus an all-gather of the
-  updated parameters after the optimizer (exposed); ZeRO-3: reduce-scatter, and all-gathers of
-  the parameters before use in forward and backward (prefetched: exposed only beyond the
-  pass's compute time) instead of the post-optimizer one. With ZeRO >= 1
+  updated parameters after the optimizer (exposed); ZeRO-3: no post-optimizer gather, but each
+  layer's parameters are all-gathered before its backward (on the link, with the reduce-scatter
+  of its gradients) and before its forward (prefetched: exposed only beyond the forward's
+  compute), 1.5x the traffic of plain data parallelism, as the ZeRO paper counts it. With ZeRO >= 1
   the optimizer updates 1/dp of the parameters (its time and energy scale by 1/dp).
 - MFU (Chowdhery et al. 2022, PaLM, App. B): model FLOPs (2 x MACs of forward and backward,
   recomputation excluded) per second over the device's dense peak FLOP/s for the op precision.
@@ -145,8 +146,10 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
         return {"total_s": 0.0, "exposed_s": 0.0, "bytes": 0.0}
     if dp.zero == 0:
         per = lambda b: allreduce_s(b, n, bw, lat, dp.collective)  # noqa: E731
-    else:
+    elif dp.zero in (1, 2):
         per = lambda b: half_collective_s(b, n, bw, lat)  # noqa: E731 - reduce-scatter
+    else:   # ZeRO-3: each layer's parameters are all-gathered on the same link before its backward
+        per = lambda b: 2.0 * half_collective_s(b, n, bw, lat)  # noqa: E731
     ready, bwd_s = _grad_ready(tt, rows)
     if dp.overlap:
         end, busy = overlap_sync(ready, per, dp.bucket_bytes)
@@ -159,12 +162,15 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
         gather = half_collective_s(grad_total, n, bw, lat)
         busy += gather
         extra += gather
-    if dp.zero == 3:   # parameters gathered before use in forward and backward, prefetched
+    if dp.zero == 3:   # parameters all-gathered before use in every forward, prefetched (hidden up to compute)
         G = tt.recipe.micro_batches
-        for phase in ("forward", "backward"):
-            gather = G * half_collective_s(grad_total, n, bw, lat)
+        gather = G * half_collective_s(grad_total, n, bw, lat)
+        busy += gather
+        extra += max(0.0, gather - phase_s["forward"])
+        if G > 1:      # earlier micro-batches' backward gathers, hidden up to their backward compute
+            gather = (G - 1) * half_collective_s(grad_total, n, bw, lat)
             busy += gather
-            extra += max(0.0, gather - phase_s[phase])
+            extra += max(0.0, gather - phase_s["backward"] * (G - 1) / G)
     return {"total_s": busy, "exposed_s": exposed + extra, "bytes": grad_total}
 
 
