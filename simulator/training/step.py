@@ -135,6 +135,9 @@ def _grad_ready(tt: TrainingTrace, rows: list[dict]) -> tuple[list[tuple[float, 
             ready += [(t + (k + 1) * span / slices, nbytes) for k in range(slices)]
         t += span
         i = j
+    rest = tt.params * grad_bytes - sum(b for _, b in ready)   # embeddings, norms: ready when backward ends
+    if rest > 0:
+        ready.append((t, rest))
     return ready, t
 
 
