@@ -138,13 +138,15 @@ def _grad_ready(tt: TrainingTrace, rows: list[dict]) -> tuple[list[tuple[float, 
     rest = tt.params * grad_bytes - sum(b for _, b in ready)   # embeddings, norms: ready when backward ends
     if rest > 0:
         ready.append((t, rest))
+    if tt.recipe.sparse_state and tt.params:   # only the kept weights' gradients are synchronised
+        ready = [(when, b * tt.kept_params / tt.params) for when, b in ready]
     return ready, t
 
 
 def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) -> dict:
     """Seconds of gradient/parameter communication and how much of it is exposed."""
     n, bw, lat = dp.ranks, dp.link_bytes_per_s or 1.0, dp.latency_s
-    grad_total = tt.params * tt.param_bits / 8.0
+    grad_total = (tt.kept_params if tt.recipe.sparse_state else tt.params) * tt.param_bits / 8.0
     if n <= 1:
         return {"total_s": 0.0, "exposed_s": 0.0, "bytes": 0.0}
     if dp.zero == 0:
