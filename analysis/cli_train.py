@@ -87,6 +87,7 @@ def train(
     recompute: str = typer.Option("selective", "--recompute", help="none | selective | full"),
     optimizer: str = typer.Option("adamw", "--optimizer", help="adamw | adam | sgd_momentum | sgd"),
     weights: Optional[str] = typer.Option(None, "--weights", help="forward weight sparsity: N:M, density, block:RxC:D"),
+    activations: Optional[str] = typer.Option(None, "--activations", help="activation density at linear inputs"),
     patterns: Optional[str] = typer.Option(None, "--patterns", help="sweep: comma-separated weight patterns "
                                                                      "(dense,2:4,1:4,2:8)"),
     transposable: bool = typer.Option(False, "--transposable/--no-transposable",
@@ -132,8 +133,8 @@ def train(
         par = dataclasses.replace(par, link_bytes_per_s=target.noc_bytes_per_s)
     par.check()
     capacity = capacity_gib * 2**30 if capacity_gib else None
-    fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits,
-               lm_head=lm_head) if model else {}
+    fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits, lm_head=lm_head,
+               activations=activations) if model else {}
     runs = [p.strip() for p in patterns.split(",")] if patterns else [weights]
     results = [(p, _run_one(model, workload, target, recipe, par, None if p in (None, "dense") else p, seq_len, batch,
                             capacity, fwd)) for p in runs]

@@ -108,7 +108,8 @@ def hf_config_cmd(
         from workloads.extract.training import hf_training_trace
         recipe = TrainingRecipe(micro_batches=micro_batches, recompute=recompute, transposable=transposable).check()
         tt, _ = hf_training_trace(config, seq_len=seq_len, batch=batch, recipe=recipe, name=name, weights=weights,
-                                  activations=activations, routing=routing, zipf_skew=zipf_skew,
+                                  activations=activations, kv=kv, attention=attention, skip_layers=skip_layers,
+                                  routing=routing, zipf_skew=zipf_skew,
                                   expert_counts=expert_counts, bits=bits, repeat_layers=not expand_layers,
                                   lm_head=lm_head)
         return _write(tt.trace, out, as_json, quiet)

@@ -110,7 +110,8 @@ def _weight_grad_variants(e: _Emitter, recipe: TrainingRecipe, mask: Sparsity, m
         make("bwd_weight", {}, "dense dW every step (update-every 1)" if masked else None)
         return
     out_mask = _sparsity(outputs=Sparsity(kind="unstructured", density=mask.effective_density))
-    why = "backward-weight computes only the kept weights' gradients (masked dW)"
+    why = ("masked dW: only the kept weights' gradients are needed (output sparsity, which no engine here "
+           "skips: the GEMM runs in full)")
     if k is None:
         make("bwd_weight", out_mask, why)
         return
