@@ -70,6 +70,7 @@ def _print(result) -> None:
         console.print(m)
         if fp.over_capacity_line():
             console.print(f"[red]{fp.over_capacity_line()}[/red]")
+    console.print(f"[dim]model: {result.model}[/dim]")
     for n in result.notes:
         console.print(f"[yellow]note[/yellow]: {n}")
 

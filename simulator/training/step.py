@@ -40,6 +40,11 @@ from simulator.training.footprint import (Footprint, TransformerShape, activatio
                                           model_state_bytes)
 
 
+MODEL = ("training step: ops on the SimPy system model per rank; gradient sync alpha-beta (Thakur et al. 2005) "
+         "in buckets overlapped with backward; activations Korthikanti et al. 2022; model state ZeRO (Rajbhandari "
+         "et al. 2020); interconnect energy not counted")
+
+
 @dataclass(frozen=True)
 class DataParallel:
     """Data-parallel ranks and the interconnect their gradients cross."""
@@ -81,9 +86,10 @@ class TrainResult:
     data_parallel: dict
     rows: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    model: str = MODEL
 
     def to_dict(self) -> dict:
-        return {"workload": self.workload, "system": self.system, "step_s": self.step_s,
+        return {"workload": self.workload, "system": self.system, "model": self.model, "step_s": self.step_s,
                 "tokens_per_step": self.tokens_per_step, "tokens_per_s": self.tokens_per_s,
                 "tokens_per_s_per_device": self.tokens_per_s_per_device, "mfu": self.mfu,
                 "energy_per_step_j": self.energy_per_step_j, "energy_per_token_j": self.energy_per_token_j,
