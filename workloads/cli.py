@@ -145,7 +145,13 @@ def torch_cmd(
     torch_trace = _import_extra("workloads.extract.torch_trace", "torch")
     if train:
         from workloads.extract.training import torch_training_trace
-        return _write(torch_training_trace(model, seq_len=seq_len, prune=prune, name=name).trace, out, as_json, quiet)
+        for flag, value in (("--activations", act_density), ("--kv", kv_density), ("--attention", attention),
+                            ("--skip-layers", skip_layers or None)):
+            if value is not None:
+                raise SparsimInputError(f"{flag} does not apply with --train", field=flag,
+                                        hint="a training trace records the real backward; use --prune for weights")
+        tt = torch_training_trace(model, seq_len=seq_len, prune=prune, scope=scope, text=text, bits=bits, name=name)
+        return _write(tt.trace, out, as_json, quiet)
     trace = torch_trace.extract_cli(model, text=text, seq_len=seq_len, prune=prune, scope=scope,
                                     act_density=act_density, kv_density=kv_density, attention=attention,
                                     skip_layers=skip_layers, bits=bits, name=name)

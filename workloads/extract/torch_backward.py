@@ -105,8 +105,10 @@ def _loss(output) -> torch.Tensor:
     return sum(p.float().pow(2).mean() for p in parts)
 
 
-def record_backward(module: torch.nn.Module, inputs, *, measure_operands: bool = True) -> list[dict]:
-    """Backward op dicts (phase `backward`, in execution order) of `module` on `inputs`."""
+def record_backward(module: torch.nn.Module, inputs, *, measure_operands: bool = True,
+                    bits: int | None = None) -> list[dict]:
+    """Backward op dicts (phase `backward`, in execution order) of `module` on `inputs`;
+    `bits` overrides the precision recorded (default: each kernel's tensor dtype)."""
     was = module.training
     module.eval()
     try:
@@ -120,14 +122,14 @@ def record_backward(module: torch.nn.Module, inputs, *, measure_operands: bool =
     finally:
         module.train(was)
         module.zero_grad(set_to_none=True)
-    return calls_to_ops(rec.calls, measure_operands)
+    return calls_to_ops(rec.calls, measure_operands, bits)
 
 
-def calls_to_ops(calls, measure_operands: bool = True) -> list[dict]:
+def calls_to_ops(calls, measure_operands: bool = True, bits_override: int | None = None) -> list[dict]:
     ops: list[dict] = []
     for i, (fn, tensors, out) in enumerate(calls):
         name = f"autograd.{i:04d}.{fn}"
-        bits = BITS.get(tensors[0].dtype, 16) if tensors else 16
+        bits = bits_override or (BITS.get(tensors[0].dtype, 16) if tensors else 16)
         if fn in ("mm", "bmm"):
             ops.append(_gemm(name, tensors[0], tensors[1], bits, measure_operands))
         elif fn == "addmm":

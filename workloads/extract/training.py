@@ -68,7 +68,8 @@ def hf_training_trace(config, *, seq_len: int, batch: int, recipe: TrainingRecip
     return tt, transformer_shape(s, seq_len, batch)
 
 
-def torch_training_trace(model: str, *, seq_len: int = 128, prune=None, recipe: TrainingRecipe | None = None,
+def torch_training_trace(model: str, *, seq_len: int = 128, prune=None, scope: str = "layer", text: str | None = None,
+                         bits: int | None = None, recipe: TrainingRecipe | None = None,
                          name: str | None = None) -> TrainingTrace:
     """A training step of 'minilm' (or module:factory) with its backward recorded from autograd."""
     from workloads.extract import torch_trace
@@ -79,14 +80,17 @@ def torch_training_trace(model: str, *, seq_len: int = 128, prune=None, recipe: 
         longest = int(module.config.max_position_embeddings)
         if not isinstance(seq_len, int) or not 2 <= seq_len <= longest:
             raise SparsimInputError(f"seq_len {seq_len} is outside 2..{longest} for MiniLM", field="--seq-len")
-        inputs = torch_trace.minilm_inputs(tok, None, seq_len)
+        inputs = torch_trace.minilm_inputs(tok, text, seq_len)
         label = "all-MiniLM-L6-v2"
     else:
         module, inputs = torch_trace._load_factory(model)
         label = model
-    forward = torch_trace.sparsify_and_trace(module, inputs, prune=prune, name=name or f"{label}_traced",
+    if scope not in ("layer", "global"):
+        raise SparsimInputError(f"unknown pruning scope '{scope}'", field="--scope", hint="layer or global")
+    forward = torch_trace.sparsify_and_trace(module, inputs, prune=prune, scope=scope, bits=bits,
+                                             name=name or f"{label}_traced",
                                              description=f"measured: {label}" + (f", weights {prune}" if prune else ""))
-    backward = record_backward(module, inputs)
+    backward = record_backward(module, inputs, bits=bits)
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)
     gemm_params = sum(op.repeat * (op.operand_elements()["weights"] if op.kind in ("gemm", "conv2d") else 0)
                       for op in forward.ops)
