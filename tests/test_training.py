@@ -301,3 +301,18 @@ def test_zero3_moves_one_and_a_half_times_the_bytes_of_plain_data_parallelism(ll
                                                                          latency_s=0.0)).data_parallel["communication_s"]
             for z in (0, 1, 3)}
     assert comm[1] == pytest.approx(comm[0]) and comm[3] == pytest.approx(1.5 * comm[0])
+
+
+def test_cli_pattern_sweep_and_train_extraction(capsys, tmp_path):
+    import json
+    from simulator.trace import load_trace
+    code, out, _ = run_cli(capsys, "train", "bert-base-uncased", "-a", "arch_configs/fpga_vcu1525_nm.yaml", "--seq-len",
+                           "32", "--bits", "16", "--no-lm-head", "--transposable", "--patterns", "dense,2:8", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["pattern"] for r in rows] == ["dense", "2:8"] and rows[1]["step_s"] < rows[0]["step_s"]
+    path = tmp_path / "t.yaml"
+    code, _, _ = run_cli(capsys, "extract", "hf-config", "bert-base-uncased", "--phase", "train", "--seq-len", "32",
+                         "--micro-batches", "2", "--recompute", "full", "-o", path, "-q")
+    trace = load_trace(path)
+    assert code == 0 and trace.schema_version == 2 and any(op.name == "grad_accumulate" for op in trace.ops)
+    assert any(op.name.startswith("recompute.") for op in trace.ops)
