@@ -22,8 +22,9 @@ in reverse order, then the optimizer step:
   dense weight gradient of that step (see `backward`).
 
 Approximation: ops run in one sequence per rank (no overlap between forward ops of different
-micro-batches); the first op's input needs no gradient when nothing precedes it (an image or
-token batch), so its backward-data GEMM is left out, as autograd leaves it out.
+micro-batches). Every GEMM gets both backward GEMMs; with `input_needs_grad=False` the first
+op's backward-data GEMM is left out when nothing precedes it (its input is data, an image batch),
+as autograd leaves it out.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def fused_softmax(forward: Trace, recipe: TrainingRecipe) -> set[str]:
     return {op.name for i, op in enumerate(ops[:-1]) if op.kind == "softmax" and ops[i + 1].kind == "attention_pv"}
 
 
-def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict) -> list[dict]:
+def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict, input_needs_grad: bool) -> list[dict]:
     ops: list[dict] = []
     fused = fused_softmax(forward, recipe)
     first_mac = next((i for i, op in enumerate(forward.ops) if not op.is_vector), None)
@@ -147,7 +148,7 @@ def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict) -> li
                 name = f"recompute.{f.name}"
                 ops.append(_copy(f, phase="backward", repeat=f.repeat * G, name=name, keep_deps=False))
                 notes[name] = "full recomputation: forward rerun before the block's backward"
-        bwd, why = backward_ops(op, recipe, needs_input_grad=not (i == first_mac == 0),
+        bwd, why = backward_ops(op, recipe, needs_input_grad=input_needs_grad or not (i == first_mac == 0),
                                 recompute_attention=recipe.recompute != "none")
         for b in bwd:
             b["repeat"] *= G
@@ -158,7 +159,8 @@ def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict) -> li
 
 def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extra_params: int = 0,
                    param_bits: int | None = None, tokens_per_micro_batch: int | None = None,
-                   name: str | None = None, backward: list[dict] | None = None) -> TrainingTrace:
+                   name: str | None = None, backward: list[dict] | None = None,
+                   input_needs_grad: bool = True) -> TrainingTrace:
     """One optimizer step of training on `forward` (one micro-batch's forward pass).
 
     `backward`: backward op dicts recorded from a real autograd run (phase `backward`), used
@@ -174,7 +176,7 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
     ops = [_copy(op, phase="forward", repeat=op.repeat * G, dropped=fused) for op in forward.ops
            if op.name not in fused]
     if backward is None:
-        ops += _backward(forward, recipe, G, notes)
+        ops += _backward(forward, recipe, G, notes, input_needs_grad)
     else:
         ops += [{**b, "phase": "backward", "repeat": b.get("repeat", 1) * G} for b in backward]
     state_params = kept if recipe.sparse_state else params
