@@ -34,13 +34,27 @@ def _run_one(model, workload, target, recipe, dp, weights, seq_len, batch, capac
     if workload is not None:
         from simulator.trace import load_trace
         forward = load_trace(workload)
-        tt = training_trace(forward, recipe, tokens_per_micro_batch=seq_len * batch)
+        try:
+            tt = training_trace(forward, recipe, tokens_per_micro_batch=seq_len * batch)
+        except SparsimInputError as exc:
+            raise exc.located(workload) from None
         shape = None
     else:
         from workloads.extract.training import hf_training_trace
         tt, shape = hf_training_trace(model, seq_len=seq_len, batch=batch, recipe=recipe, weights=weights,
                                       **forward_recipe)
     return simulate_training(tt, target, dp=dp, shape=shape, capacity_bytes=capacity)
+
+
+def _located(spec_path, run, *args):
+    """`run(*args)`, with an engine's complaint about the hardware pinned to the spec file."""
+    from simulator.simulate import is_arch_error
+    try:
+        return run(*args)
+    except SparsimInputError as exc:
+        if is_arch_error(exc) and exc.path is None:
+            raise exc.located(spec_path) from None
+        raise
 
 
 def _print(result) -> None:
@@ -137,8 +151,8 @@ def train(
     fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits, lm_head=lm_head,
                activations=activations) if model else {}
     runs = [p.strip() for p in patterns.split(",")] if patterns else [weights]
-    results = [(p, _run_one(model, workload, target, recipe, par, None if p in (None, "dense") else p, seq_len, batch,
-                            capacity, fwd)) for p in runs]
+    results = [(p, _located(arch or system, _run_one, model, workload, target, recipe, par,
+                            None if p in (None, "dense") else p, seq_len, batch, capacity, fwd)) for p in runs]
     if out:
         from simulator.simulate import write_table
         import pandas as pd

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from simulator.errors import SparsimInputError
 from simulator.trace import Op, Trace
 from simulator.training.backward import backward_ops
 from simulator.training.recipe import TrainingRecipe
@@ -166,6 +167,10 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
     `backward`: backward op dicts recorded from a real autograd run (phase `backward`), used
     instead of the derived ones; the recipe's per-pass sparsity then does not apply to them."""
     recipe = (recipe or TrainingRecipe()).check()
+    done = next((op for op in forward.ops if op.phase in ("backward", "optimizer")), None)
+    if done is not None:
+        raise SparsimInputError(f"op '{done.name}' is already a {done.phase} op: this is a training trace",
+                                field="ops", hint="give a forward trace, or run this one with sparsim simulate")
     G = recipe.micro_batches
     gemm_params, kept = trace_params(forward)
     params = gemm_params + int(extra_params)
