@@ -317,3 +317,27 @@ def test_cli_pattern_sweep_and_train_extraction(capsys, tmp_path):
     trace = load_trace(path)
     assert code == 0 and trace.schema_version == 2 and any(op.name == "grad_accumulate" for op in trace.ops)
     assert any(op.name.startswith("recompute.") for op in trace.ops)
+
+
+@settings(max_examples=40, deadline=None)
+@given(params=st.floats(1e6, 1e11), dp=st.integers(1, 512), density=st.floats(0.05, 1.0))
+def test_zero_stages_never_need_more_memory_and_sharding_divides(params, dp, density):
+    totals = [sum(model_state_bytes(params, stage=z, dp=dp).values()) for z in range(4)]
+    assert all(a >= b - 1e-6 * a for a, b in zip(totals, totals[1:]))
+    assert totals[3] == pytest.approx(totals[0] / dp)
+    sparse = sum(model_state_bytes(params, stage=3, dp=dp, density=density, sparse_sharded=True).values())
+    assert sparse == pytest.approx(totals[3] * density)
+
+
+@settings(max_examples=30, deadline=None)
+@given(optimizer=st.sampled_from(["adamw", "adam", "sgd_momentum", "sgd"]), master=st.booleans(),
+       bits=st.sampled_from([16, 32]), n=st.integers(1, 5000))
+def test_optimizer_ops_carry_exactly_the_optimizer_bytes(optimizer, master, bits, n):
+    fwd = _trace({"name": "fc", "kind": "gemm", "dims": {"M": 2, "N": 1, "K": n},
+                  "precision": {"activations": bits, "weights": bits, "outputs": bits}})
+    recipe = TrainingRecipe(optimizer=optimizer, master_weights=master)
+    opt = [op for op in training_trace(fwd, recipe).trace.ops if op.phase == "optimizer"]
+    reads = sum(op.dims.elements * op.dims.inputs * op.precision.activations / 8 for op in opt)
+    writes = sum(op.dims.elements * op.precision.outputs / 8 for op in opt)
+    want = optimizer_bytes(n, moments=recipe.moments, master_weights=master, param_bits=bits, grad_bits=bits)
+    assert (reads, writes) == pytest.approx(want)
