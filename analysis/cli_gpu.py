@@ -106,18 +106,32 @@ def measure(
 
 @app.command("validate-gpu")
 def validate_gpu(
-    manifest: Path = typer.Option(Path("analysis/measured/sets.yaml"), "--manifest",
-                                  help="the shipped measured sets (name, arch, measured, dtype, role, source)"),
-    out_dir: Path = typer.Option(Path("analysis/measured/validation"), "--out-dir",
-                                 help="where the per-set reports, scatter plots and validation.md go"),
-    docs: Path = typer.Option(Path("docs/gpu.md"), "--docs", help="docs page whose generated validation block "
-                              "is rewritten"),
+    manifest: Optional[Path] = typer.Option(None, "--manifest",
+                                            help="measured sets to check (default: the shipped "
+                                            "analysis/measured/sets.yaml)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir",
+                                           help="where the per-set reports, scatter plots and validation.md go "
+                                           "(default: analysis/measured/validation in a source checkout, "
+                                           "else ./gpu_validation)"),
+    docs: Optional[Path] = typer.Option(None, "--docs", help="docs page whose generated validation block is "
+                                        "rewritten (default: docs/gpu.md of a source checkout)"),
     no_docs: bool = typer.Option(False, "--no-docs", help="leave the docs page alone"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
 ):
     """Regenerate the GPU validation (error tables and plots of every shipped measured set) in one command."""
     from analysis.crosscheck import regenerate_validation
+    from simulator.shipped import ROOT
 
-    outcomes = regenerate_validation(manifest, out_dir, None if no_docs else docs)
+    checkout = (ROOT / "pyproject.toml").exists()  # running from the source tree, not an installed wheel
+    manifest = manifest or ROOT / "analysis" / "measured" / "sets.yaml"
+    out_dir = out_dir or (ROOT / "analysis" / "measured" / "validation" if checkout else Path("gpu_validation"))
+    if docs is None and not no_docs:
+        docs = ROOT / "docs" / "gpu.md" if checkout else None
+    if no_docs:
+        docs = None
+    outcomes = regenerate_validation(manifest, out_dir, docs)
+    if quiet:
+        return
     for o in outcomes:
         if o.result is None:
             console.print(f"[yellow]skipped[/yellow] {o.set.name}: {escape(str(o.set.measured))} not found",
@@ -127,4 +141,4 @@ def validate_gpu(
             console.print(f"[yellow]warning[/yellow]: {escape(w)}", highlight=False, soft_wrap=True)
         console.print(f"{o.set.name} ({o.set.role}): MAPE: {o.result.mape_pct:.1f}% over {o.result.n} kernels",
                       highlight=False)
-    console.print(f"wrote {out_dir}" + ("" if no_docs else f" and {docs}"), highlight=False)
+    console.print(f"wrote {out_dir}" + (f" and {docs}" if docs else ""), highlight=False)

@@ -31,7 +31,7 @@ app.add_typer(plot_app, name="plot")
 
 @app.command()
 def sweep(
-    spec: Path = typer.Argument(..., help="sweep spec YAML (see analysis/sweeps/)"),
+    spec: Path = typer.Argument(..., help="sweep spec YAML, or a shipped name (sparsim list sweeps)"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (results are kept there; rerun to resume)"),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="worker processes (default: all cores)"),
     max_points: Optional[int] = typer.Option(None, "--max-points", "-n",
@@ -45,6 +45,8 @@ def sweep(
 ):
     """Explore a design space: evaluate points, keep every result, write the Pareto set, summary and plots."""
     from analysis.sweep import run_sweep
+    from simulator.shipped import resolve
+    spec = resolve(spec, "sweeps")  # a shipped sweep by name (sparsim list sweeps)
 
     try:
         result = run_sweep(spec, out, jobs=jobs, max_points=max_points, executor=executor, progress=not quiet,

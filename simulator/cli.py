@@ -19,8 +19,16 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from simulator import __version__
+        print(f"sparsim {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                        help="print the version and exit")) -> None:
     """sparsim: simulate sparse neural networks on accelerator designs."""
 
 
@@ -40,33 +48,36 @@ def si(x, unit: str = "") -> str:
 
 
 def print_result(result, top: int) -> None:
-    df = result.to_pandas()
+    rows = result.rows
     table = Table(title=f"{result.workload} on {result.arch}", show_lines=False)
     cols = {"op": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
             "utilization": "%", "energy_pj": "J", "latency_s": "s"}
-    if (df["macs"] == df["dense_macs"]).all():
+    if all(r["macs"] == r["dense_macs"] for r in rows):
         del cols["dense_macs"]  # only worth a column when sparsity removed work
     heads = {"stall_cycles": "stall", "dense_macs": "dense MACs", "macs": "MACs", "utilization": "util",
              "energy_pj": "energy", "latency_s": "latency"}
+    widest = max((len(r["op"]) for r in rows), default=2)
     for c in cols:
         table.add_column(heads.get(c, c), justify="left" if c == "op" else "right",
                          overflow="fold" if c == "op" else "ellipsis", no_wrap=c != "op",
-                         min_width=min(24, int(df["op"].str.len().max())) if c == "op" else None)
-    shown = df if top <= 0 or len(df) <= top else df.head(top)
-    for _, r in shown.iterrows():
+                         min_width=min(24, widest) if c == "op" else None)
+    shown = rows if top <= 0 or len(rows) <= top else rows[:top]
+    for r in shown:
         cells = []
         for c, unit in cols.items():
             v = r[c]
             cells.append(f"{v:.1%}" if unit == "%" else si(v * 1e-12, unit) if c == "energy_pj" else si(v, unit))
         table.add_row(*cells)
     console.print(table)
-    if len(shown) < len(df):
-        console.print(f"... {len(df) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
+    if len(shown) < len(rows):
+        console.print(f"... {len(rows) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
     t = result.totals
-    console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
-                  f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
-                  f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
-                  f"area {t['area_mm2']:.3g} mm^2")
+    stall_share = t["stall_cycles"] / t["cycles"] if t["cycles"] else 0.0
+    clock = f" at {si(t['cycles'] / t['latency_s'], 'Hz')}" if t["latency_s"] else ""
+    console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles{clock} "
+                  f"({stall_share:.1%} memory stalls), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, "
+                  f"latency {si(t['latency_s'], 's')}, energy {si(t['energy_pj'] * 1e-12, 'J')}, "
+                  f"utilization {t['utilization']:.1%}, area {t['area_mm2']:.3g} mm^2", soft_wrap=True)
     if result.resources:
         r = result.resources
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")
@@ -77,7 +88,7 @@ def print_result(result, top: int) -> None:
         console.print(f"[bold]throughput[/bold]: {t['tokens_per_s']:.4g} tokens/s; memory-bound limit "
                       f"{b['bound_tokens_per_s']:.4g} tokens/s ({b['weight_bytes'] / 1e9:.3g} GB of weights per pass / "
                       f"{b['peak_bytes_per_s'] / 1e9:.4g} GB/s peak off-chip)")
-    notes = sorted({n for n in df["notes"] if n})
+    notes = sorted({r["notes"] for r in rows if r.get("notes")})
     for n in notes:
         console.print(f"[yellow]note[/yellow]: {n}")
 
@@ -91,8 +102,10 @@ def simulate_located(run, trace, spec, arch_path: Path, workload_path: Path):
         raise exc.located(arch_path if is_arch_error(exc) else workload_path) from None
 
 
-ARCH_OPTION = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)")
-WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV")
+ARCH_OPTION = typer.Option(..., "--arch", "-a", help="accelerator spec: YAML, SCALE-Sim .cfg, or a shipped name "
+                           "(sparsim list specs)")
+WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON, SCALE-Sim topology CSV, or a shipped "
+                               "name (sparsim list traces)")
 SET_OPTION = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)")
 OUT_OPTION = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json")
 JSON_OPTION = typer.Option(False, "--json", help="print totals as one JSON object")
@@ -129,7 +142,7 @@ def simulate(
 
 
 # Commands of other subsystems register themselves on `app` when imported.
-COMMAND_MODULES = ("simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
+COMMAND_MODULES = ("simulator.cli_list", "simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
                    "simulator.cli_system")
 
 
@@ -141,8 +154,23 @@ def _register_commands() -> None:
             importlib.import_module(name)
 
 
+def _print_warnings_as_lines() -> None:
+    """Show a SparsimWarning as one `warning: ...` line on stderr (no file/line prefix)."""
+    import warnings
+    from simulator.errors import SparsimWarning
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SparsimWarning):
+            print(f"warning: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+    warnings.showwarning = show
+
+
 def main() -> None:
     _register_commands()
+    _print_warnings_as_lines()
     try:
         app()
     except SparsimInputError as exc:

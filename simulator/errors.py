@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class SparsimInputError(ValueError):
@@ -36,6 +37,10 @@ class SparsimInputError(ValueError):
         if field_prefix:
             field = f"{field_prefix}.{field}" if field else field_prefix
         return SparsimInputError(self.message, path=self.path or path, field=field, hint=self.hint)
+
+
+class SparsimWarning(UserWarning):
+    """Input that sparsim reads but cannot fully honour; the CLI prints it as one `warning:` line."""
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:

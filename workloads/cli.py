@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError
-from simulator.trace import Trace, save_trace
+
+if TYPE_CHECKING:
+    from simulator.trace import Trace
 
 extract_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="Extract a workload trace from a model (HF config.json, PyTorch module, ONNX).")
@@ -66,6 +68,7 @@ def _import_extra(module: str, extra: str):
 
 def _write(trace: Trace, out: Optional[Path], as_json: bool, quiet: bool) -> None:
     if out is not None:
+        from simulator.trace import save_trace
         save_trace(trace, out)
     print_summary(trace, out, as_json, quiet)
 
