@@ -252,7 +252,7 @@ def parameter_effects(df: pd.DataFrame, params: Sequence[str], metrics: Sequence
 
 # ----------------------------------------------------------------------------- one design
 
-def _energy_groups(df: pd.DataFrame, levels: Sequence[str]) -> dict[str, np.ndarray]:
+def energy_groups(df: pd.DataFrame, levels: Sequence[str]) -> dict[str, np.ndarray]:
     cols = [c for c in df.columns if c.startswith("energy_") and c.endswith("_pj") and c != "energy_pj"]
     groups: dict[str, np.ndarray] = {}
 
@@ -294,7 +294,7 @@ def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60,
     ax_t.set_xlabel("latency (ms)")
     ax_t.set_title("latency per op")
     ax_t.legend(loc="lower right")
-    groups = _energy_groups(df, levels)
+    groups = energy_groups(df, levels)
     left = np.zeros(n)
     cmap = plt.get_cmap("tab10")
     for i, (name, vals) in enumerate(groups.items()):

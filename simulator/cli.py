@@ -142,8 +142,8 @@ def simulate(
 
 
 # Commands of other subsystems register themselves on `app` when imported.
-COMMAND_MODULES = ("simulator.cli_list", "simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
-                   "simulator.cli_system")
+COMMAND_MODULES = ("simulator.cli_list", "simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep",
+                   "analysis.cli_gpu", "analysis.cli_report", "simulator.cli_system")
 
 
 def _register_commands() -> None:

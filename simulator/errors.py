@@ -43,6 +43,17 @@ class SparsimWarning(UserWarning):
     """Input that sparsim reads but cannot fully honour; the CLI prints it as one `warning:` line."""
 
 
+def install_hint(extra: str) -> str:
+    """The one wording of an install hint for an optional extra."""
+    return f"pip install 'sparsim[{extra}]'"
+
+
+def missing_extra(extra: str, package: str, what: str) -> SparsimInputError:
+    """The error for a feature whose optional extra is not installed (one line, exit code 2)."""
+    return SparsimInputError(f"{what} needs the '{extra}' extra ({package} is not installed)",
+                             hint=install_hint(extra))
+
+
 def nearest(word: str, choices: Iterable[str]) -> str | None:
     """The closest valid spelling of `word`, for 'did you mean' hints."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
