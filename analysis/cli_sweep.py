@@ -221,8 +221,10 @@ def plot_pareto(
         objs = [o["key"] for o in rec["objectives"]]
         searched = [p for p in params if ok[p].nunique() > 1]
         if searched:
-            paths += P.save(P.parameter_effects(ok, searched, objs), _out_stem(out, sweep_dir / "plots",
-                                                                              "parameter_effects"))
+            effects_stem = _out_stem(out, sweep_dir / "plots", "parameter_effects")
+            if effects_stem == paths[0].with_suffix(""):  # --out FILE.png: keep the Pareto plot, add FILE_effects
+                effects_stem = effects_stem.with_name(effects_stem.name + "_effects")
+            paths += P.save(P.parameter_effects(ok, searched, objs), effects_stem)
     _report(paths, quiet)
 
 

@@ -101,7 +101,8 @@ def _allowed(prop: dict) -> str:
     return "; ".join(parts + limits) or ""
 
 
-def _unit(name: str) -> str:
+def field_unit(name: str) -> str:
+    """The unit a field name's suffix names ('clock_mhz' -> 'MHz'), or ''."""
     for suffix in sorted(UNITS, key=len, reverse=True):
         if name.endswith(suffix):
             return UNITS[suffix]
@@ -138,7 +139,7 @@ def _table(title: str, schema: dict) -> list[str]:
     lines += ["| field | type | default | unit | allowed | description |", "|---|---|---|---|---|---|"]
     for name, prop in props.items():
         lines.append("| " + " | ".join(_cell(c) for c in (
-            f"`{name}`", _type(prop), _default(name, prop, required), _unit(name), _allowed(prop),
+            f"`{name}`", _type(prop), _default(name, prop, required), field_unit(name), _allowed(prop),
             prop.get("description", ""))) + " |")
     return lines + [""]
 

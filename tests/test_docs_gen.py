@@ -32,8 +32,8 @@ def test_every_trace_field_is_documented(model):
 def test_arch_schema_offers_every_engine_and_units_follow_names():
     schema = json.loads((docs_gen.DOCS / "schema" / "arch.schema.json").read_text())
     assert {f"compute.{k}" for k in ENGINE_KINDS} <= set(schema["$defs"])
-    assert docs_gen._unit("clock_mhz") == "MHz" and docs_gen._unit("read_energy_pj_per_bit") == "pJ/bit"
-    assert docs_gen._unit("sram_mm2_per_kib") == "mm^2/KiB"
+    assert docs_gen.field_unit("clock_mhz") == "MHz" and docs_gen.field_unit("read_energy_pj_per_bit") == "pJ/bit"
+    assert docs_gen.field_unit("sram_mm2_per_kib") == "mm^2/KiB"
 
 
 def test_check_mode_reports_a_stale_file(tmp_path, monkeypatch):
