@@ -48,7 +48,7 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.errors import SparsimInputError, from_validation_error, nearest
+from simulator.errors import SparsimInputError, from_validation_error, install_hint, nearest
 
 # ----------------------------------------------------------------------------- objectives
 
@@ -603,7 +603,7 @@ def check_dask_scheduler(address: str, timeout_s: float = 5.0, spec_path=None, f
     import importlib.util
     if importlib.util.find_spec("distributed") is None:
         raise SparsimInputError("the dask executor needs dask.distributed", path=spec_path, field=field_name,
-                                hint="pip install -e .[dask]")
+                                hint=install_hint("dask"))
     import socket
     from urllib.parse import urlparse
     u = urlparse(address)

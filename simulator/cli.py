@@ -19,6 +19,24 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def _plain_flags_show_no_type() -> None:
+    """typer's help prints '<bool>' after plain flags ('--quiet <bool>'), which reads as if the flag took a
+    value; a flag shows no type, like click's own help."""
+    from typer import core
+    option = getattr(core, "TyperOption", None)
+    original = getattr(option, "display_type_rich", None)
+    if original is None or getattr(original, "_sparsim", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else original(self, ctx)
+    display_type_rich._sparsim = True
+    option.display_type_rich = display_type_rich
+
+
+_plain_flags_show_no_type()
+
+
 def _print_version(value: bool) -> None:
     if value:
         from simulator import __version__

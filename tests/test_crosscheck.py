@@ -111,10 +111,10 @@ def test_set_overrides_change_the_prediction(capsys, tmp_path):
     f = tmp_path / "one.csv"
     f.write_text("M,N,K,latency_ms\n8192,8192,8192,4.0\n")
     report = tmp_path / "r.csv"
-    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q")
+    run_cli(capsys, "crosscheck", "-a", A100, "--measured", f, "--out", report, "-q")
     base = pd.read_csv(report)["predicted_ms"].iloc[0]
     half = load_arch(A100).compute.efficiency.tensor / 2
-    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q",
+    run_cli(capsys, "crosscheck", "-a", A100, "--measured", f, "--out", report, "-q",
             "--set", f"compute.efficiency.tensor={half}")
     assert pd.read_csv(report)["predicted_ms"].iloc[0] == pytest.approx(2 * base, rel=0.05)
 
