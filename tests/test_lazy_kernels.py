@@ -1,8 +1,10 @@
 """Kernels run interpreted for short runs and compiled later; both forms must give the same numbers."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from simulator import kernels
 from simulator.kernels import _LazyKernel
 from simulator.kernels.schedule import blocked_fold_schedule, fold_schedule
 
@@ -34,7 +36,8 @@ def test_blocked_schedule_interpreted_equals_compiled(n_out, n_in, block, reside
     assert blocked_fold_schedule.py_func(*args) == _compiled(blocked_fold_schedule)(*args)
 
 
-def test_small_calls_interpret_then_compile():
+def test_small_calls_interpret_then_compile(monkeypatch):
+    monkeypatch.setattr(kernels, "_jit_now", False)  # a warm_up() earlier in the session may have set it
     calls = []
 
     def kernel(x):
@@ -45,11 +48,15 @@ def test_small_calls_interpret_then_compile():
     for _ in range(16):
         assert lazy(np.ones(3)) == 3.0
     assert len(calls) == 16 and lazy._jitted is None
-    try:
-        lazy(np.ones(3))  # the 17th call compiles; numba cannot compile the list append
-    except Exception:
-        pass
+    with pytest.raises(Exception):
+        lazy(np.ones(3))  # the 17th call compiles, and numba cannot type the list append
     assert len(calls) == 16
+
+
+def test_jit_now_compiles_at_the_next_call(monkeypatch):
+    monkeypatch.setattr(kernels, "_jit_now", True)
+    lazy = _LazyKernel(lambda x: x.sum(), interpret_small=True)
+    assert lazy(np.ones(3)) == 3.0 and lazy._jitted is not None
 
 
 def test_large_inputs_compile_at_once():
