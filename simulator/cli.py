@@ -65,9 +65,18 @@ def si(x, unit: str = "") -> str:
     return f"{x:.3g}{unit}"
 
 
-def print_result(result, top: int) -> None:
+def _arch_note(arch) -> str:
+    """'800 MHz, a8/w8 operands' for a table title: the clock and the datapath precision."""
+    if arch is None:
+        return ""
+    p = getattr(arch.compute, "precision", None)
+    bits = f", a{p.activations}/w{p.weights} operands" if p is not None else ""
+    return f" ({arch.clock_mhz:g} MHz{bits})"
+
+
+def print_result(result, top: int, arch=None) -> None:
     rows = result.rows
-    table = Table(title=f"{result.workload} on {result.arch}", show_lines=False)
+    table = Table(title=f"{result.workload} on {result.arch}{_arch_note(arch)}", show_lines=False)
     cols = {"op": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
             "utilization": "%", "energy_pj": "J", "latency_s": "s"}
     if all(r["macs"] == r["dense_macs"] for r in rows):
@@ -91,8 +100,7 @@ def print_result(result, top: int) -> None:
         console.print(f"... {len(rows) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
     t = result.totals
     stall_share = t["stall_cycles"] / t["cycles"] if t["cycles"] else 0.0
-    clock = f" at {si(t['cycles'] / t['latency_s'], 'Hz')}" if t["latency_s"] else ""
-    console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles{clock} "
+    console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
                   f"({stall_share:.1%} memory stalls), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, "
                   f"latency {si(t['latency_s'], 's')}, energy {si(t['energy_pj'] * 1e-12, 'J')}, "
                   f"utilization {t['utilization']:.1%}, area {t['area_mm2']:.3g} mm^2", soft_wrap=True)
@@ -154,7 +162,7 @@ def simulate(
     if as_json:
         print(json.dumps(result.totals, default=float))
     elif not quiet:
-        print_result(result, top)
+        print_result(result, top, spec)
         if out:
             console.print(f"wrote {out}")
 
