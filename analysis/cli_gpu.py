@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from simulator.cli import JSON_OPTION, QUIET_OPTION, app, console
+from simulator.cli import JSON_RESULT_OPTION, QUIET_OPTION, app, console
 from simulator.errors import SparsimInputError
 
 
@@ -29,7 +29,7 @@ def crosscheck(
                                        ".json)"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a log-log scatter (.png/.pdf/.svg)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print only the MAPE line (and warnings)"),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
 ):
     """Simulate every measured kernel on a GPU spec; print errors and `MAPE: X.X% over N kernels`."""
     from analysis.crosscheck import crosscheck as run_check, write_scatter
@@ -89,7 +89,7 @@ def measure(
     repeats: int = typer.Option(50, "--repeats", help="timed calls; the median is reported"),
     flush_l2: bool = typer.Option(False, "--flush-l2", help="overwrite a 256 MiB buffer between repeats"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list the cases without a GPU and exit"),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
     quiet: bool = QUIET_OPTION,
 ):
     """Time real kernels on this machine's CUDA GPU with PyTorch and write one tidy CSV."""
@@ -143,7 +143,7 @@ def validate_gpu(
                                         "rewritten (default: docs/gpu.md of a source checkout)"),
     no_docs: bool = typer.Option(False, "--no-docs", help="leave the docs page alone"),
     quiet: bool = QUIET_OPTION,
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
 ):
     """Regenerate the GPU validation (error tables and plots of every shipped measured set) in one command."""
     from analysis.crosscheck import regenerate_validation

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from simulator.cli import JSON_OPTION, QUIET_OPTION, app, console
+from simulator.cli import JSON_RESULT_OPTION, QUIET_OPTION, app, console
 
 
 @app.command()
@@ -21,7 +21,7 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default: TARGET/report.html)"),
     breakdowns: int = typer.Option(300, "--breakdowns", help="designs whose per-op breakdown is embedded "
                                    "(Pareto set and best designs first)"),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
     quiet: bool = QUIET_OPTION,
 ):
     """Write one HTML file (opens offline) with an interactive Pareto chart and per-design breakdowns."""

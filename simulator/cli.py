@@ -135,6 +135,7 @@ WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON, S
 SET_OPTION = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)")
 OUT_OPTION = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json")
 JSON_OPTION = typer.Option(False, "--json", help="print totals as one JSON object")
+JSON_RESULT_OPTION = typer.Option(False, "--json", help="print the result as JSON instead of text")
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="print nothing but errors")
 TOP_OPTION = typer.Option(30, "--top", help="ops shown in the table (0 = all)")
 

@@ -10,14 +10,14 @@ import json
 
 import typer
 
-from simulator.cli import JSON_OPTION, app, console
+from simulator.cli import JSON_RESULT_OPTION, app, console
 from simulator.errors import SparsimInputError, nearest
 
 
 @app.command("list")
 def list_cmd(
     what: str = typer.Argument(..., help="specs | systems | traces | models | sweeps"),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
     paths: bool = typer.Option(False, "--paths", help="print the file path instead of the description"),
 ):
     """List the shipped arch specs, system specs, traces, HF model configs or sweep specs by name."""

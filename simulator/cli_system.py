@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from simulator.cli import JSON_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
+from simulator.cli import JSON_RESULT_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
 from simulator.errors import SparsimInputError, nearest
 
 
@@ -188,7 +188,7 @@ def graph(
     arch: Path = typer.Option(..., "--arch", "-a", help="arch spec YAML"),
     fusion: bool = typer.Option(False, "--fusion", help="keep fusable outputs on chip (no DRAM round trip)"),
     set_: list[str] = typer.Option([], "--set", help="override an arch field"),
-    as_json: bool = JSON_OPTION,
+    as_json: bool = JSON_RESULT_OPTION,
     quiet: bool = QUIET_OPTION,
 ):
     """Op-graph analysis: critical-path latency with unlimited parallel hardware, and fusion savings."""
