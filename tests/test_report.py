@@ -13,24 +13,16 @@ from conftest import ROOT
 
 pytest.importorskip("plotly")
 
-SWEEP = {
-    "name": "report_test",
-    "base_arch": "edge_npu_32x32_os",
-    "workloads": [{"path": "resnet18", "weight": 1}],
-    "parameters": {"compute.rows": [8, 16, 32, 64], "compute.cols": "=compute.rows", "compute.dataflow": ["os", "ws"]},
-    "objectives": ["latency", "energy"],
-    "constraints": ["area_mm2 <= 1.0"],
-    "strategy": "grid",
-    "executor": "serial",
-}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory):
     from analysis.sweep import run_sweep
+    from simulator import shipped
     out = tmp_path_factory.mktemp("sweep")
-    run_sweep(SWEEP, out, plots=False)
+    # a shipped example sweep, cut to 8 evenly spread grid points to keep the test short
+    run_sweep(shipped.find("sweeps", "edge_npu_resnet50"), out, max_points=8, executor="serial", plots=False)
     return out
 
 
