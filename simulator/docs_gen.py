@@ -38,11 +38,12 @@ def arch_schema() -> dict:
     """JSON Schema of an arch spec: the Arch model with `compute` as one of the engines' blocks."""
     from simulator.engines import ENGINE_KINDS, engine_module
     from simulator.spec import Arch
-    schema = Arch.model_json_schema()
+    schema = _with_factory_defaults(Arch.model_json_schema(), Arch)
     defs = schema.setdefault("$defs", {})
     options = []
     for kind in ENGINE_KINDS:
-        sub = engine_module(kind).ComputeSpec.model_json_schema()
+        model = engine_module(kind).ComputeSpec
+        sub = _with_factory_defaults(model.model_json_schema(), model)
         defs.update(sub.pop("$defs", {}))
         name = f"compute.{kind}"
         sub["title"] = f"compute (kind: {kind})"
@@ -55,7 +56,45 @@ def arch_schema() -> dict:
 
 def trace_schema() -> dict:
     from simulator.trace import Trace
-    return _finish(Trace.model_json_schema(), "sparsim trace")
+    return _finish(_with_factory_defaults(Trace.model_json_schema(), Trace), "sparsim trace")
+
+
+def _models(root) -> dict[str, type]:
+    """`root` and every pydantic model reachable through its fields' annotations, by class name."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+    found: dict[str, type] = {}
+    stack = [root]
+    while stack:
+        model = stack.pop()
+        if model.__name__ in found:
+            continue
+        found[model.__name__] = model
+        types = [f.annotation for f in model.model_fields.values()]
+        while types:
+            t = types.pop()
+            types.extend(get_args(t))
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                stack.append(t)
+    return found
+
+
+def _with_factory_defaults(schema: dict, root) -> dict:
+    """Pydantic leaves `default_factory` defaults out of the schema; put them in (lists, mappings)."""
+    from pydantic_core import to_jsonable_python
+    for name, model in _models(root).items():
+        target = schema if model is root else schema.get("$defs", {}).get(name)
+        if target is None:
+            continue
+        for field_name, field in model.model_fields.items():
+            prop = target.get("properties", {}).get(field.alias or field_name)
+            if prop is not None and field.default_factory is not None and "default" not in prop:
+                try:
+                    prop["default"] = to_jsonable_python(field.default_factory())
+                except Exception:  # a factory that needs arguments or gives an object JSON cannot hold
+                    continue
+    return schema
 
 
 def _finish(schema: dict, title: str) -> dict:
@@ -80,6 +119,8 @@ def _type(prop: dict) -> str:
     if "const" in prop:
         return f"`{prop['const']}`"
     kind = prop.get("type", "any")
+    if kind == "array" and "prefixItems" in prop:
+        return "(" + ", ".join(_type(p) for p in prop["prefixItems"]) + ")"
     if kind == "array":
         return f"list of {_type(prop.get('items', {}))}"
     if kind == "object" and "additionalProperties" in prop and isinstance(prop["additionalProperties"], dict):
@@ -117,7 +158,7 @@ def _default(name: str, prop: dict, required: set) -> str:
     if isinstance(prop["default"], dict) and "$ref" in prop:
         return "its fields' defaults"
     value = json.dumps(prop["default"])
-    return f"`{value}`" if len(value) <= 40 else "optional"
+    return f"`{value}`" if len(value) <= 40 else f"`{value[:36]}...` (see the schema)"
 
 
 def _anchor(name: str) -> str:
