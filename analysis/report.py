@@ -197,8 +197,10 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 
 def _design_html(r: dict) -> str:
+    from analysis.plots import METRIC_LABELS, metric_label
     rows = [[k, v] for k, v in r["params"].items()]
-    rows += [[k, v] for k, v in sorted(r["metrics"].items())]
+    rows += [[metric_label(k), v * METRIC_LABELS[k][2]] if k in METRIC_LABELS and isinstance(v, (int, float))
+             else [k, v] for k, v in sorted(r["metrics"].items())]
     state = "feasible" if r.get("feasible", True) else "violates a constraint"
     return f"<p>design <code>{r['key']}</code> ({state})</p>" + _table(["parameter / metric", "value"], rows)
 
