@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simulator.cli_conventions import plain_flags_show_no_type, print_warnings_as_lines
 from simulator.errors import SparsimInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -19,22 +20,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-def _plain_flags_show_no_type() -> None:
-    """typer's help prints '<bool>' after plain flags ('--quiet <bool>'), which reads as if the flag took a
-    value; a flag shows no type, like click's own help."""
-    from typer import core
-    option = getattr(core, "TyperOption", None)
-    original = getattr(option, "display_type_rich", None)
-    if original is None or getattr(original, "_sparsim", False):
-        return
-
-    def display_type_rich(self, ctx):
-        return None if getattr(self, "is_flag", False) and not getattr(self, "count", False) else original(self, ctx)
-    display_type_rich._sparsim = True
-    option.display_type_rich = display_type_rich
-
-
-_plain_flags_show_no_type()
+plain_flags_show_no_type()
 
 
 def _print_version(value: bool) -> None:
@@ -181,23 +167,9 @@ def _register_commands() -> None:
             importlib.import_module(name)
 
 
-def _print_warnings_as_lines() -> None:
-    """Show a SparsimWarning as one `warning: ...` line on stderr (no file/line prefix)."""
-    import warnings
-    from simulator.errors import SparsimWarning
-    default = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, SparsimWarning):
-            print(f"warning: {message}", file=sys.stderr)
-        else:
-            default(message, category, filename, lineno, file, line)
-    warnings.showwarning = show
-
-
 def main() -> None:
     _register_commands()
-    _print_warnings_as_lines()
+    print_warnings_as_lines()
     try:
         app()
     except SparsimInputError as exc:
