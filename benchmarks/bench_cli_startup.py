@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,13 +33,24 @@ ROOT = Path(__file__).resolve().parents[1]
 GEMM_CSV = "Layer, M, N, K,\ngemm512, 512, 512, 512,\n"
 
 
-def wall(cmd: list[str], repeats: int, env: dict) -> float:
-    """Median wall seconds of `repeats` runs of `cmd` (each must exit 0)."""
-    times = []
+def _child_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wall(cmd: list[str], repeats: int, env: dict, cpu: dict | None = None, key: str = "") -> float:
+    """Median wall seconds of `repeats` runs of `cmd` (each must exit 0); median CPU seconds into `cpu[key]`.
+
+    CPU time (user + system of the child) is reported beside wall time because it barely depends
+    on how busy the machine is, while wall time on a shared machine does."""
+    times, cpus = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        c0, t0 = _child_cpu(), time.perf_counter()
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
         times.append(time.perf_counter() - t0)
+        cpus.append(_child_cpu() - c0)
+    if cpu is not None:
+        cpu[key] = statistics.median(cpus)
     return statistics.median(times)
 
 
@@ -55,16 +67,19 @@ def main(argv: list[str] | None = None) -> dict:
         topo = Path(tmp) / "gemm512.csv"
         topo.write_text(GEMM_CSV)
         sparsim = [py, "-m", "simulator.cli"]
+        cpu: dict[str, float] = {}
         results = {
-            "python_pass_s": wall([py, "-c", "pass"], args.repeats, env),
-            "help_s": wall(sparsim + ["--help"], args.repeats, env),
+            "python_pass_s": wall([py, "-c", "pass"], args.repeats, env, cpu, "python_pass_cpu_s"),
+            "help_s": wall(sparsim + ["--help"], args.repeats, env, cpu, "help_cpu_s"),
             "simulate_gemm512_s": wall(sparsim + ["simulate", "-a", "scalesim_32x32_os", "-w", str(topo), "-q"],
-                                       args.repeats, env),
+                                       args.repeats, env, cpu, "simulate_gemm512_cpu_s"),
         }
         if args.scalesim_python:
             cmd = [args.scalesim_python, str(ROOT / "benchmarks" / "scalesim_runner.py"), "--layers", "gemm512",
                    "--dataflow", "os", "--rows", "32", "--cols", "32"]
-            results["scalesim_gemm512_s"] = wall(cmd, args.scalesim_repeats, dict(os.environ))
+            results["scalesim_gemm512_s"] = wall(cmd, args.scalesim_repeats, dict(os.environ), cpu,
+                                                 "scalesim_gemm512_cpu_s")
+        results.update(cpu)
     floor = results["python_pass_s"]
     print(f"python -c pass:                 {floor:8.3f} s (median of {args.repeats})")
     print(f"sparsim --help:                 {results['help_s']:8.3f} s = {results['help_s'] / floor:.1f}x python -c pass")
@@ -73,7 +88,10 @@ def main(argv: list[str] | None = None) -> dict:
     if "scalesim_gemm512_s" in results:
         ss = results["scalesim_gemm512_s"]
         results["speedup_vs_scalesim"] = ss / sim
-        print(f"SCALE-Sim whole run (512^3):    {ss:8.3f} s; sparsim is {ss / sim:.1f}x faster (whole process)")
+        results["cpu_speedup_vs_scalesim"] = cpu["scalesim_gemm512_cpu_s"] / cpu["simulate_gemm512_cpu_s"]
+        print(f"SCALE-Sim whole run (512^3):    {ss:8.3f} s; sparsim is {ss / sim:.1f}x faster (whole process, wall)")
+        print(f"CPU seconds: sparsim {cpu['simulate_gemm512_cpu_s']:.3f}, SCALE-Sim {cpu['scalesim_gemm512_cpu_s']:.3f} "
+              f"({results['cpu_speedup_vs_scalesim']:.1f}x)")
     else:
         print("SCALE-Sim not timed (pass --scalesim-python)")
     if args.json:
