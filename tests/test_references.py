@@ -42,3 +42,16 @@ def test_no_citation_of_a_file_outside_the_repository():
 def test_license_matches_pyproject():
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
     assert re.search(r"^license\s*=.*MIT", (ROOT / "pyproject.toml").read_text(), flags=re.M)
+
+
+def test_markdown_links_to_repository_files_resolve():
+    broken = []
+    for path in _tracked_text_files():
+        if path.suffix != ".md":
+            continue
+        for target in re.findall(r"\]\(([^)\s]+)\)", path.read_text(errors="replace")):
+            if re.match(r"[a-z]+:", target) or target.startswith("#") or target.endswith((".png", ".svg")):
+                continue  # a URL, an anchor in the same page, or a plot that commands generate (not committed)
+            if not (path.parent / target.split("#")[0]).exists():
+                broken.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert not broken
