@@ -21,7 +21,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from simulator.cli import app, console, err_console, si
+from simulator.cli import QUIET_OPTION, app, console, err_console, si
 from simulator.errors import SparsimInputError, nearest
 
 plot_app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -31,7 +31,7 @@ app.add_typer(plot_app, name="plot")
 
 @app.command()
 def sweep(
-    spec: Path = typer.Argument(..., help="sweep spec YAML (see analysis/sweeps/)"),
+    spec: Path = typer.Argument(..., help="sweep spec YAML, or a shipped name (sparsim list sweeps)"),
     out: Path = typer.Option(..., "--out", "-o", help="output folder (results are kept there; rerun to resume)"),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="worker processes (default: all cores)"),
     max_points: Optional[int] = typer.Option(None, "--max-points", "-n",
@@ -45,6 +45,8 @@ def sweep(
 ):
     """Explore a design space: evaluate points, keep every result, write the Pareto set, summary and plots."""
     from analysis.sweep import run_sweep
+    from simulator.shipped import resolve
+    spec = resolve(spec, "sweeps")  # a shipped sweep by name (sparsim list sweeps)
 
     try:
         result = run_sweep(spec, out, jobs=jobs, max_points=max_points, executor=executor, progress=not quiet,
@@ -176,7 +178,7 @@ def plot_pareto(
     color_by: Optional[str] = typer.Option(None, "--color-by", "-c", help="parameter colouring the points"),
     effects: bool = typer.Option(True, "--effects/--no-effects", help="also plot per-parameter effects"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="folder (default: SWEEP_DIR/plots)"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = QUIET_OPTION,
 ):
     """Energy vs latency (or any two metrics) of every design, Pareto front drawn and labelled."""
     from analysis import plots as P
@@ -219,8 +221,10 @@ def plot_pareto(
         objs = [o["key"] for o in rec["objectives"]]
         searched = [p for p in params if ok[p].nunique() > 1]
         if searched:
-            paths += P.save(P.parameter_effects(ok, searched, objs), _out_stem(out, sweep_dir / "plots",
-                                                                              "parameter_effects"))
+            effects_stem = _out_stem(out, sweep_dir / "plots", "parameter_effects")
+            if effects_stem == paths[0].with_suffix(""):  # --out FILE.png: keep the Pareto plot, add FILE_effects
+                effects_stem = effects_stem.with_name(effects_stem.name + "_effects")
+            paths += P.save(P.parameter_effects(ok, searched, objs), effects_stem)
     _report(paths, quiet)
 
 
@@ -235,7 +239,7 @@ _OUT = typer.Option(None, "--out", "-o", help="folder or FILE.png (default: ./pl
 @plot_app.command("breakdown")
 def plot_breakdown(arch: Optional[Path] = _ARCH, workload: Optional[Path] = _WORKLOAD, set_: list[str] = _SET,
                    sweep_dir: Optional[Path] = _SWEEP, point: Optional[str] = _POINT, out: Optional[Path] = _OUT,
-                   quiet: bool = typer.Option(False, "--quiet", "-q")):
+                   quiet: bool = QUIET_OPTION):
     """Per-op stacked latency (compute, stall) and energy (MACs, memory levels, leakage) of one design."""
     from analysis import plots as P
     from simulator.simulate import simulate
@@ -249,7 +253,7 @@ def plot_breakdown(arch: Optional[Path] = _ARCH, workload: Optional[Path] = _WOR
 @plot_app.command("roofline")
 def plot_roofline(arch: Optional[Path] = _ARCH, workload: Optional[Path] = _WORKLOAD, set_: list[str] = _SET,
                   sweep_dir: Optional[Path] = _SWEEP, point: Optional[str] = _POINT, out: Optional[Path] = _OUT,
-                  quiet: bool = typer.Option(False, "--quiet", "-q")):
+                  quiet: bool = QUIET_OPTION):
     """Per-op roofline of one design: achieved MACs/s vs MACs per DRAM byte under its roofs."""
     from analysis import plots as P
     from simulator.simulate import simulate
@@ -272,7 +276,7 @@ def plot_compare(
     workload: Path = typer.Option(..., "--workload", "-w", help="the (sparse) trace"),
     dense_workload: Optional[Path] = typer.Option(None, "--dense-workload",
                                                   help="the dense trace (default: the workload with sparsity removed)"),
-    out: Optional[Path] = _OUT, quiet: bool = typer.Option(False, "--quiet", "-q"),
+    out: Optional[Path] = _OUT, quiet: bool = QUIET_OPTION,
 ):
     """Dense vs sparse side by side: latency, energy, EDP and utilisation on each arch, with ratios."""
     from analysis import plots as P

@@ -31,6 +31,7 @@ from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis.pareto import non_dominated  # noqa: E402
+from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
 from analysis.results_store import FILE_MODE  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
@@ -48,6 +49,7 @@ METRIC_LABELS = {
     "stall_cycles": ("stall cycles", "", 1.0),
 }
 LEAST_FONT = 9
+LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
                      "svg.fonttype": "none"})
 
@@ -65,6 +67,13 @@ def short_name(path: str) -> str:
     """'memory.sram.capacity_kib' -> 'sram.capacity_kib' (enough to read, short enough to fit)."""
     parts = path.split(".")
     return ".".join(parts[-2:]) if len(parts) > 2 else path
+
+
+def param_label(path: str) -> str:
+    """'memory.sram.capacity_kib' -> 'sram.capacity_kib (KiB)': a short name with the unit its suffix names."""
+    from simulator.docs_gen import field_unit
+    unit = field_unit(path.rsplit(".", 1)[-1])
+    return f"{short_name(path)} ({unit})" if unit else short_name(path)
 
 
 def _fmt(v) -> str:
@@ -145,8 +154,10 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         if (~feasible).any():
             ax.scatter(X[~feasible], Y[~feasible], c=c[~feasible], cmap="viridis", norm=norm, s=22, marker="x",
                        alpha=0.6, label="violates a constraint", zorder=2)
-        cb = fig.colorbar(sc, ax=ax, location="left" if False else "right", pad=0.01)
-        cb.set_label(color_by)
+        cb = fig.colorbar(sc, ax=ax, location="right", pad=0.01)
+        cb.set_label(param_label(color_by))
+        if isinstance(norm, LogNorm):
+            _log_axis(cb.ax, "y")
     elif color_by and color_by in df.columns:
         cats = list(dict.fromkeys(df[color_by].astype(str)))
         cmap = plt.get_cmap("tab10" if len(cats) <= 10 else "tab20")
@@ -159,6 +170,8 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
             if (sel & ~feasible).any():
                 ax.scatter(X[sel & ~feasible], Y[sel & ~feasible], color=cmap(i % cmap.N), s=22, marker="x",
                            alpha=0.6, zorder=2)
+        if (~feasible).any():  # one legend entry for the crosses of every category
+            ax.scatter([], [], color="gray", s=22, marker="x", label="violates a constraint")
     else:
         ax.scatter(X[feasible], Y[feasible], s=22, alpha=0.85, color="tab:blue", label="designs", zorder=2)
         if (~feasible).any():
@@ -185,15 +198,15 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         params = [p for p in params if p in df.columns]
         step = max(1, math.ceil(len(front_idx) / max_labels))
         lines = []
+        tags = [f"P{n * step + 1}" for n in range(len(front_idx[::step]))]
         for n, i in enumerate(front_idx[::step]):
-            tag = f"P{n * step + 1}"
-            ax.annotate(tag, (X[i], Y[i]), xytext=(5, 5 if n % 2 == 0 else -11), textcoords="offset points",
-                        fontsize=LEAST_FONT, color="crimson", fontweight="bold", gid="pareto-label")
+            tag = tags[n]
             kv = [f"{short_name(p).split('.')[-1]}={_fmt(df.loc[i, p])}" for p in params[:6]]
             desc = "".join(f"\n    {', '.join(kv[j:j + 2])}" for j in range(0, len(kv), 2))
             lines.append(f"{tag}: {_fmt(X[i])} / {_fmt(Y[i])}{desc}")
         if len(front_idx) > len(lines):
             lines.append(f"(every {step}th of {len(front_idx)} shown)")
+        labelled = front_idx[::step]
         side.text(0.0, 1.0, f"Pareto designs\n({metric_label(x)} / {metric_label(y)})\n\n" + "\n".join(lines),
                   va="top", ha="left", fontsize=LEAST_FONT - 0.5, family="monospace", transform=side.transAxes,
                   gid="pareto-table")
@@ -206,7 +219,10 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
     ax.set_title(title or f"{METRIC_LABELS.get(y, (y,))[0]} vs {METRIC_LABELS.get(x, (x,))[0]}: "
                           f"{_designs(len(df))}, {len(front_idx)} on the Pareto front")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="best", framealpha=0.85)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, framealpha=0.85)  # below: never on a label
+    if len(front_idx):
+        place_labels(ax, list(zip(X[labelled], Y[labelled])), tags, markers=list(zip(X, Y)), gid="pareto-label",
+                     fontsize=LEAST_FONT, color="crimson", fontweight="bold", bbox=LABEL_BOX)
     fig._sparsim = {"kind": "pareto", "front_index": front_idx.tolist(), "x": x, "y": y,
                     "front_keys": df.loc[front_idx, "key"].tolist() if "key" in df.columns else []}
     return fig
@@ -242,7 +258,7 @@ def parameter_effects(df: pd.DataFrame, params: Sequence[str], metrics: Sequence
                     ax.set_xscale("log")
             if _wide(sub[m]):
                 _log_axis(ax, "y")
-            ax.set_xlabel(short_name(p))
+            ax.set_xlabel(param_label(p))
             ax.set_ylabel(metric_label(m))
             ax.grid(True, alpha=0.3)
     fig.suptitle("effect of each parameter (every design; line: median)")
@@ -252,7 +268,7 @@ def parameter_effects(df: pd.DataFrame, params: Sequence[str], metrics: Sequence
 
 # ----------------------------------------------------------------------------- one design
 
-def _energy_groups(df: pd.DataFrame, levels: Sequence[str]) -> dict[str, np.ndarray]:
+def energy_groups(df: pd.DataFrame, levels: Sequence[str]) -> dict[str, np.ndarray]:
     cols = [c for c in df.columns if c.startswith("energy_") and c.endswith("_pj") and c != "energy_pj"]
     groups: dict[str, np.ndarray] = {}
 
@@ -279,7 +295,8 @@ def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60,
     df = result.to_pandas()
     if levels is None:
         levels = [c[:-len("_read_bytes")] for c in df.columns if c.endswith("_read_bytes")]
-    if len(df) > max_ops:  # keep the costliest ops, fold the rest
+    all_ops = len(df)
+    if len(df) > max_ops:  # keep the costliest ops, leave the rest out (the title says so)
         df = df.sort_values("latency_s", ascending=False).head(max_ops).sort_index()
     n = len(df)
     labels = df["op"].astype(str).tolist()
@@ -294,7 +311,7 @@ def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60,
     ax_t.set_xlabel("latency (ms)")
     ax_t.set_title("latency per op")
     ax_t.legend(loc="lower right")
-    groups = _energy_groups(df, levels)
+    groups = energy_groups(df, levels)
     left = np.zeros(n)
     cmap = plt.get_cmap("tab10")
     for i, (name, vals) in enumerate(groups.items()):
@@ -311,8 +328,9 @@ def op_breakdown(result, levels: Sequence[str] | None = None, max_ops: int = 60,
     for ax in (ax_t, ax_e):
         ax.grid(True, axis="x", alpha=0.3)
     t = result.totals
+    shown = f"; the {n} slowest of {all_ops} ops shown" if n < all_ops else ""
     fig.suptitle(f"{result.workload} on {result.arch}{f' ({design})' if design else ''}: "
-                 f"{t['latency_s'] * 1e3:.4g} ms, {t['energy_pj'] * 1e-9:.4g} mJ")
+                 f"{t['latency_s'] * 1e3:.4g} ms, {t['energy_pj'] * 1e-9:.4g} mJ in total{shown}")
     fig._sparsim = {"kind": "breakdown", "ops": labels, "energy_groups": list(groups)}
     return fig
 
@@ -363,18 +381,15 @@ def roofline(result, arch, design: str | None = None) -> Figure:
             continue
         ax.scatter(intensity[sel], rate[sel], color=cmap(i % 10), s=28, label=f"{kind} ops", zorder=3)
     order = np.argsort(-df["latency_s"].to_numpy(float), kind="stable")
-    labelled: list[tuple[float, float]] = []
+    labelled: list[int] = []
     for i in order:  # the 8 slowest ops, skipping any that sit on top of one already labelled
         if len(labelled) == 8:
             break
-        if not finite[i]:
+        pos = (math.log10(intensity[i]), math.log10(rate[i])) if finite[i] else None
+        if pos is None or any(abs(pos[0] - math.log10(intensity[j])) < 0.08 and
+                              abs(pos[1] - math.log10(rate[j])) < 0.06 for j in labelled):
             continue
-        pos = (math.log10(intensity[i]), math.log10(rate[i]))
-        if any(abs(pos[0] - a) < 0.08 and abs(pos[1] - b) < 0.06 for a, b in labelled):
-            continue
-        labelled.append(pos)
-        ax.annotate(str(df.loc[i, "op"]), (intensity[i], rate[i]), xytext=(4, 4), textcoords="offset points",
-                    fontsize=LEAST_FONT - 1, gid="op-label")
+        labelled.append(i)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(f"operational intensity (MACs performed per {dram} byte)")
@@ -382,7 +397,10 @@ def roofline(result, arch, design: str | None = None) -> Figure:
     ax.set_title(f"roofline: {result.workload} on {result.arch}{f' ({design})' if design else ''} "
                  f"({int(finite.sum())} ops)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)  # below the axes: never on a label
+    place_labels(ax, [(intensity[i], rate[i]) for i in labelled], [str(df.loc[i, "op"]) for i in labelled],
+                 markers=list(zip(intensity[finite], rate[finite])), gid="op-label", fontsize=LEAST_FONT - 1,
+                 bbox=LABEL_BOX)
     fig._sparsim = {"kind": "roofline", "peak_macs_per_s": peak, "bandwidth_bytes_per_s": bw,
                     "ops": df.loc[finite, "op"].tolist()}
     return fig
@@ -411,10 +429,17 @@ def compare_bars(results: dict, metrics: Sequence[str] = ("latency_s", "energy_p
         ax.set_title(METRIC_LABELS.get(m, (m,))[0])
         ax.margins(y=0.2)
         ax.grid(True, axis="y", alpha=0.3)
-    fig.suptitle(title or " vs ".join(labels))
+    if overlapping_texts(fig, axes[0].get_xticklabels()):
+        # names too long to sit side by side: number the bars and name them in one legend below
+        for ax in axes:
+            ax.set_xticklabels([str(i + 1) for i in range(len(labels))], fontsize=LEAST_FONT)
+        handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i % 10)) for i in range(len(labels))]
+        fig.legend(handles, [f"{i + 1}: {label}".replace("\n", " ") for i, label in enumerate(labels)],
+                   loc="outside lower center", ncol=min(3, len(labels)), fontsize=LEAST_FONT)
+    fig.suptitle(title or " vs ".join(labels).replace("\n", " ") + " (ratios to the first bar)")
     fig._sparsim = {"kind": "compare", "labels": labels, "metrics": metrics}
     return fig
 
 
 __all__ = ["pareto_scatter", "parameter_effects", "op_breakdown", "roofline", "compare_bars", "save",
-           "metric_label"]
+           "metric_label", "param_label", "energy_groups", "axis_texts", "overlapping_texts"]

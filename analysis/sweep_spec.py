@@ -6,9 +6,9 @@ engine produces, a strategy (`grid`, `random: N`, `nsga2: N`) and an executor (`
 `local`, `dask://HOST:PORT`):
 
     name: edge_npu_resnet50
-    base_arch: ../../arch_configs/edge_npu_32x32_os.yaml   # relative to this file
+    base_arch: edge_npu_32x32_os        # a shipped name, or a path relative to this file
     workloads:
-      - {path: ../../workloads/traces/resnet50.yaml, weight: 1}
+      - {path: resnet50, weight: 1}     # likewise
     parameters:
       compute.rows: [16, 32, 64]                 # a list: categorical / explicit values
       compute.cols: "=compute.rows"              # derived: an expression over other paths
@@ -48,7 +48,7 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simulator.errors import SparsimInputError, from_validation_error, nearest
+from simulator.errors import SparsimInputError, from_validation_error, install_hint, nearest
 
 # ----------------------------------------------------------------------------- objectives
 
@@ -561,15 +561,20 @@ def apply_point(base_raw: dict, overrides: dict[str, Any]) -> dict:
 
 # ----------------------------------------------------------------------------- loading
 
-def _resolve_file(text: str, spec_dir: Path | None, what: str, spec_path, field_name: str) -> Path:
+def _resolve_file(text: str, spec_dir: Path | None, what: str, spec_path, field_name: str,
+                  kind: str = "specs") -> Path:
     p = Path(text).expanduser()
     tries = [p] if p.is_absolute() else ([spec_dir / p] if spec_dir else []) + [Path.cwd() / p]
     for t in tries:
         if t.exists():
             return t.resolve()
+    from simulator.shipped import find
+    shipped = find(kind, text) if len(p.parts) == 1 else None
+    if shipped is not None:  # a shipped spec or trace by name
+        return shipped
     raise SparsimInputError(f"{what} '{text}' not found", path=spec_path, field=field_name,
-                            hint=f"paths are relative to the sweep spec's folder ({spec_dir})" if spec_dir
-                            else "check the path")
+                            hint=(f"paths are relative to the sweep spec's folder ({spec_dir}); " if spec_dir
+                                  else "") + f"or give a shipped name (sparsim list {kind})")
 
 
 def _parse_executor(text: str, spec_path, field_name: str) -> str:
@@ -598,7 +603,7 @@ def check_dask_scheduler(address: str, timeout_s: float = 5.0, spec_path=None, f
     import importlib.util
     if importlib.util.find_spec("distributed") is None:
         raise SparsimInputError("the dask executor needs dask.distributed", path=spec_path, field=field_name,
-                                hint="pip install -e .[dask]")
+                                hint=install_hint("dask"))
     import socket
     from urllib.parse import urlparse
     u = urlparse(address)
@@ -752,7 +757,7 @@ def resolve_sweep(source, *, executor: str | None = None, jobs: int | None = Non
     names_seen: set[str] = set()
     metric_names: set[str] = set(CORE_METRICS) | set(DERIVED_METRICS)
     for i, w in enumerate(spec.workloads):
-        wpath = _resolve_file(w.path, spec_dir, "workload", spec_path, f"workloads[{i}].path")
+        wpath = _resolve_file(w.path, spec_dir, "workload", spec_path, f"workloads[{i}].path", "traces")
         trace = load_trace(wpath)
         name = w.name or trace.name or wpath.stem
         if name in names_seen:

@@ -8,8 +8,8 @@ What is measured: `run_sweep` end to end into a fresh folder (spec validation, w
 start-up, every point evaluated and committed to the results store, Pareto/summary;
 plots off), reported as points per minute of wall time, and the evaluation phase alone.
 A single-point figure (arch validation + `simulate()` of a whole network in one process)
-gives the comparison with ZigZag: REFERENCE.md measured ZigZag (zigzag-dse 3.9.1) at
-48.6 s for ResNet-18 on its tpu_like example (a weight-stationary systolic design); we
+gives the comparison with ZigZag: ZigZag (zigzag-dse 3.9.1) took
+48.6 s (docs/references.md#zigzag-timing) for ResNet-18 on its tpu_like example (a weight-stationary systolic design); we
 time ResNet-18 on a 32x32 weight-stationary array. The two tools do different work
 (ZigZag searches temporal mappings; sparsim evaluates a fixed SCALE-Sim-style mapping),
 so the ratio is per network evaluation, as a user of a sweep experiences it.
@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-ZIGZAG_RESNET18_S = 48.6  # REFERENCE.md: ZigZag 3.9.1, ResNet-18 on its tpu_like example
+ZIGZAG_RESNET18_S = 48.6  # docs/references.md#zigzag-timing: ZigZag 3.9.1, ResNet-18 on its tpu_like example
 TARGET_PER_MIN = 1000
 
 
@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", action="store_true", help="print a cProfile of simulate() on ResNet-50")
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     ap.add_argument("--zigzag-python", help="python of a venv with zigzag-dse==3.9.1 (and six): time ZigZag "
-                                            "on ResNet-18 / tpu_like here instead of using REFERENCE.md's 48.6 s")
+                                            "on ResNet-18 / tpu_like here instead of the 48.6 s in docs/references.md")
     args = ap.parse_args(argv)
 
     traces = ROOT / "workloads" / "traces"
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
     else:
         print(f"skip LLaMA-2-7B decode: {llama} not found (produced by the workloads work)")
 
-    zigzag_s, zigzag_src = ZIGZAG_RESNET18_S, "REFERENCE.md"
+    zigzag_s, zigzag_src = ZIGZAG_RESNET18_S, "docs/references.md#zigzag-timing"
     if args.zigzag_python:
         zigzag_s, zigzag_src = run_zigzag(args.zigzag_python), "measured here"
         print(f"ZigZag 3.9.1, ResNet-18 on tpu_like (measured here): {zigzag_s:.1f} s")

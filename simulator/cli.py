@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from simulator.cli_conventions import plain_flags_show_no_type, print_warnings_as_lines
 from simulator.errors import SparsimInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -19,8 +20,19 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+plain_flags_show_no_type()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from simulator import __version__
+        print(f"sparsim {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _group() -> None:
+def _group(version: bool = typer.Option(False, "--version", "-V", callback=_print_version, is_eager=True,
+                                        help="print the version and exit")) -> None:
     """sparsim: simulate sparse neural networks on accelerator designs."""
 
 
@@ -39,34 +51,45 @@ def si(x, unit: str = "") -> str:
     return f"{x:.3g}{unit}"
 
 
-def print_result(result, top: int) -> None:
-    df = result.to_pandas()
-    table = Table(title=f"{result.workload} on {result.arch}", show_lines=False)
+def _arch_note(arch) -> str:
+    """'800 MHz, a8/w8 operands' for a table title: the clock and the datapath precision."""
+    if arch is None:
+        return ""
+    p = getattr(arch.compute, "precision", None)
+    bits = f", a{p.activations}/w{p.weights} operands" if p is not None else ""
+    return f" ({arch.clock_mhz:g} MHz{bits})"
+
+
+def print_result(result, top: int, arch=None) -> None:
+    rows = result.rows
+    table = Table(title=f"{result.workload} on {result.arch}{_arch_note(arch)}", show_lines=False)
     cols = {"op": "", "cycles": "", "stall_cycles": "", "dense_macs": "", "macs": "",
             "utilization": "%", "energy_pj": "J", "latency_s": "s"}
-    if (df["macs"] == df["dense_macs"]).all():
+    if all(r["macs"] == r["dense_macs"] for r in rows):
         del cols["dense_macs"]  # only worth a column when sparsity removed work
     heads = {"stall_cycles": "stall", "dense_macs": "dense MACs", "macs": "MACs", "utilization": "util",
              "energy_pj": "energy", "latency_s": "latency"}
+    widest = max((len(r["op"]) for r in rows), default=2)
     for c in cols:
         table.add_column(heads.get(c, c), justify="left" if c == "op" else "right",
                          overflow="fold" if c == "op" else "ellipsis", no_wrap=c != "op",
-                         min_width=min(24, int(df["op"].str.len().max())) if c == "op" else None)
-    shown = df if top <= 0 or len(df) <= top else df.head(top)
-    for _, r in shown.iterrows():
+                         min_width=min(24, widest) if c == "op" else None)
+    shown = rows if top <= 0 or len(rows) <= top else rows[:top]
+    for r in shown:
         cells = []
         for c, unit in cols.items():
             v = r[c]
             cells.append(f"{v:.1%}" if unit == "%" else si(v * 1e-12, unit) if c == "energy_pj" else si(v, unit))
         table.add_row(*cells)
     console.print(table)
-    if len(shown) < len(df):
-        console.print(f"... {len(df) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
+    if len(shown) < len(rows):
+        console.print(f"... {len(rows) - len(shown)} more ops (use --top 0 for all, or --out FILE)")
     t = result.totals
+    stall_share = t["stall_cycles"] / t["cycles"] if t["cycles"] else 0.0
     console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
-                  f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
-                  f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
-                  f"area {t['area_mm2']:.3g} mm^2")
+                  f"({stall_share:.1%} memory stalls), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, "
+                  f"latency {si(t['latency_s'], 's')}, energy {si(t['energy_pj'] * 1e-12, 'J')}, "
+                  f"utilization {t['utilization']:.1%}, area {t['area_mm2']:.3g} mm^2", soft_wrap=True)
     if result.resources:
         r = result.resources
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")
@@ -77,7 +100,7 @@ def print_result(result, top: int) -> None:
         console.print(f"[bold]throughput[/bold]: {t['tokens_per_s']:.4g} tokens/s; memory-bound limit "
                       f"{b['bound_tokens_per_s']:.4g} tokens/s ({b['weight_bytes'] / 1e9:.3g} GB of weights per pass / "
                       f"{b['peak_bytes_per_s'] / 1e9:.4g} GB/s peak off-chip)")
-    notes = sorted({n for n in df["notes"] if n})
+    notes = sorted({r["notes"] for r in rows if r.get("notes")})
     for n in notes:
         console.print(f"[yellow]note[/yellow]: {n}")
 
@@ -91,11 +114,14 @@ def simulate_located(run, trace, spec, arch_path: Path, workload_path: Path):
         raise exc.located(arch_path if is_arch_error(exc) else workload_path) from None
 
 
-ARCH_OPTION = typer.Option(..., "--arch", "-a", help="accelerator spec YAML (arch_configs/)")
-WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON or SCALE-Sim topology CSV")
+ARCH_OPTION = typer.Option(..., "--arch", "-a", help="accelerator spec: YAML, SCALE-Sim .cfg, or a shipped name "
+                           "(sparsim list specs)")
+WORKLOAD_OPTION = typer.Option(..., "--workload", "-w", help="trace YAML/JSON, SCALE-Sim topology CSV, or a shipped "
+                               "name (sparsim list traces)")
 SET_OPTION = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)")
 OUT_OPTION = typer.Option(None, "--out", "-o", help="write per-op rows to .csv, .parquet or .json")
 JSON_OPTION = typer.Option(False, "--json", help="print totals as one JSON object")
+JSON_RESULT_OPTION = typer.Option(False, "--json", help="print the result as JSON instead of text")
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="print nothing but errors")
 TOP_OPTION = typer.Option(30, "--top", help="ops shown in the table (0 = all)")
 
@@ -123,14 +149,14 @@ def simulate(
     if as_json:
         print(json.dumps(result.totals, default=float))
     elif not quiet:
-        print_result(result, top)
+        print_result(result, top, spec)
         if out:
             console.print(f"wrote {out}")
 
 
 # Commands of other subsystems register themselves on `app` when imported.
-COMMAND_MODULES = ("simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep", "analysis.cli_gpu",
-                   "simulator.cli_system", "analysis.cli_train")
+COMMAND_MODULES = ("simulator.cli_list", "simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep",
+                   "analysis.cli_gpu", "analysis.cli_report", "simulator.cli_system", "analysis.cli_train")
 
 
 def _register_commands() -> None:
@@ -143,6 +169,7 @@ def _register_commands() -> None:
 
 def main() -> None:
     _register_commands()
+    print_warnings_as_lines()
     try:
         app()
     except SparsimInputError as exc:

@@ -9,26 +9,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
-
-import pandas as pd
-from rich.table import Table
+from typing import TYPE_CHECKING, Optional
 
 from simulator.cli import (ARCH_OPTION, JSON_OPTION, OUT_OPTION, QUIET_OPTION, SET_OPTION, TOP_OPTION, WORKLOAD_OPTION,
                            app, console, si, simulate_located)
-from simulator.simulate import write_table
-from simulator.spec import Arch
-from simulator.trace import OperandSparsity, Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from simulator.spec import Arch
+    from simulator.trace import Trace
 
 
 def strip_sparsity(trace: Trace) -> Trace:
     """The same trace with every operand dense (shapes, precisions, repeats unchanged)."""
+    from simulator.trace import OperandSparsity
     ops = [op.model_copy(update={"sparsity": OperandSparsity()}) for op in trace.ops]
     return trace.model_copy(update={"ops": ops, "name": f"{trace.name} (dense)"})
 
 
 def compare_runs(trace: Trace, arch: Arch) -> tuple[pd.DataFrame, dict]:
     """Per-op and total speedup and energy ratio of `trace` as given vs its dense twin on `arch`."""
+    import pandas as pd
+
     from simulator.simulate import simulate
     dense = simulate(strip_sparsity(trace), arch)
     sparse = simulate(trace, arch)
@@ -64,6 +67,9 @@ def compare(
     top: int = TOP_OPTION,
 ):
     """Run a workload dense and sparse on one arch: speedup and energy ratio per op and in total."""
+    from rich.table import Table
+
+    from simulator.simulate import write_table
     from simulator.spec import load_arch
     from simulator.trace import load_trace
 

@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from simulator.cli import app, console, si
+from simulator.cli import JSON_RESULT_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
 from simulator.errors import SparsimInputError, nearest
 
 
@@ -71,7 +71,7 @@ def llm(
     cores: int = typer.Option(1, "--cores", help="copies of --arch sharing its DRAM"),
     prompt_len: int = typer.Option(..., "--prompt-len", "-p", help="prompt tokens per sequence"),
     output_len: int = typer.Option(..., "--output-len", "-t", help="output tokens per sequence"),
-    batch: int = typer.Option(1, "--batch", "-b"),
+    batch: int = typer.Option(1, "--batch", "-b", help="sequences per batch"),
     weights: Optional[str] = typer.Option(None, "--weights", help="weight sparsity: N:M, density, or block:RxC:D"),
     activations: Optional[str] = typer.Option(None, "--activations", help="activation density"),
     kv: Optional[str] = typer.Option(None, "--kv", help="KV-cache density (e.g. 0.3 = 70% pruned)"),
@@ -93,7 +93,7 @@ def llm(
     timeline: Optional[Path] = typer.Option(None, "--timeline", help="write a Chrome-trace JSON (prefill + one decode step)"),
     gantt: Optional[Path] = typer.Option(None, "--gantt", help="write a per-core Gantt chart (PNG/SVG/PDF)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = QUIET_OPTION,
 ):
     """End-to-end LLM inference: prefill + decode with a growing KV cache; TTFT, TPOT, tokens/s, J/token."""
     from simulator.llm import Speculative, simulate_llm
@@ -138,11 +138,11 @@ def system_cmd(
     microbatches: Optional[int] = typer.Option(None, "--microbatches", help="inputs streamed through a pipeline"),
     set_: list[str] = typer.Option([], "--set", help="override an arch field (with --arch)"),
     fusion: bool = typer.Option(False, "--fusion", help="keep fusable outputs on chip (one-core systems)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows (.csv or .json)"),
+    out: Optional[Path] = OUT_OPTION,
     timeline: Optional[Path] = typer.Option(None, "--timeline", help="write a Chrome-trace JSON"),
     gantt: Optional[Path] = typer.Option(None, "--gantt", help="write a per-core Gantt chart"),
     as_json: bool = typer.Option(False, "--json", help="print totals as one JSON object"),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = QUIET_OPTION,
 ):
     """Run a workload on a multi-core system (SimPy: shared DRAM, DMA, scheduling policies)."""
     from simulator.system import simulate_system
@@ -175,15 +175,11 @@ def system_cmd(
 
 
 def _save_rows(path: Path, result) -> None:
+    """Per-op rows in the formats `simulate --out` takes (.csv, .parquet, .json with the totals)."""
     import pandas as pd
-    suffix = path.suffix.lower()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".csv":
-        pd.DataFrame(result.ops).to_csv(path, index=False)
-    elif suffix == ".json":
-        path.write_text(json.dumps({"totals": result.totals(), "ops": result.ops}, indent=1, default=float))
-    else:
-        raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out", hint="use .csv or .json")
+
+    from simulator.simulate import write_table
+    write_table(pd.DataFrame(result.ops), path, {"totals": result.totals()})
 
 
 @app.command()
@@ -192,7 +188,8 @@ def graph(
     arch: Path = typer.Option(..., "--arch", "-a", help="arch spec YAML"),
     fusion: bool = typer.Option(False, "--fusion", help="keep fusable outputs on chip (no DRAM round trip)"),
     set_: list[str] = typer.Option([], "--set", help="override an arch field"),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = JSON_RESULT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ):
     """Op-graph analysis: critical-path latency with unlimited parallel hardware, and fusion savings."""
     from simulator.graph import analyze
@@ -204,6 +201,8 @@ def graph(
             "fused_edges": len(sched.fused_edges), "saved_dram_bytes": sched.saved_dram_bytes}
     if as_json:
         print(json.dumps(data, default=float))
+        return
+    if quiet:
         return
     console.print(f"critical path {si(sched.latency_s, 's')} vs serial {si(sched.serial_latency_s, 's')} "
                   f"(parallelism {sched.parallelism:.2f}) over {len(sched.critical_path)} ops")

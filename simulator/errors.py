@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class SparsimInputError(ValueError):
@@ -36,6 +37,21 @@ class SparsimInputError(ValueError):
         if field_prefix:
             field = f"{field_prefix}.{field}" if field else field_prefix
         return SparsimInputError(self.message, path=self.path or path, field=field, hint=self.hint)
+
+
+class SparsimWarning(UserWarning):
+    """Input that sparsim reads but cannot fully honour; the CLI prints it as one `warning:` line."""
+
+
+def install_hint(extra: str) -> str:
+    """The one wording of an install hint for an optional extra."""
+    return f"pip install 'sparsim[{extra}]'"
+
+
+def missing_extra(extra: str, package: str, what: str) -> SparsimInputError:
+    """The error for a feature whose optional extra is not installed (one line, exit code 2)."""
+    return SparsimInputError(f"{what} needs the '{extra}' extra ({package} is not installed)",
+                             hint=install_hint(extra))
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:

@@ -79,7 +79,7 @@ def _split(total: int, tile: int) -> np.ndarray:
 
 def fold_grid(dataflow: str, M: int, N: int, K: int, rows: int, cols: int) -> FoldGrid:
     """OS: outer M over rows, inner N over cols. WS: outer N over cols, inner K over rows.
-    IS: outer M over cols, inner K over rows (the SCALE-Sim mappings of REFERENCE.md)."""
+    IS: outer M over cols, inner K over rows (the SCALE-Sim mappings, docs/references.md#scale-sim-cycles)."""
     if dataflow == "os":
         return FoldGrid("M", "N", _split(M, rows), _split(N, cols))
     if dataflow == "ws":

@@ -11,8 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from simulator.area import area_breakdown_mm2
 from simulator.engines import engine_module
@@ -20,6 +19,9 @@ from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
 from simulator.spec import Arch
 from simulator.trace import Op, Trace
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMED = ("cycles", "compute_cycles", "stall_cycles", "macs", "dense_macs", "energy_pj", "latency_s")
 
@@ -35,7 +37,8 @@ class Result:
     resources: dict = field(default_factory=dict)   # engine-specific budgets (FPGA: DSP/BRAM/URAM/LUT/FF)
     memory_bound: dict = field(default_factory=dict)  # engine's whole-trace memory-bound limit, when it has one
 
-    def to_pandas(self) -> pd.DataFrame:
+    def to_pandas(self) -> "pd.DataFrame":
+        import pandas as pd  # deferred: pandas costs ~0.3 s at CLI start-up
         return pd.DataFrame(self.rows)
 
     def save(self, path: str | Path) -> Path:
@@ -45,7 +48,7 @@ class Result:
             "resources": self.resources, "memory_bound": self.memory_bound})
 
 
-def write_table(df: pd.DataFrame, path: str | Path, header: dict) -> Path:
+def write_table(df: "pd.DataFrame", path: str | Path, header: dict) -> Path:
     """Per-op rows as .csv or .parquet; as .json, `header` plus the rows under `ops`."""
     path = Path(path)
     suffix = path.suffix.lower()

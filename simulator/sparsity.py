@@ -39,8 +39,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.signal import fftconvolve
-from scipy.stats import hypergeom
 
 from simulator.errors import SparsimInputError
 from simulator.kernels.imbalance import binomial_pmf, expected_max_of_draws, fold_max
@@ -110,6 +108,7 @@ def _normalised(hist) -> np.ndarray:
 
 def _split_hist(probs: np.ndarray, big: int, small: int) -> np.ndarray:
     """Distribution in aligned sub-groups of `small` of groups of `big` (nonzeros placed uniformly)."""
+    from scipy.stats import hypergeom  # deferred: scipy costs ~0.5 s at CLI start-up
     out = np.zeros(small + 1)
     for j, p in enumerate(probs):
         if p == 0:
@@ -222,7 +221,11 @@ def slots_per_group(dist: GroupDistribution, n: int, policy: str) -> float:
 
 
 def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = fftconvolve(a, b) if len(a) * len(b) > 1 << 14 else np.convolve(a, b)
+    if len(a) * len(b) > 1 << 14:
+        from scipy.signal import fftconvolve  # deferred: scipy costs ~0.5 s at CLI start-up
+        out = fftconvolve(a, b)
+    else:
+        out = np.convolve(a, b)
     out = np.clip(out, 0.0, None)
     nz = np.nonzero(out > 1e-300)[0]
     out = out[: nz[-1] + 1] if len(nz) else out[:1]

@@ -262,8 +262,17 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | None, *, path=None) 
 
 
 def load_arch(path: str | Path, overrides: dict[str, Any] | list[str] | None = None) -> Arch:
-    """Load an arch YAML, apply `{'compute.rows': 64}` or `['compute.rows=64']` overrides, validate."""
-    data = read_yaml(path, "arch spec")
+    """Load an arch (YAML path, SCALE-Sim .cfg, or shipped name), apply `{'compute.rows': 64}` or
+    `['compute.rows=64']` overrides, validate."""
+    from simulator.shipped import not_found_hint, resolve
+    path = resolve(path, "specs")
+    if not path.exists():
+        raise SparsimInputError("arch spec not found", path=path, hint=not_found_hint("specs", path))
+    if path.suffix.lower() == ".cfg":
+        from simulator.scalesim_cfg import cfg_to_dict
+        data = cfg_to_dict(path)
+    else:
+        data = read_yaml(path, "arch spec")
     if isinstance(overrides, (list, tuple)):
         overrides = dict(parse_override(o) for o in overrides)
     if isinstance(data, dict):

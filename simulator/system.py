@@ -271,6 +271,9 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
         arch_path = Path(group.arch)
         if not arch_path.is_absolute():
             arch_path = base_dir / arch_path
+        if not arch_path.exists() and len(Path(group.arch).parts) == 1:
+            from simulator.shipped import resolve
+            arch_path = resolve(group.arch, "specs")  # a shipped spec by name
         if not arch_path.exists():
             raise SparsimInputError(f"arch file '{group.arch}' not found (looked in {arch_path.parent})", path=path,
                                     field=f"cores[{gi}].arch", hint="paths are relative to the system file")
@@ -302,6 +305,8 @@ def _global_buffer_fields(gb: GlobalBufferSpec | None) -> dict:
 
 def load_system(path: str | Path) -> System:
     """Read a system YAML (cores by arch file and count, DMA engines, shared DRAM, NoC, policy)."""
+    from simulator.shipped import resolve
+    path = resolve(path, "systems")
     return system_from_dict(read_yaml(path, "system spec"), path=path)
 
 

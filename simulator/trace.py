@@ -461,10 +461,10 @@ def _locate_op_error(exc: ValidationError, data: dict, path) -> SparsimInputErro
 
 def load_trace(path: str | Path) -> Trace:
     """Read a trace from YAML, JSON, or a SCALE-Sim topology CSV, with one clear error on failure."""
-    path = Path(path)
+    from simulator.shipped import not_found_hint, resolve
+    path = resolve(path, "traces")
     if not path.exists():
-        raise SparsimInputError("workload file not found", path=path,
-                                hint="check the path; shipped traces are in workloads/traces/")
+        raise SparsimInputError("workload file not found", path=path, hint=not_found_hint("traces", path))
     suffix = path.suffix.lower()
     if suffix == ".csv":
         from simulator.scalesim_csv import load_topology_csv

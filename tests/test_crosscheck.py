@@ -46,7 +46,7 @@ def test_mi210_large_gemms_alone_are_within_5_percent():
 
 
 def test_h100_spec_reproduces_the_published_8192_cubed_bf16_measurement(tmp_path):
-    # REFERENCE.md: 8192^3 bf16 on H100 80GB HBM3 measured at ~770-800 TFLOP/s; take the middle.
+    # docs/references.md#h100-measured: 8192^3 bf16 on H100 80GB HBM3 measured at ~770-800 TFLOP/s; take the middle.
     measured_ms = 2 * 8192 ** 3 / 785e12 * 1e3
     f = tmp_path / "h100.csv"
     f.write_text(f"M,N,K,dtype,latency_ms\n8192,8192,8192,bf16,{measured_ms:.6f}\n")
@@ -111,10 +111,10 @@ def test_set_overrides_change_the_prediction(capsys, tmp_path):
     f = tmp_path / "one.csv"
     f.write_text("M,N,K,latency_ms\n8192,8192,8192,4.0\n")
     report = tmp_path / "r.csv"
-    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q")
+    run_cli(capsys, "crosscheck", "-a", A100, "--measured", f, "--out", report, "-q")
     base = pd.read_csv(report)["predicted_ms"].iloc[0]
     half = load_arch(A100).compute.efficiency.tensor / 2
-    run_cli(capsys, "crosscheck", "-a", A100, "-m", f, "--out", report, "-q",
+    run_cli(capsys, "crosscheck", "-a", A100, "--measured", f, "--out", report, "-q",
             "--set", f"compute.efficiency.tensor={half}")
     assert pd.read_csv(report)["predicted_ms"].iloc[0] == pytest.approx(2 * base, rel=0.05)
 

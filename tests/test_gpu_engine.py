@@ -76,7 +76,7 @@ def test_h100_8192_cubed_bf16_gemm_matches_the_measured_770_to_800_tflops():
 @pytest.mark.parametrize("path, peak, low, high", [(A100, 312, 0.70, 0.85), (H100, 989, 0.75, 0.81)])
 @pytest.mark.parametrize("shape", [(8192, 8192, 8192), (4096, 4096, 4096), (8192, 12288, 12288)])
 def test_large_fp16_gemms_reach_the_published_fraction_of_peak(path, peak, low, high, shape):
-    # A100 ~70-80% (published maxima 79-87%), H100 ~75-80% (REFERENCE 8192^3 bf16 770-800 TFLOP/s).
+    # A100 ~70-80% (published maxima 79-87%), H100 ~75-80% (docs/references.md#h100-measured: 8192^3 bf16 770-800 TFLOP/s).
     M, N, K = shape
     tflops = 2 * M * N * K / seconds(gemm(M, N, K), load_arch(path)) / 1e12
     assert low * peak <= tflops <= high * peak

@@ -161,3 +161,56 @@ def test_cli_plot_commands(tmp_path, capsys, monkeypatch):
     assert code == 0, err and (tmp_path / "r.svg").exists()
     code, _, err = run_cli(capsys, "plot", "pareto", tmp_path / "sw", "--x", "latncy")
     assert code == 2 and "did you mean 'latency'" in err
+
+
+# ----------------------------------------------------------------------------- readability at default size
+
+from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
+
+
+def test_crowded_pareto_labels_do_not_overlap_and_infeasible_is_in_the_legend():
+    n = 30
+    lat = 1e-3 * (1 + np.arange(n) * 1e-3)             # a dense front: points nearly on top of each other
+    df = pd.DataFrame({"key": [f"k{i}" for i in range(n)], "compute.dataflow": ["os", "ws", "is"] * 10,
+                       "latency_s": lat, "energy_pj": 1e9 / lat * 1e-3, "feasible": [True] * 25 + [False] * 5})
+    fig = P.pareto_scatter(df, color_by="compute.dataflow", max_labels=12)
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_gid() == "pareto-label"]
+    assert len(labels) == 9  # 25 front points, every 3rd labelled (max_labels=12)
+    assert not overlapping_texts(fig, axis_texts(ax))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "violates a constraint" in legend
+
+
+def test_roofline_labels_do_not_overlap(result):
+    res, arch = result
+    fig = P.roofline(res, arch)
+    assert not overlapping_texts(fig, axis_texts(fig.axes[0]))
+
+
+def test_compare_bars_with_long_names_moves_them_to_a_legend(result):
+    res, arch = result
+    names = {f"a_long_accelerator_name_{i}\ndense": res for i in range(4)}
+    fig = P.compare_bars(names)
+    for ax in fig.axes:
+        assert not overlapping_texts(fig, ax.get_xticklabels())
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[0] == "1: a_long_accelerator_name_0 dense"
+
+
+def test_place_labels_separates_labels_of_coincident_points():
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter([1, 1.001, 1.002, 1.003], [1, 1, 1, 1])
+    ax.set_xlim(0, 2)
+    ax.set_ylim(0, 2)
+    anns = place_labels(ax, [(1, 1), (1.001, 1), (1.002, 1), (1.003, 1)], ["first", "second", "third", "fourth"])
+    assert len(anns) == 4 and not overlapping_texts(fig, anns)
+    plt.close(fig)
+
+
+def test_parameter_axes_carry_units(design_df):
+    df = design_df.assign(**{"memory.sram.capacity_kib": 64})
+    df.loc[::2, "memory.sram.capacity_kib"] = 128
+    fig = P.parameter_effects(df, ["memory.sram.capacity_kib"], ["latency_s"])
+    assert fig.axes[0].get_xlabel() == "sram.capacity_kib (KiB)" and fig.axes[0].get_ylabel() == "latency (ms)"

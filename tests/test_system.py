@@ -1,6 +1,6 @@
 """System model: SimPy cores sharing one DRAM, scheduling policies, MoE placement, bad input.
 
-Reference numbers are derived by hand from the SCALE-Sim cycle formulas (REFERENCE.md)
+Reference numbers are derived by hand from the SCALE-Sim cycle formulas (docs/references.md#scale-sim-cycles)
 on the edge NPU: a 32x32 output-stationary array at 800 MHz with 16 bytes/cycle of DRAM.
 """
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from simulator.cli import app, console, si
-from simulator.errors import SparsimInputError
-from simulator.trace import Trace, save_trace
+from simulator.errors import SparsimInputError, install_hint
+
+if TYPE_CHECKING:
+    from simulator.trace import Trace
 
 extract_app = typer.Typer(add_completion=False, no_args_is_help=True,
                           help="Extract a workload trace from a model (HF config.json, PyTorch module, ONNX).")
@@ -60,12 +62,28 @@ def _import_extra(module: str, extra: str):
     except ImportError as exc:
         missing = getattr(exc, "name", None) or extra
         raise SparsimInputError(f"this extractor needs the '{extra}' extra ({missing} is not installed)",
-                                field="extract", hint=f"pip install 'sparsim[{extra}]'"
+                                field="extract", hint=install_hint(extra)
                                 + (" or pip install torch==2.13.0 (the CPU build)" if extra == "torch" else "")) from None
+
+
+def _density(text: Optional[str], flag: str) -> Optional[float]:
+    """A density given as text (as `extract hf-config` takes it); measured extraction needs a plain number."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise SparsimInputError(f"'{text}' is not a density", field=flag,
+                                hint="give the kept fraction, 0 < d <= 1 (e.g. 0.5); a measured trace thresholds "
+                                     "real tensors, so N:M or block recipes do not apply here") from None
+    if not 0.0 < value <= 1.0:
+        raise SparsimInputError(f"density must be in (0, 1] (got {value})", field=flag, hint="e.g. 0.5")
+    return value
 
 
 def _write(trace: Trace, out: Optional[Path], as_json: bool, quiet: bool) -> None:
     if out is not None:
+        from simulator.trace import save_trace
         save_trace(trace, out)
     print_summary(trace, out, as_json, quiet)
 
@@ -128,10 +146,11 @@ def torch_cmd(
     seq_len: int = typer.Option(128, "--seq-len", help="padded input length for minilm"),
     prune: Optional[str] = typer.Option(None, "--prune", help="weights: N:M (2:4), density (0.5) or block:RxC:D"),
     scope: str = typer.Option("layer", "--scope", help="magnitude pruning scope: layer | global"),
-    act_density: Optional[float] = typer.Option(None, "--activations", help="keep this fraction of each linear input "
-                                                                           "(TEAL-style thresholding)"),
-    kv_density: Optional[float] = typer.Option(None, "--kv", help="keep this fraction of K/V per token (magnitude)"),
-    attention: Optional[float] = typer.Option(None, "--attention", help="block-sparse attention mask density"),
+    act_density: Optional[str] = typer.Option(None, "--activations", help="activation density: keep this fraction "
+                                              "of each linear input (TEAL-style thresholding)"),
+    kv_density: Optional[str] = typer.Option(None, "--kv", help="KV-cache density: keep this fraction of K/V per "
+                                             "token (0.3 = 70% pruned, by magnitude)"),
+    attention: Optional[str] = typer.Option(None, "--attention", help="block-sparse attention mask density"),
     skip_layers: float = typer.Option(0.0, "--skip-layers", help="fraction of layers skipped (probability per block)"),
     bits: Optional[int] = typer.Option(None, "--bits", help="operand precision recorded in the trace "
                                                              "(default: each tensor's dtype)"),
@@ -142,6 +161,8 @@ def torch_cmd(
     train: bool = typer.Option(False, "--train", help="a training step: backward recorded from autograd"),
 ):
     """Run a real PyTorch forward pass, optionally sparsified, and trace it with measured sparsity."""
+    act_density, kv_density, attention = (_density(v, flag) for v, flag in (
+        (act_density, "--activations"), (kv_density, "--kv"), (attention, "--attention")))
     torch_trace = _import_extra("workloads.extract.torch_trace", "torch")
     if train:
         from workloads.extract.training import torch_training_trace

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from simulator.errors import SparsimInputError
+from simulator.errors import SparsimInputError, install_hint
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def require_cuda():
         import torch
     except ImportError:
         raise SparsimInputError("PyTorch is not installed, so nothing can be measured", field="measure",
-                                hint="pip install -e .[torch] on a machine with a CUDA GPU") from None
+                                hint=install_hint("torch") + " on a machine with a CUDA GPU") from None
     if not torch.cuda.is_available():
         raise SparsimInputError("no CUDA GPU is visible to PyTorch; the harness must run on a GPU machine",
                                 field="measure", hint="run `sparsim measure` on a host with an NVIDIA GPU and a CUDA build of "

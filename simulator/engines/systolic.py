@@ -1,6 +1,6 @@
 """Systolic PE array (rows x cols) with output-, weight- or input-stationary dataflow.
 
-Compute cycles are SCALE-Sim v3's stall-free count (REFERENCE.md), with M output rows,
+Compute cycles are SCALE-Sim v3's stall-free count (docs/references.md#scale-sim-cycles), with M output rows,
 N output columns, K the reduction length and an R x C array:
 - OS: folds = ceil(M/R) * ceil(N/C), each R + C + K - 2 cycles (skew in, K MACs, drain)
 - WS: folds = ceil(K/R) * ceil(N/C), each 2R + C + M - 2 (weights load R, stream M rows)
@@ -12,7 +12,7 @@ Sparsity (the optional `sparsity:` block; without it the array runs every op den
 the result says so, and the dense path is exactly the count above):
 - `layerwise_nm: true` is SCALE-Sim v3's layer-wise N:M mode on weights: it keeps the
   first N of every M filter rows, so the array iterates K' = (K // M)*N + min(K % M, N)
-  instead of K (REFERENCE.md); weights are stored as kept values + ceil(log2 M) index bits,
+  instead of K (docs/references.md#scale-sim-layerwise-nm); weights are stored as kept values + ceil(log2 M) index bits,
   and the activation buffer still supplies all K values (per array element: K/K' values),
   one index select per kept MAC. An entry with n == m (SCALE-Sim's default '1:1') is dense.
 - `weights|activations: gate`: a PE holding a zero operand is clock-gated: cycles

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from simulator.kernels import jit_now, lazy_njit as njit
 
 
 @njit(cache=True)
@@ -102,6 +102,7 @@ def binomial_pmf(n, p):
 
 def warm_up() -> None:
     """Compile every kernel once (outside timed regions)."""
+    jit_now()
     row_nnz_from_mask(np.ones((2, 2), dtype=np.uint8), 0)
     fold_max(np.ones(3), 2)
     expected_max_of_draws(np.arange(3.0), np.ones(3) / 3.0, 2)

@@ -10,10 +10,10 @@ phases run one after another. The first fetch and the last write-back are never 
 """
 
 import numpy as np
-from numba import njit
+from simulator.kernels import jit_now, lazy_njit as njit
 
 
-@njit(cache=True)
+@njit(cache=True, interpret_small=True)
 def fold_schedule(compute, load, store, seconds_per_byte, double_buffered):
     """Return (total_cycles, stall_cycles) for folds with per-fold compute cycles and DRAM bytes.
 
@@ -45,7 +45,7 @@ def fold_schedule(compute, load, store, seconds_per_byte, double_buffered):
     return busy + stall, stall
 
 
-@njit(cache=True)
+@njit(cache=True, interpret_small=True)
 def blocked_fold_schedule(compute, base_load, held_load, streamed_load, store, n_in, block, resident,
                           seconds_per_byte, double_buffered):
     """`fold_schedule` of a two-loop fold grid run in the blocked order: blocks of `block` outer
@@ -96,6 +96,7 @@ def blocked_fold_schedule(compute, base_load, held_load, streamed_load, store, n
 
 def warm_up() -> None:
     """Compile outside timed regions."""
+    jit_now()
     z = np.zeros(2)
     fold_schedule(z + 1.0, z, z, 1.0, True)
     blocked_fold_schedule(z + 1.0, z, z, z, z, 1, 1, False, 1.0, True)

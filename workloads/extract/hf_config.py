@@ -17,8 +17,8 @@ their GEMM and dropout as absent (inference).
 
 Shapes follow the model code's conventions (cited per family below):
 - GQA: k/v projections are hidden x (num_key_value_heads x head_dim); attention carries
-  `kv_heads` so KV traffic is counted per KV head, not per query head (the mistake
-  LLM-Viewer made, see REFERENCE.md);
+  `kv_heads` so KV traffic is counted per KV head, not per query head
+  (docs/references.md#gqa-kv-heads);
 - MoE: each token goes to `num_experts_per_tok` of `num_local_experts` (Mixtral) or
   `num_experts` (Qwen2-MoE) experts; the per-expert token counts come from a routing
   distribution (uniform, Zipf with a skew, or measured counts from a file);
