@@ -126,6 +126,7 @@ def train(
     capacity_gib: Optional[float] = typer.Option(None, "--capacity-gib", help="device memory (default: the spec's)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows (.csv, .parquet, .json)"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
 ):
     """Simulate one training step: step time, tokens/s, MFU, energy, memory per device, phase split."""
     from simulator.cli_system import _target
@@ -161,6 +162,8 @@ def train(
     if as_json:
         data = [{"pattern": p or "dense", **res.to_dict()} for p, res in results]
         print(json.dumps(data if patterns else data[0], default=float))
+        return
+    if quiet:
         return
     if patterns:
         _print_sweep(results)
