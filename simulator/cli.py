@@ -66,7 +66,10 @@ def print_result(result, top: int) -> None:
     console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
                   f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
                   f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
-                  f"area {t['area_mm2']:.3g} mm^2")
+                  f"area {t['area_mm2']:.3g} mm^2, average power {si(t['power_w'], 'W')}"
+                  + (f" (board limit {t['board_tdp_w']:.0f} W)" if t.get("board_tdp_w") else ""))
+    if t.get("power_note"):
+        console.print(f"[yellow]note[/yellow]: {t['power_note']}")
     if result.resources:
         r = result.resources
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")

@@ -73,10 +73,12 @@ def test_h100_8192_cubed_bf16_gemm_matches_the_measured_770_to_800_tflops():
     assert 770 * 0.97 <= tflops <= 800 * 1.03
 
 
-@pytest.mark.parametrize("path, peak, low, high", [(A100, 312, 0.70, 0.85), (H100, 989, 0.75, 0.81)])
+@pytest.mark.parametrize("path, peak, low, high", [(A100, 312, 0.79, 0.94), (H100, 989, 0.75, 0.82)])
 @pytest.mark.parametrize("shape", [(8192, 8192, 8192), (4096, 4096, 4096), (8192, 12288, 12288)])
 def test_large_fp16_gemms_reach_the_published_fraction_of_peak(path, peak, low, high, shape):
-    # A100 ~70-80% (published maxima 79-87%), H100 ~75-80% (REFERENCE 8192^3 bf16 770-800 TFLOP/s).
+    # Bands from the measurements the specs cite (changed with issue 13): A100 fp16 79-94% of peak
+    # (square-size maxima 247.6-258.7 TFLOP/s, best-shape MAMF 271, PyTorch large shapes up to ~293);
+    # H100 75-82% (fp16 maxima 758-762, bf16 8192^3 770-800 TFLOP/s).
     M, N, K = shape
     tflops = 2 * M * N * K / seconds(gemm(M, N, K), load_arch(path)) / 1e12
     assert low * peak <= tflops <= high * peak
@@ -128,6 +130,29 @@ def test_2_4_speedup_on_large_compute_bound_gemms_is_between_1_1_and_1_7(path, s
 @pytest.mark.parametrize("shape", [(4096, 4096, 4096), (8192, 8192, 8192), (8192, 12288, 12288)])
 def test_a100_large_gemm_2_4_speedup_is_in_the_measured_1_2_to_1_4_band(shape):
     assert 1.2 <= speedup_2_4(load_arch(A100), *shape) <= 1.45
+
+
+@pytest.mark.parametrize("path", [A100, H100])
+def test_2_4_speedup_grows_with_problem_size_as_the_per_iteration_overhead_amortises(path):
+    arch = load_arch(path)
+    speedups = [speedup_2_4(arch, n, n, n) for n in (1024, 2048, 4096, 8192)]
+    assert all(b >= a - 0.01 for a, b in zip(speedups, speedups[1:]))
+    assert speedups[-1] - speedups[0] > 0.3
+
+
+def test_small_tiles_lose_more_to_the_k_iteration_overhead_than_large_ones():
+    free = ["memory.hbm.bandwidth_bytes_per_cycle=1e7", "memory.l2.bandwidth_bytes_per_cycle=1e7",
+            "compute.split_k=false", "compute.max_ctas_per_sm=1"]
+    def tile_time(tile, overhead):
+        arch = load_arch(A100, free + [f"compute.tile_shapes=[[{tile}, {tile}]]",
+                                       f"compute.k_iteration_overhead_cycles={overhead}"])
+        return seconds(gemm(8192, 8192, 8192), arch)
+    # By hand: a tile's K-loop iteration does 2 t t k_tile / rate cycles of math plus the overhead.
+    for tile in (64, 128):
+        arch = load_arch(A100)
+        k_tile = arch.compute.k_tile_bytes / 2
+        math_per_iter = 2 * tile * tile * k_tile / (2048 * arch.compute.efficiency.tensor)
+        assert tile_time(tile, 48) / tile_time(tile, 0) == pytest.approx(1 + 48 / math_per_iter, rel=0.02)
 
 
 @pytest.mark.parametrize("path", [A100, H100])

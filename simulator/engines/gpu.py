@@ -55,6 +55,7 @@ a `calibration` provenance note.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -100,6 +101,22 @@ class Efficiency(_Strict):
     calibration: str = Field(min_length=1, description="where these numbers come from (fit, dataset, date)")
 
 
+class BoardPower(_Strict):
+    """Board power of a GPU (`simulator.power`): idle + per-SM active power while kernels run; tensor math
+    and memory traffic are charged per action by the energy model (`energy.mac_pj`, per-level pJ/bit)."""
+    tdp_w: float = Field(gt=0, description="board power limit (datasheet TDP / max board power)")
+    idle_w: float = Field(ge=0, description="board power with clocks up and a context, no kernel running")
+    sm_active_w: float = Field(ge=0, description="extra watts per SM while a kernel occupies it (clock tree, "
+                                                "schedulers, register file, L1), tensor math excluded")
+    sources: str = Field(min_length=1, description="where each number comes from")
+
+    @model_validator(mode="after")
+    def _idle_below_tdp(self):
+        if self.idle_w >= self.tdp_w:
+            raise ValueError("power.idle_w must be below power.tdp_w")
+        return self
+
+
 class ComputeSpec(_Strict):
     kind: Literal["gpu"] = "gpu"
     vendor: str = ""
@@ -115,6 +132,9 @@ class ComputeSpec(_Strict):
         min_length=1, description="CTA output tiles (mt, nt) the library heuristic chooses from")
     k_tile_bytes: int = Field(default=128, ge=16, description="bytes of K per pipeline stage (64 fp16 values)")
     pipeline_stages: int = Field(default=3, ge=1)
+    k_iteration_overhead_cycles: float = Field(
+        default=0.0, ge=0, description="cycles per K-loop iteration not hidden behind tensor math (barrier, "
+                                       "fragment loads); small tiles and 2:4 tiles (half the math) feel it most")
     max_ctas_per_sm: int = Field(default=2, ge=1)
     split_k: bool = True
     sparse_split_k: bool = False
@@ -123,6 +143,7 @@ class ComputeSpec(_Strict):
     l2_resident_fraction: float = Field(default=0.5, gt=0, le=1, description="share of L2 operands may occupy")
     die_area_mm2: float | None = Field(default=None, gt=0)
     efficiency: Efficiency
+    power: BoardPower | None = Field(default=None, description="board power; None = no idle/SM-active power")
 
     @model_validator(mode="after")
     def _check(self):
@@ -208,6 +229,7 @@ class KernelTime:
     l2_read_bytes: float
     l2_write_bytes: float
     choice: str
+    active_sms: float | None = None    # SMs a kernel occupies (None = all)
 
 
 @dataclass(frozen=True)
@@ -260,6 +282,7 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
     b_stored = (0.5 * b_b + 0.5 * 2 / 8.0) if sparse_b else b_b
     k_tile = max(8, spec.k_tile_bytes / max(a_b, b_b))
     rate = flops_per_cycle_per_sm * efficiency
+    overhead = spec.k_iteration_overhead_cycles
     best: KernelTime | None = None
     for mt, nt in spec.tile_shapes:
         stage_bytes = (mt * a_b + nt * b_stored) * k_tile
@@ -298,7 +321,10 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
                     partial_bytes += g.M * g.N * 4.0 * s * g.count
             # Tile math: CTAs sharing an SM share its rate; a partial last wave still costs
             # ceil(tail / SMs) tile-times on its busiest SM.
-            per_tile = max(f for _, f in math_flops_per_tile_set) / rate
+            # Each K-loop iteration issues 2 mt nt k_tile FLOPs plus a fixed unhidden overhead, so a
+            # small tile (or a 2:4 tile, whose math per iteration is halved) loses more to it.
+            flops = max(f for _, f in math_flops_per_tile_set)
+            per_tile = flops / rate + overhead * flops / (2.0 * mt * nt * k_tile)
             full_waves, tail = divmod(tiles, concurrent)
             math_cycles = full_waves * (ctas_per_sm * per_tile + latency)
             if tail:
@@ -314,7 +340,7 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
                 total += spec.launch_overhead_us * 1e-6 * arch.clock_hz
             cand = KernelTime(math_cycles=math_cycles, total_cycles=total, hbm_read_bytes=hbm_read,
                               hbm_write_bytes=hbm_write, l2_read_bytes=l2_read, l2_write_bytes=hbm_write,
-                              choice=f"tile {mt}x{nt}, split-K {s}, {ctas_per_sm} CTA/SM, "
+                              active_sms=active_sms, choice=f"tile {mt}x{nt}, split-K {s}, {ctas_per_sm} CTA/SM, "
                                      f"{_ceil(tiles, concurrent)} waves")
             if best is None or cand.total_cycles < best.total_cycles:
                 best = cand
@@ -339,6 +365,18 @@ def _traffic(arch: Arch, kt: KernelTime) -> tuple[dict, dict]:
     return reads, writes
 
 
+def _board_energy_pj(arch: Arch, kt: KernelTime, launch_cycles: float) -> dict[str, float]:
+    """Idle board power over the whole op (launch gaps included) and per-SM active power while the
+    kernel occupies its SMs; empty when the spec has no `power` block."""
+    power: BoardPower | None = arch.compute.power
+    if power is None:
+        return {}
+    kernel_s = kt.total_cycles / arch.clock_hz
+    sms = arch.compute.sm_count if kt.active_sms is None else min(kt.active_sms, arch.compute.sm_count)
+    return {"board_idle": power.idle_w * (kernel_s + launch_cycles / arch.clock_hz) * 1e12,
+            "sm_active": power.sm_active_w * sms * kernel_s * 1e12}
+
+
 def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: float, notes: list[str],
           peak_macs_per_cycle: float) -> OpCost:
     launch = _launch_cycles(arch, launches)
@@ -349,7 +387,8 @@ def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: f
     # for what the user must know (sparsity not exploited, fused halves).
     return OpCost(engine="gpu", model=f"{model} [{kt.choice}]", compute_cycles=compute, stall_cycles=stall,
                   macs=macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=peak_macs_per_cycle,
-                  reads_bytes=reads, writes_bytes=writes, notes="; ".join(notes))
+                  reads_bytes=reads, writes_bytes=writes, extra_energy_pj=_board_energy_pj(arch, kt, launch),
+                  notes="; ".join(notes))
 
 
 def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str,
@@ -402,6 +441,8 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
         choice = f"fused attention, {ctas} CTAs in {_ceil(ctas, spec.sm_count)} waves"
     read, write = (q_or_o + kv_bytes, 0.0) if op.kind == "attention_qk" else (kv_bytes, q_or_o)
     kt = _streaming(arch, read, write, math_cycles, choice)
+    if d.q_len > spec.gemv_max_m:
+        kt = dataclasses.replace(kt, active_sms=min(spec.sm_count, ctas))
     launches = 1 if op.kind == "attention_qk" else 0
     notes = [] if launches else ["second half of the fused attention kernel (launch counted on attention_qk)"]
     sparse = [n for n in ("activations", "weights") if getattr(op.sparsity, n).kind != "dense"]
@@ -474,5 +515,5 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     return _gemm_cost(op, arch)
 
 
-__all__ = ["ComputeSpec", "TensorRate", "Efficiency", "estimate", "check_arch", "compute_area_mm2",
+__all__ = ["ComputeSpec", "TensorRate", "Efficiency", "BoardPower", "estimate", "check_arch", "compute_area_mm2",
            "tensor_rate", "runs_as_2_4", "BITS_FOR_DTYPE", "DTYPES_FOR_BITS"]
