@@ -132,6 +132,25 @@ def test_a100_large_gemm_2_4_speedup_is_in_the_measured_1_2_to_1_4_band(shape):
     assert 1.2 <= speedup_2_4(load_arch(A100), *shape) <= 1.45
 
 
+def test_a_kernel_that_would_pass_the_tdp_is_slowed_to_draw_exactly_the_tdp():
+    # At the full boost-clock tensor rate, with free memory, the MAC energy alone would pass 400 W.
+    free = ["memory.hbm.bandwidth_bytes_per_cycle=1e7", "memory.l2.bandwidth_bytes_per_cycle=1e7",
+            "compute.efficiency.tensor=1.0", "compute.k_iteration_overhead_cycles=0"]
+    capped, uncapped = load_arch(A100, free), load_arch(A100, free + ["compute.power=null"])
+    op = gemm(8192, 8192, 8192)
+    slow, fast = gpu.estimate(op, capped), gpu.estimate(op, uncapped)
+    assert slow.cycles > fast.cycles and "power-limited at the 400 W TDP" in slow.notes
+    p = capped.compute.power
+    kernel_s = slow.cycles / capped.clock_hz - capped.compute.launch_overhead_us * 1e-6
+    from simulator.energy import level_energy_pj_per_bit, mac_energy_pj
+    pj = slow.macs * mac_energy_pj(capped, 16)
+    for name, level in capped.memory.items():
+        read, write = level_energy_pj_per_bit(capped, level)
+        pj += 8 * (slow.reads_bytes[name] * read + slow.writes_bytes[name] * write)
+    watts = p.idle_w + p.sm_active_w * capped.compute.sm_count + pj * 1e-12 / kernel_s
+    assert watts == pytest.approx(p.tdp_w, rel=1e-6)
+
+
 @pytest.mark.parametrize("path", [A100, H100])
 def test_2_4_speedup_grows_with_problem_size_as_the_per_iteration_overhead_amortises(path):
     arch = load_arch(path)
@@ -142,7 +161,7 @@ def test_2_4_speedup_grows_with_problem_size_as_the_per_iteration_overhead_amort
 
 def test_small_tiles_lose_more_to_the_k_iteration_overhead_than_large_ones():
     free = ["memory.hbm.bandwidth_bytes_per_cycle=1e7", "memory.l2.bandwidth_bytes_per_cycle=1e7",
-            "compute.split_k=false", "compute.max_ctas_per_sm=1"]
+            "compute.split_k=false", "compute.max_ctas_per_sm=1", "compute.power=null"]
     def tile_time(tile, overhead):
         arch = load_arch(A100, free + [f"compute.tile_shapes=[[{tile}, {tile}]]",
                                        f"compute.k_iteration_overhead_cycles={overhead}"])
@@ -193,8 +212,8 @@ def test_decode_gemv_is_hbm_bytes_over_achievable_gemm_bandwidth_plus_one_launch
 
 
 def test_one_tile_more_than_a_wave_costs_a_whole_extra_wave():
-    # Memory made effectively free so that only the tile math and its waves remain.
-    arch = load_arch(A100, ["compute.tile_shapes=[[128, 128]]", "compute.max_ctas_per_sm=1",
+    # Memory made effectively free (and no power limit) so that only the tile math and its waves remain.
+    arch = load_arch(A100, ["compute.tile_shapes=[[128, 128]]", "compute.max_ctas_per_sm=1", "compute.power=null",
                             "compute.split_k=false", "memory.hbm.bandwidth_bytes_per_cycle=1e7",
                             "memory.l2.bandwidth_bytes_per_cycle=1e7"])
     sms = arch.compute.sm_count

@@ -377,8 +377,33 @@ def _board_energy_pj(arch: Arch, kt: KernelTime, launch_cycles: float) -> dict[s
             "sm_active": power.sm_active_w * sms * kernel_s * 1e12}
 
 
+def _power_limited(arch: Arch, kt: KernelTime, macs: float, mac_bits: int) -> tuple[KernelTime, str]:
+    """Stretch a kernel whose board power would pass the TDP to the time at which it draws exactly the
+    TDP (the board lowers its clock; approximation: energy per action is taken as clock-independent)."""
+    power: BoardPower | None = arch.compute.power
+    if power is None or kt.total_cycles <= 0:
+        return kt, ""
+    from simulator.energy import level_energy_pj_per_bit, mac_energy_pj
+    l2, hbm = _levels(arch)
+    per_bit = {n: level_energy_pj_per_bit(arch, arch.memory[n]) for n in (l2, hbm)}
+    actions_pj = (macs * mac_energy_pj(arch, mac_bits)
+                  + 8 * (kt.l2_read_bytes * per_bit[l2][0] + kt.l2_write_bytes * per_bit[l2][1])
+                  + 8 * (kt.hbm_read_bytes * per_bit[hbm][0] + kt.hbm_write_bytes * per_bit[hbm][1]))
+    sms = arch.compute.sm_count if kt.active_sms is None else min(kt.active_sms, arch.compute.sm_count)
+    headroom_w = power.tdp_w - power.idle_w - power.sm_active_w * sms
+    seconds = kt.total_cycles / arch.clock_hz
+    if headroom_w <= 0 or actions_pj * 1e-12 / seconds <= headroom_w:
+        return kt, ""
+    stretch = actions_pj * 1e-12 / headroom_w / seconds
+    slower = dataclasses.replace(kt, total_cycles=kt.total_cycles * stretch, math_cycles=kt.math_cycles * stretch)
+    return slower, f"power-limited at the {power.tdp_w:g} W TDP: clock lowered {1 - 1 / stretch:.0%}"
+
+
 def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: float, notes: list[str],
           peak_macs_per_cycle: float) -> OpCost:
+    kt, limited = _power_limited(arch, kt, macs, max(op.precision.activations, op.precision.weights))
+    if limited:
+        notes = [*notes, limited]
     launch = _launch_cycles(arch, launches)
     reads, writes = _traffic(arch, kt)
     compute = min(kt.math_cycles, kt.total_cycles) + launch
