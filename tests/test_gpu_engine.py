@@ -328,3 +328,22 @@ def test_spec_needs_an_l2_level_and_a_calibration_note():
     del data["compute"]["efficiency"]["calibration"]
     with pytest.raises(SparsimInputError, match="calibration"):
         arch_from_dict(data, path=A100)
+
+
+def test_skinny_m_is_padded_to_the_mma_tile_once_math_is_comparable_to_streaming():
+    # Fast memory and no power limit: the padded tensor-core math decides the skinny kernels' time.
+    arch = load_arch(A100, ["memory.hbm.bandwidth_bytes_per_cycle=1e6", "compute.power=null"])
+    spec = arch.compute
+    t = {m: seconds(gemm(m, 8192, 8192), arch) - spec.launch_overhead_us * 1e-6 for m in (1, 2, 9, 16)}
+    assert t[2] == pytest.approx(t[9]) == pytest.approx(t[16])      # M = 2..16 all pad to 16 rows
+    k_tile = spec.k_tile_bytes / 2
+    per_sm = 2048 * spec.efficiency.tensor
+    iteration = 2 * 16 * 128 * k_tile / per_sm
+    eff = iteration / (iteration + spec.k_iteration_overhead_cycles)
+    assert t[16] == pytest.approx(2 * 16 * 8192 * 8192 / (per_sm * eff * spec.sm_count) / arch.clock_hz, rel=1e-6)
+    # M = 1 is a CUDA-core GEMV at the fp32 rate (128 FLOP/cycle/SM).
+    assert t[1] == pytest.approx(2 * 8192 * 8192 / (128 * spec.sm_count) / arch.clock_hz, rel=1e-6)
+    # With the real HBM, streaming the weights dominates and M barely matters (measured: cuBLAS 1 vs 16 rows
+    # of 4096x4096 at 22.8 vs 24.1 us, ml-explore/mlx PRs 3180, 3255).
+    real = load_arch(A100)
+    assert seconds(gemm(16, 4096, 4096), real) / seconds(gemm(1, 4096, 4096), real) < 1.05

@@ -29,8 +29,10 @@ What is modelled (one op = one library kernel launch, as PyTorch issues it):
   276) and large GEMMs gain 1.1-1.7x (PyTorch semi-structured tutorial; Mishra et al. 2021,
   arXiv 2104.08378), never above the 2x math ratio. Other N:M patterns run as 2:4 when every aligned group of 4 holds <= 2
   values (1:4, 2:8), else dense; unstructured sparsity runs dense (noted).
-- **GEMV / decode GEMMs** (M <= `gemv_max_m`): a bandwidth kernel, bytes / (HBM peak x
-  `efficiency.hbm_gemm`), math at the tensor rate as a lower bound.
+- **GEMV / decode GEMMs** (M <= `gemv_max_m`): max(bytes / (HBM peak x `efficiency.hbm_gemm`),
+  math). M = 1 is a CUDA-core GEMV; M = 2..16 run on tensor cores whose MMA tile pads M to
+  `mma_m` (16), as mma_m x 128 tiles paying the K-loop iteration overhead, so the padded math
+  sets the time where it approaches the streaming time (low-bandwidth-per-FLOP corners, tf32).
 - **Memory-bound ops** (elementwise, softmax, norm): bytes / achievable HBM bandwidth.
 - **Attention** as one fused FlashAttention-style kernel (Dao et al. 2022/2023): Q/K/V read
   once, O written once, no S/P matrix in HBM; math at `efficiency.attention` of the dense
@@ -43,8 +45,12 @@ The op's own precision selects the tensor rate: 16 bits -> fp16/bf16 (alike), 8 
 32 -> tf32/fp32. Results are cycles at the spec clock, launch overhead included
 (`launch_overhead_us`, charged as compute cycles).
 
+Board power (`power`: idle, per-SM active; per-action energies in `energy`/memory levels,
+`simulator.power`, docs/power.md) is charged per op, and a kernel that would draw more than
+the TDP is slowed to draw exactly the TDP (the board lowers its clock).
+
 Approximations (what is left out): no occupancy/register modelling beyond shared memory,
-no bank conflicts, no clock/power throttling other than through the efficiency factors
+no bank conflicts, no clock changes other than the power limit and the efficiency factors
 (so fp16 and bf16, both 16-bit, get the same rate; bf16 measures ~3% faster on H100),
 no stream-K, no overlap between consecutive kernels (a split-K reduction or an extra 2:4
 kernel costs a full `launch_overhead_us`), L2 reuse within a kernel by a square
@@ -140,6 +146,7 @@ class ComputeSpec(_Strict):
     sparse_split_k: bool = False
     sparse_extra_launches: int = Field(default=1, ge=0, description="extra small kernels of the 2:4 path")
     gemv_max_m: int = Field(default=16, ge=0, description="GEMMs with M up to this run as bandwidth kernels")
+    mma_m: int = Field(default=16, ge=1, description="rows of the tensor-core MMA tile: skinny M is padded to it")
     l2_resident_fraction: float = Field(default=0.5, gt=0, le=1, description="share of L2 operands may occupy")
     die_area_mm2: float | None = Field(default=None, gt=0)
     efficiency: Efficiency
@@ -477,6 +484,25 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
                  float(op.dense_macs), notes, _dense_peak_macs(spec, rate))
 
 
+def _skinny_math_cycles(spec: ComputeSpec, rate: TensorRate, gemms: list[_Gemm], bits: dict) -> tuple[float, str]:
+    """Math time of a decode-shaped GEMM (M <= gemv_max_m). M = 1 runs as a CUDA-core GEMV (the spec's
+    fp32 rate when it has one). Larger M runs on tensor cores, whose MMA tile pads M to `mma_m`, as
+    a `mma_m` x 128 CTA tile paying the K-loop iteration overhead: M = 2..16 all cost the padded
+    math, which decides the time only where it approaches the weight-streaming time."""
+    if max(g.M for g in gemms) == 1:
+        cuda_core = spec.tensor_math["fp32"].dense_flops_per_cycle_per_sm if "fp32" in spec.tensor_math \
+            else rate.dense_flops_per_cycle_per_sm
+        flops = sum(2.0 * g.N * g.K * g.count for g in gemms)
+        return flops / (cuda_core * spec.sm_count), "CUDA-core GEMV, bandwidth-bound unless math is slower"
+    mt, nt = spec.mma_m, 128
+    k_tile = max(8, spec.k_tile_bytes / (max(bits["a"], bits["b"]) / 8.0))
+    per_sm = rate.dense_flops_per_cycle_per_sm * spec.efficiency.tensor
+    iteration = 2.0 * mt * nt * k_tile / per_sm
+    efficiency = iteration / (iteration + spec.k_iteration_overhead_cycles)
+    flops = sum(2.0 * _ceil(g.M, mt) * mt * g.N * g.K * g.count for g in gemms)
+    return flops / (per_sm * efficiency * spec.sm_count), f"tensor-core tiles with M padded to {mt}"
+
+
 def _gemm_cost(op: Op, arch: Arch) -> OpCost:
     spec: ComputeSpec = arch.compute
     bits_in = max(op.precision.activations, op.precision.weights)
@@ -519,11 +545,11 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
     if max(g.M for g in gemms) <= spec.gemv_max_m and not grouped:
         read = sum((g.M * g.K * bits["a"] + g.K * g.N * bits["b"]) / 8.0 * g.count for g in gemms)
         write = sum(g.M * g.N * bits["c"] / 8.0 * g.count for g in gemms)
-        math_cycles = 2.0 * dense_macs / (rate.dense_flops_per_cycle_per_sm * spec.efficiency.tensor * spec.sm_count)
-        kt = _streaming(arch, read, write, math_cycles, f"GEMV kernel (M <= {spec.gemv_max_m}), bandwidth-bound",
+        math_cycles, how = _skinny_math_cycles(spec, rate, gemms, bits)
+        kt = _streaming(arch, read, write, math_cycles, f"skinny kernel (M <= {spec.gemv_max_m}), {how}",
                         kernel="gemm")
-        return _cost(op, arch, kt, 1, f"gpu GEMV ({dtype}): bytes / achievable HBM bandwidth", dense_macs,
-                     notes, _dense_peak_macs(spec, rate))
+        return _cost(op, arch, kt, 1, f"gpu GEMV ({dtype}): max(bytes / achievable HBM bandwidth, padded math)",
+                     dense_macs, notes, _dense_peak_macs(spec, rate))
 
     kt = _tiled_gemm_time(arch, gemms, bits, rate.dense_flops_per_cycle_per_sm, spec.efficiency.tensor,
                           False, spec.split_k and not grouped)
