@@ -67,7 +67,8 @@ def print_result(result, top: int) -> None:
                   f"({si(t['stall_cycles'])} stall), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, latency {si(t['latency_s'], 's')}, "
                   f"energy {si(t['energy_pj'] * 1e-12, 'J')}, utilization {t['utilization']:.1%}, "
                   f"area {t['area_mm2']:.3g} mm^2, average power {si(t['power_w'], 'W')}"
-                  + (f" (board limit {t['board_tdp_w']:.0f} W)" if t.get("board_tdp_w") else ""))
+                  + (f" (board limit {t['board_tdp_w']:.0f} W)" if t.get("board_tdp_w") else "")
+                  + (f", {si(t['energy_per_token_j'], 'J')}/token" if t.get("energy_per_token_j") else ""))
     if t.get("power_note"):
         console.print(f"[yellow]note[/yellow]: {t['power_note']}")
     if result.resources:

@@ -14,7 +14,8 @@ board's standing power, not only the switching energy of the work:
 
 `board_tdp_w` is the power the board may draw (GPU: the spec's `power.tdp_w`; FPGA: the card's
 maximum total power from its data sheet, `CARD_MAX_POWER_W`). `summary` turns an energy and a
-time into average power, J/token and whether the average stays within the TDP. A result above
+time into average power, J/token (tokens of an LLM pass: `trace_tokens`) and whether the
+average stays within the TDP. A result above
 the TDP is not clipped: the note says the board would lower its clock, which the timing model
 does not do (an approximation the note states).
 """
@@ -52,6 +53,15 @@ def system_tdp_w(archs: list[Arch]) -> float | None:
     return None if not limits or any(x is None for x in limits) else float(sum(limits))
 
 
+def trace_tokens(trace) -> int | None:
+    """Tokens one pass of an LLM trace processes (ops marked prefill/decode): the largest GEMM M
+    (batch for a decode step, batch x prompt for a prefill). None for other workloads."""
+    if not any(op.phase in ("prefill", "decode") for op in trace.ops):
+        return None
+    m = [g.M for op in trace.ops if op.kind in ("gemm", "moe_gemm") for g in op.gemm_shapes()]
+    return max(m) if m else None
+
+
 def summary(energy_j: float, seconds: float, tdp_w: float | None, tokens: float | None = None) -> dict:
     """Average power, J/token and the TDP check of a run that used `energy_j` over `seconds`."""
     average = energy_j / seconds if seconds > 0 else math.nan
@@ -65,4 +75,4 @@ def summary(energy_j: float, seconds: float, tdp_w: float | None, tokens: float 
     return out
 
 
-__all__ = ["CARD_MAX_POWER_W", "board_tdp_w", "system_tdp_w", "summary"]
+__all__ = ["CARD_MAX_POWER_W", "board_tdp_w", "system_tdp_w", "trace_tokens", "summary"]

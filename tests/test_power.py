@@ -114,3 +114,11 @@ def test_fpga_static_power_is_charged_for_the_whole_run():
     assert t["energy_device_static_pj"] == pytest.approx(arch.compute.static_power_w * t["latency_s"] * 1e12,
                                                          rel=1e-6)
     assert t["within_tdp"] is True
+
+
+def test_simulate_reports_joules_per_token_for_an_llm_pass_only():
+    from workloads.extract.hf_config import trace_from_hf_config
+    arch = load_arch(A100)
+    step = simulate(trace_from_hf_config("llama2-7b", batch=4, phase="decode", seq_len=128, kv_len=140), arch).totals
+    assert step["energy_per_token_j"] == pytest.approx(step["energy_pj"] * 1e-12 / 4)
+    assert "energy_per_token_j" not in run(gemm(512, 512, 512), arch).totals
