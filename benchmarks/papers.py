@@ -132,11 +132,11 @@ ROWS = [
         lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 8),
         why="batch 8 is costed as one batched prefill of 8 x 128 tokens (63.5 ms; the prefill model matches "
             "TensorRT-LLM's measured 2048-token first-token latency, rows below) and 19 decode steps whose "
-            "attention reads each sequence's own KV cache (0.2 -> 0.5 ms per step). What is left, ~2.2 ms "
+            "attention reads each sequence's own KV cache (0.2 -> 0.5 ms per step). What is left, ~2 ms "
             "more per decode step at batch 8 than at batch 1 (~0.3 ms per extra sequence), is in no kernel "
             "sparsim models and no published per-step breakdown of this setup was found to model it from "
             "(serving-stack work per sequence and step, sampling); the same table lists Llama-2-13B at batch "
-            "1 faster than 7B (142.5 vs 234.0 ms, below what streaming 13B fp16 weights allows), so its "
+            "1 faster than 7B (142.5 vs 234.0 ms; streaming 13B fp16 weights for 19 steps alone takes ~320 ms), so its "
             "batch growth is not a reliable calibration target."),
     Row("A100 LLaMA-7B first-token latency, batch 1, 128 input tokens", 16.0, "ms", TRTLLM,
         lambda: _first_token_ms("gpu_a100_sxm4_80gb.yaml", 128),
