@@ -25,6 +25,10 @@ def crosscheck(
                                   "CSV, ncu --csv, nsys stats CSV or torch.profiler table"),
     dtype: str = typer.Option("fp16", "--dtype", help="dtype of rows in a file without a dtype column"),
     set_: list[str] = typer.Option([], "--set", help="override a spec field: dotted.path=value (repeatable)"),
+    timing: Optional[str] = typer.Option(None, "--timing", help="how the set was timed: kernel, events_sync, "
+                                         "events_queued or host_sync (default: the file's own, else its format's)"),
+    per_call_us: Optional[float] = typer.Option(None, "--per-call-us", help="host time per timed call (us) "
+                                                "the timing method adds (default: measured floor or the method's)"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write the per-kernel report (.csv, .parquet or "
                                        ".json)"),
     plot: Optional[Path] = typer.Option(None, "--plot", help="write a log-log scatter (.png/.pdf/.svg)"),
@@ -36,9 +40,15 @@ def crosscheck(
     from analysis.importers import load_measured
     from simulator.spec import load_arch
 
+    from analysis.timing import TimingMethod
+
     spec = load_arch(arch, list(set_))
     data = load_measured(measured, default_dtype=dtype.lower())
-    result = run_check(spec, data)
+    method = None
+    if timing is not None or per_call_us is not None:
+        base = data.timing or TimingMethod("events_sync")
+        method = TimingMethod(timing or base.method, per_call_us, None if per_call_us is not None else base.floor_us)
+    result = run_check(spec, data, method)
     for w in result.warnings:
         console.print(f"[yellow]warning[/yellow]: {escape(w)}", markup=True, highlight=False, soft_wrap=True)
     if result.n == 0:
@@ -71,6 +81,7 @@ def crosscheck(
             for g in groups.itertuples():
                 console.print(f"  {g.kernel} {g.dtype}: MAPE {g.mape_pct:.1f}% over {g.kernels}")
         console.print(f"log-log correlation: {result.log_correlation:.3f}")
+        console.print(f"timing: {result.timing}", highlight=False)
         for path in (out, plot):
             if path:
                 console.print(f"wrote {path}")
@@ -172,4 +183,8 @@ def validate_gpu(
             console.print(f"[yellow]warning[/yellow]: {escape(w)}", highlight=False, soft_wrap=True)
         console.print(f"{o.set.name} ({o.set.role}): MAPE: {o.result.mape_pct:.1f}% over {o.result.n} kernels",
                       highlight=False)
+    from analysis.loso import leave_one_set_out
+    for r in leave_one_set_out(manifest):
+        console.print(f"{r.set} (leave-one-set-out): MAPE: {r.loso_mape_pct:.1f}% with the shared factors set on "
+                      f"the other sets (fit: {r.fit_mape_pct:.1f}%)", highlight=False, soft_wrap=True)
     console.print(f"wrote {out_dir}" + (f" and {docs}" if docs else ""), highlight=False)

@@ -39,6 +39,7 @@ from simulator.spec import Arch, apply_overrides, arch_from_dict, load_arch, rea
 from simulator.trace import Op
 
 from analysis.importers import MeasuredKernel, MeasuredSet, load_measured
+from analysis.timing import TimingMethod, from_mapping as timing_from_mapping
 
 BITS = {"fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "tf32": 32, "fp32": 32}
 
@@ -63,6 +64,22 @@ def ops_for(k: MeasuredKernel) -> list[Op]:
     raise SparsimInputError(f"cannot model kernel kind '{k.kernel}'", field="kernel")
 
 
+def _without_launch(arch: Arch) -> Arch:
+    return arch.model_copy(update={"compute": arch.compute.model_copy(update={"launch_overhead_us": 0.0})})
+
+
+def default_timing(fmt: str) -> TimingMethod:
+    """Profiler formats carry kernel durations; CSVs of framework calls default to synchronised CUDA events."""
+    return TimingMethod("kernel") if fmt in ("ncu", "ncu_raw", "nsys", "torch_profiler") else TimingMethod("events_sync")
+
+
+def predict_observed_s(k: MeasuredKernel, arch: Arch, timing: TimingMethod) -> float:
+    """What `timing` would read for kernel `k` on `arch`: the model plus the method's per-call host time."""
+    model = predict_s(k, arch)
+    kernel_only = predict_s(k, _without_launch(arch)) if timing.method == "kernel" else model
+    return timing.observed_s(model, kernel_only, arch.compute.launch_overhead_us)
+
+
 def predict_s(k: MeasuredKernel, arch: Arch) -> float:
     """Predicted seconds of one measured kernel on `arch` (SparsimInputError if it cannot run)."""
     spec = arch.compute
@@ -77,8 +94,9 @@ def predict_s(k: MeasuredKernel, arch: Arch) -> float:
 
 @dataclass
 class CrossCheck:
-    rows: pd.DataFrame            # kernel, dtype, shape, measured_ms, predicted_ms, error_pct, source
+    rows: pd.DataFrame            # kernel, dtype, shape, measured_ms, predicted_ms, error_pct, source, model_ms
     warnings: list[str] = field(default_factory=list)
+    timing: str = ""              # how the set was timed and what per-call time was added
 
     @property
     def n(self) -> int:
@@ -103,23 +121,27 @@ class CrossCheck:
         return g.agg(kernels=("abs_err", "size"), mape_pct=("abs_err", "mean")).reset_index()
 
 
-def crosscheck(arch: Arch, measured: MeasuredSet) -> CrossCheck:
+def crosscheck(arch: Arch, measured: MeasuredSet, timing: TimingMethod | None = None) -> CrossCheck:
+    """Per-kernel error of `arch` on a measured set; `timing` (else the set's own, else the format's
+    default) says what per-call time the measurement adds to the model (`analysis.timing`)."""
     if arch.compute.kind != "gpu":
         raise SparsimInputError(f"crosscheck compares GPU kernels, but this arch's compute kind is "
                                 f"'{arch.compute.kind}'", field="compute.kind", hint="use arch_configs/gpu_*.yaml")
+    timing = timing or measured.timing or default_timing(measured.format)
     rows, warnings = [], list(measured.warnings)
     for k in measured.kernels:
         try:
-            pred = predict_s(k, arch)
+            model = predict_s(k, arch)
+            pred = predict_observed_s(k, arch, timing)
         except SparsimInputError as exc:
             warnings.append(f"{k.source}: {k.kernel} {k.dtype} {k.shape} cannot run on {arch.name}: "
                             f"{exc.message}; left out of the MAPE")
             continue
         rows.append({"kernel": k.kernel, "dtype": k.dtype, "shape": k.shape, "measured_ms": k.latency_s * 1e3,
                      "predicted_ms": pred * 1e3, "error_pct": (pred - k.latency_s) / k.latency_s * 100.0,
-                     "source": k.source})
-    cols = ["kernel", "dtype", "shape", "measured_ms", "predicted_ms", "error_pct", "source"]
-    return CrossCheck(pd.DataFrame(rows, columns=cols), warnings)
+                     "source": k.source, "model_ms": model * 1e3})
+    cols = ["kernel", "dtype", "shape", "measured_ms", "predicted_ms", "error_pct", "source", "model_ms"]
+    return CrossCheck(pd.DataFrame(rows, columns=cols), warnings, timing.describe(arch.compute.launch_overhead_us))
 
 
 def write_scatter(result: CrossCheck, path: str | Path, title: str) -> Path:
@@ -171,7 +193,13 @@ def fit_factors(arch_path: str | Path, measured: MeasuredSet, grids: dict[str, l
         arch = arch_from_dict(apply_overrides(base, values, path=arch_path), path=arch_path)
         return crosscheck(arch, measured).mape_pct
 
-    best = score(current)
+    return coordinate_search(score, current, grids, rounds)
+
+
+def coordinate_search(score, start: dict[str, float], grids: dict[str, list[float]],
+                      rounds: int = 3) -> tuple[dict[str, float], float]:
+    """Minimise `score(values)` one field at a time over its grid, up to `rounds` sweeps."""
+    current, best = dict(start), score(start)
     for _ in range(rounds):
         improved = False
         for dotted, values in grids.items():
@@ -202,6 +230,8 @@ class ValidationSet:
     dtype: str
     role: str
     source: str
+    timing: TimingMethod | None = None     # how the set was timed (None: the file's own, else its format's default)
+    set_on: tuple[str, ...] = ()           # the spec fields whose values were set with this set in view
 
 
 @dataclass
@@ -228,10 +258,15 @@ def load_sets(manifest: str | Path) -> list[ValidationSet]:
         if missing:
             raise SparsimInputError(f"missing {', '.join(missing)}", path=manifest, field=where,
                                     hint="each entry needs name, arch and measured")
-        unknown = sorted(set(entry) - {"name", "title", "arch", "measured", "dtype", "role", "source"})
+        known = {"name", "title", "arch", "measured", "dtype", "role", "source", "timing", "set_on"}
+        unknown = sorted(set(entry) - known)
         if unknown:
             raise SparsimInputError(f"unknown key(s) {', '.join(unknown)}", path=manifest, field=where,
-                                    hint="known: name, title, arch, measured, dtype, role, source")
+                                    hint="known: " + ", ".join(sorted(known)))
+        try:
+            timing = timing_from_mapping(entry["timing"], f"{where}.timing") if "timing" in entry else None
+        except SparsimInputError as exc:
+            raise exc.located(manifest) from None
         name = str(entry["name"])
         if not name.replace("_", "").replace("-", "").isalnum() or name in seen:
             raise SparsimInputError(f"set name '{name}' must be unique and use letters, digits, '_' or '-'",
@@ -245,7 +280,8 @@ def load_sets(manifest: str | Path) -> list[ValidationSet]:
                                  arch=(manifest.parent / entry["arch"]).resolve(),
                                  measured=(manifest.parent / entry["measured"]).resolve(),
                                  dtype=str(entry.get("dtype") or "fp16"), role=role,
-                                 source=" ".join(str(entry.get("source") or "").split())))
+                                 source=" ".join(str(entry.get("source") or "").split()), timing=timing,
+                                 set_on=tuple(str(f) for f in (entry.get("set_on") or []))))
     return out
 
 
@@ -269,6 +305,8 @@ def _validation_markdown(outcomes: list[ValidationOutcome], link_base: Path) -> 
         if o.result is None:
             parts.append(f"Not regenerated: `{o.set.measured.name}` is not present in this checkout.")
             continue
+        parts.append(f"Timing: {o.result.timing}. Set on this data: "
+                     + (", ".join(f"`{f}`" for f in o.set.set_on) if o.set.set_on else "nothing (held out)") + ".")
         parts.append(f"`MAPE: {o.result.mape_pct:.1f}% over {o.result.n} kernels` "
                      f"(log-log correlation {o.result.log_correlation:.3f})")
         for w in o.result.warnings:
@@ -342,12 +380,14 @@ def regenerate_validation(manifest: str | Path, out_dir: str | Path,
         if not vs.measured.exists():
             outcomes.append(ValidationOutcome(vs, None))
             continue
-        result = crosscheck(load_arch(vs.arch), load_measured(vs.measured, default_dtype=vs.dtype))
+        result = crosscheck(load_arch(vs.arch), load_measured(vs.measured, default_dtype=vs.dtype), vs.timing)
         report = out_dir / f"{vs.name}_report.csv"
         result.rows.to_csv(report, index=False)
         plot = write_scatter(result, out_dir / f"{vs.name}_scatter.png", vs.title)
         outcomes.append(ValidationOutcome(vs, result, report, plot))
-    predictions = prediction_tables(manifest)
+    from analysis.loso import leave_one_set_out, markdown as loso_markdown
+    loso = loso_markdown(leave_one_set_out(manifest))
+    predictions = (loso + "\n" if loso else "") + prediction_tables(manifest)
     (out_dir / "validation.md").write_text("# GPU validation\n\n" + _validation_markdown(outcomes, out_dir)
                                            + ("\n" + predictions if predictions else ""))
     if docs is not None:
@@ -359,6 +399,6 @@ def regenerate_validation(manifest: str | Path, out_dir: str | Path,
     return outcomes
 
 
-__all__ = ["ops_for", "predict_s", "CrossCheck", "crosscheck", "write_scatter", "fit_factors", "ValidationSet",
+__all__ = ["ops_for", "predict_s", "predict_observed_s", "default_timing", "coordinate_search", "CrossCheck", "crosscheck", "write_scatter", "fit_factors", "ValidationSet",
            "ValidationOutcome", "load_sets", "markdown_table", "prediction_tables", "replace_generated_block",
            "regenerate_validation", "VALIDATION_BEGIN", "VALIDATION_END"]

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analysis.measure.harness import Case
+from analysis.timing import TimingMethod
 from simulator.errors import SparsimInputError
 
 KERNEL_KINDS = ("gemm", "gemm_2to4", "gemv", "sdpa", "moe_gemm")
@@ -80,6 +81,7 @@ class MeasuredSet:
     format: str
     path: str
     warnings: list[str] = field(default_factory=list)
+    timing: TimingMethod | None = None      # how the file says it was timed (harness: `timing`, `floor_us`)
 
 
 # ----------------------------------------------------------------------------- number and unit parsing
@@ -330,7 +332,22 @@ def _read_table(text: str, path: Path, default_dtype: str) -> MeasuredSet:
         rec = _record_from_fields(fields, latency, default_dtype, cell("name"), source, warnings)
         if rec is not None:
             out.append(rec)
-    return MeasuredSet(out, "", str(path), warnings)
+    return MeasuredSet(out, "", str(path), warnings, _file_timing(rows, idx, path))
+
+
+def _file_timing(rows: list[list[str]], idx: dict[str, int], path: Path) -> TimingMethod | None:
+    """The timing method a harness CSV states (`timing` column, measured `floor_us`), or None."""
+    if "timing" not in idx:
+        return None
+    cells = lambda name: {r[idx[name]].strip() for r in rows[1:] if idx[name] < len(r) and r[idx[name]].strip()}  # noqa: E731
+    methods = cells("timing")
+    if not methods:
+        return None
+    if len(methods) > 1:
+        raise SparsimInputError(f"rows were timed in different ways ({', '.join(sorted(methods))})", path=path,
+                                field="timing", hint="split the file by timing method")
+    floors = [parse_number(f) for f in cells("floor_us")] if "floor_us" in idx else []
+    return TimingMethod(methods.pop(), floor_us=sorted(floors)[len(floors) // 2] if floors else None)
 
 
 def _labelled_records(samples: dict[str, list[tuple[float, str]]], default_dtype: str,

@@ -89,7 +89,13 @@ def print_result(result, top: int, arch=None) -> None:
     console.print(f"[bold]total[/bold]: {t['ops']} ops, {si(t['cycles'])} cycles "
                   f"({stall_share:.1%} memory stalls), {si(t['macs'])} of {si(t['dense_macs'])} dense MACs, "
                   f"latency {si(t['latency_s'], 's')}, energy {si(t['energy_pj'] * 1e-12, 'J')}, "
-                  f"utilization {t['utilization']:.1%}, area {t['area_mm2']:.3g} mm^2", soft_wrap=True)
+                  f"utilization {t['utilization']:.1%}, area {t['area_mm2']:.3g} mm^2, "
+                  f"average power {si(t['power_w'], 'W')}"
+                  + (f" (board limit {t['board_tdp_w']:.0f} W)" if t.get("board_tdp_w") else "")
+                  + (f", {si(t['energy_per_token_j'], 'J')}/token" if t.get("energy_per_token_j") else ""),
+                  soft_wrap=True)
+    if t.get("power_note"):
+        console.print(f"[yellow]note[/yellow]: {t['power_note']}")
     if result.resources:
         r = result.resources
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")

@@ -114,11 +114,14 @@ def llm(
     console.print(f"[bold]{result.model}[/bold] on {result.system}: prompt {prompt_len}, output {output_len}, "
                   f"batch {batch}")
     table = Table(show_header=True)
-    for col in ("TTFT", "TPOT", "total", "tokens/s", "energy/token"):
+    for col in ("TTFT", "TPOT", "total", "tokens/s", "energy/token", "avg power"):
         table.add_column(col, justify="right")
     table.add_row(si(result.ttft_s, "s"), si(result.tpot_s, "s"), si(result.total_s, "s"),
-                  f"{result.tokens_per_s:.4g}", si(result.energy_per_token_j, "J"))
+                  f"{result.tokens_per_s:.4g}", si(result.energy_per_token_j, "J"),
+                  si(result.power["average_power_w"], "W"))
     console.print(table)
+    if result.power.get("power_note"):
+        console.print(f"[yellow]note[/yellow]: {result.power['power_note']}")
     if result.speculative:
         s = result.speculative
         be = s["breakeven_acceptance"]

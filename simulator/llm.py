@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.errors import SparsimInputError
+from simulator.power import summary as power_summary, system_tdp_w
 from simulator.system import Interval, System, SystemResult, replicate, simulate_system
 
 
@@ -106,6 +107,7 @@ class LLMResult:
     speculative: dict | None = None
     prefill: SystemResult | None = None
     decode_step: SystemResult | None = None
+    power: dict = field(default_factory=dict)   # average_power_w, board_tdp_w, within_tdp (simulator.power)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "system": self.system, "prompt_len": self.prompt_len,
@@ -113,7 +115,7 @@ class LLMResult:
                 "total_s": self.total_s, "tokens_per_s": self.tokens_per_s, "energy_j": self.energy_j,
                 "energy_per_token_j": self.energy_per_token_j, "prefill_energy_j": self.prefill_energy_j,
                 "decode_energy_j": self.decode_energy_j, "decode_samples": self.decode_samples,
-                "speculative": self.speculative}
+                "speculative": self.speculative, **self.power}
 
     def timeline(self) -> list[Interval]:
         """Prefill followed by the last simulated decode step (per-core intervals)."""
@@ -260,11 +262,13 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
     total = ttft + decode_s
     tokens = batch * output_len
     energy = prefill_energy + decode_j
+    power = power_summary(energy, total, system_tdp_w([c.arch for c in system.cores]))
     return LLMResult(model=prefill.workload, system=system.name, prompt_len=prompt_len, output_len=output_len,
                      batch=batch, ttft_s=ttft, tpot_s=decode_s / (output_len - 1) if output_len > 1 else 0.0,
                      total_s=total, tokens_per_s=tokens / total, energy_j=energy, energy_per_token_j=energy / tokens,
                      prefill_energy_j=prefill_energy, decode_energy_j=decode_j, decode_samples=samples_out,
-                     speculative=spec_info, prefill=prefill, decode_step=steps[points[-1]] if points else None)
+                     speculative=spec_info, prefill=prefill, decode_step=steps[points[-1]] if points else None,
+                     power=power)
 
 
 __all__ = ["simulate_llm", "LLMResult", "Speculative", "expected_tokens_per_cycle", "breakeven_acceptance"]

@@ -17,6 +17,7 @@ from simulator.area import area_breakdown_mm2
 from simulator.engines import engine_module
 from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
+from simulator.power import board_tdp_w, summary as power_summary, trace_tokens
 from simulator.spec import Arch
 from simulator.trace import Op, Trace
 
@@ -136,6 +137,8 @@ def simulate(trace: Trace, arch: Arch) -> Result:
     totals["ops"] = len(rows)
     totals["edp_js"] = totals["energy_pj"] * 1e-12 * totals["latency_s"]
     totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else math.nan
+    power = power_summary(totals["energy_pj"] * 1e-12, totals["latency_s"], board_tdp_w(arch), trace_tokens(trace))
+    totals.update({k: v for k, v in power.items() if k != "average_power_w"})
     resources = engine.resources_report(arch) if hasattr(engine, "resources_report") else {}
     bound = engine.memory_bound(trace, arch) if hasattr(engine, "memory_bound") else {}
     if bound and totals["latency_s"] > 0:

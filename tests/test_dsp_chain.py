@@ -456,7 +456,7 @@ def test_energy_components_use_cited_fpga_defaults():
     arch = load_arch(U280)
     result = simulate(llama2_7b(1, 2048, "decode"), arch)
     t = result.totals
-    assert t["energy_device_static_pj"] == pytest.approx(12.0 * t["latency_s"] * 1e12, rel=1e-6)
+    assert t["energy_device_static_pj"] == pytest.approx(arch.compute.static_power_w * t["latency_s"] * 1e12, rel=1e-6)
     hbm_bytes = sum(r["hbm_read_bytes"] for r in result.rows)
     assert t["energy_hbm_read_pj"] == pytest.approx(hbm_bytes * 8 * 3.9, rel=1e-9)
     assert t["energy_mac_pj"] == pytest.approx(t["macs"] * 0.5, rel=1e-9)

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 CSV_COLUMNS = (
     "kernel", "dtype", "M", "N", "K", "batch", "heads", "kv_heads", "q_len", "kv_len", "head_dim",
     "tokens_per_expert", "latency_ms", "latency_min_ms", "latency_max_ms", "repeats", "warmup", "tflops",
+    "timing", "floor_us",
     "name", "device", "sm_count", "sm_clock_mhz", "mem_clock_mhz", "driver", "cuda", "cudnn", "torch",
     "sparse_backend", "date_utc",
 )
@@ -258,6 +259,14 @@ def time_call(torch, fn: Callable[[], object], *, warmup: int, repeats: int, lab
     return Timing(statistics.median(samples), min(samples), max(samples), samples)
 
 
+def measure_floor_us(torch, *, warmup: int, repeats: int, flush=None) -> float:
+    """This machine's per-call floor under `time_call`: a one-element add timed the same way (host
+    dispatch + one tiny kernel). `analysis.timing` subtracts the GPU's launch time from it."""
+    x = torch.zeros(1, device="cuda")
+    return time_call(torch, lambda: x.add_(1), warmup=warmup, repeats=repeats, label="sparsim floor",
+                     flush=flush).median_ms * 1e3
+
+
 def _torch_dtype(torch, name: str):
     return {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.int8}[name]
 
@@ -338,6 +347,8 @@ def run(out: str | Path, *, grid: Grid | None = None, suites: Iterable[str] = SU
     if flush_l2:
         scratch = torch.empty(256 * 2 ** 20, dtype=torch.uint8, device="cuda")
         flush = scratch.zero_
+    floor_us = measure_floor_us(torch, warmup=warmup, repeats=repeats, flush=flush)
+    env = dict(env, timing="events_sync", floor_us=f"{floor_us:.4g}")
     rows = []
     for i, case in enumerate(cases):
         if progress:
@@ -360,4 +371,5 @@ def run(out: str | Path, *, grid: Grid | None = None, suites: Iterable[str] = SU
 
 
 __all__ = ["CSV_COLUMNS", "SUITES", "Case", "Grid", "build_cases", "require_cuda", "environment", "time_call",
+           "measure_floor_us",
            "make_callable", "prune_2_4", "row_for", "write_csv", "run", "moe_token_split"]

@@ -29,8 +29,10 @@ What is modelled (one op = one library kernel launch, as PyTorch issues it):
   276) and large GEMMs gain 1.1-1.7x (PyTorch semi-structured tutorial; Mishra et al. 2021,
   arXiv 2104.08378), never above the 2x math ratio. Other N:M patterns run as 2:4 when every aligned group of 4 holds <= 2
   values (1:4, 2:8), else dense; unstructured sparsity runs dense (noted).
-- **GEMV / decode GEMMs** (M <= `gemv_max_m`): a bandwidth kernel, bytes / (HBM peak x
-  `efficiency.hbm_gemm`), math at the tensor rate as a lower bound.
+- **GEMV / decode GEMMs** (M <= `gemv_max_m`): max(bytes / (HBM peak x `efficiency.hbm_gemm`),
+  math). M = 1 is a CUDA-core GEMV; M = 2..16 run on tensor cores whose MMA tile pads M to
+  `mma_m` (16), as mma_m x 128 tiles paying the K-loop iteration overhead, so the padded math
+  sets the time where it approaches the streaming time (low-bandwidth-per-FLOP corners, tf32).
 - **Memory-bound ops** (elementwise, softmax, norm): bytes / achievable HBM bandwidth.
 - **Attention** as one fused FlashAttention-style kernel (Dao et al. 2022/2023): Q/K/V read
   once, O written once, no S/P matrix in HBM; math at `efficiency.attention` of the dense
@@ -43,8 +45,12 @@ The op's own precision selects the tensor rate: 16 bits -> fp16/bf16 (alike), 8 
 32 -> tf32/fp32. Results are cycles at the spec clock, launch overhead included
 (`launch_overhead_us`, charged as compute cycles).
 
+Board power (`power`: idle, per-SM active; per-action energies in `energy`/memory levels,
+`simulator.power`, docs/power.md) is charged per op, and a kernel that would draw more than
+the TDP is slowed to draw exactly the TDP (the board lowers its clock).
+
 Approximations (what is left out): no occupancy/register modelling beyond shared memory,
-no bank conflicts, no clock/power throttling other than through the efficiency factors
+no bank conflicts, no clock changes other than the power limit and the efficiency factors
 (so fp16 and bf16, both 16-bit, get the same rate; bf16 measures ~3% faster on H100),
 no stream-K, no overlap between consecutive kernels (a split-K reduction or an extra 2:4
 kernel costs a full `launch_overhead_us`), L2 reuse within a kernel by a square
@@ -55,6 +61,7 @@ a `calibration` provenance note.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -100,6 +107,22 @@ class Efficiency(_Strict):
     calibration: str = Field(min_length=1, description="where these numbers come from (fit, dataset, date)")
 
 
+class BoardPower(_Strict):
+    """Board power of a GPU (`simulator.power`): idle + per-SM active power while kernels run; tensor math
+    and memory traffic are charged per action by the energy model (`energy.mac_pj`, per-level pJ/bit)."""
+    tdp_w: float = Field(gt=0, description="board power limit (datasheet TDP / max board power)")
+    idle_w: float = Field(ge=0, description="board power with clocks up and a context, no kernel running")
+    sm_active_w: float = Field(ge=0, description="extra watts per SM while a kernel occupies it (clock tree, "
+                                                "schedulers, register file, L1), tensor math excluded")
+    sources: str = Field(min_length=1, description="where each number comes from")
+
+    @model_validator(mode="after")
+    def _idle_below_tdp(self):
+        if self.idle_w >= self.tdp_w:
+            raise ValueError("power.idle_w must be below power.tdp_w")
+        return self
+
+
 class ComputeSpec(_Strict):
     kind: Literal["gpu"] = "gpu"
     vendor: str = ""
@@ -115,14 +138,19 @@ class ComputeSpec(_Strict):
         min_length=1, description="CTA output tiles (mt, nt) the library heuristic chooses from")
     k_tile_bytes: int = Field(default=128, ge=16, description="bytes of K per pipeline stage (64 fp16 values)")
     pipeline_stages: int = Field(default=3, ge=1)
+    k_iteration_overhead_cycles: float = Field(
+        default=0.0, ge=0, description="cycles per K-loop iteration not hidden behind tensor math (barrier, "
+                                       "fragment loads); small tiles and 2:4 tiles (half the math) feel it most")
     max_ctas_per_sm: int = Field(default=2, ge=1)
     split_k: bool = True
     sparse_split_k: bool = False
     sparse_extra_launches: int = Field(default=1, ge=0, description="extra small kernels of the 2:4 path")
     gemv_max_m: int = Field(default=16, ge=0, description="GEMMs with M up to this run as bandwidth kernels")
+    mma_m: int = Field(default=16, ge=1, description="rows of the tensor-core MMA tile: skinny M is padded to it")
     l2_resident_fraction: float = Field(default=0.5, gt=0, le=1, description="share of L2 operands may occupy")
     die_area_mm2: float | None = Field(default=None, gt=0)
     efficiency: Efficiency
+    power: BoardPower | None = Field(default=None, description="board power; None = no idle/SM-active power")
 
     @model_validator(mode="after")
     def _check(self):
@@ -208,6 +236,7 @@ class KernelTime:
     l2_read_bytes: float
     l2_write_bytes: float
     choice: str
+    active_sms: float | None = None    # SMs a kernel occupies (None = all)
 
 
 @dataclass(frozen=True)
@@ -260,6 +289,7 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
     b_stored = (0.5 * b_b + 0.5 * 2 / 8.0) if sparse_b else b_b
     k_tile = max(8, spec.k_tile_bytes / max(a_b, b_b))
     rate = flops_per_cycle_per_sm * efficiency
+    overhead = spec.k_iteration_overhead_cycles
     best: KernelTime | None = None
     for mt, nt in spec.tile_shapes:
         stage_bytes = (mt * a_b + nt * b_stored) * k_tile
@@ -298,7 +328,10 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
                     partial_bytes += g.M * g.N * 4.0 * s * g.count
             # Tile math: CTAs sharing an SM share its rate; a partial last wave still costs
             # ceil(tail / SMs) tile-times on its busiest SM.
-            per_tile = max(f for _, f in math_flops_per_tile_set) / rate
+            # Each K-loop iteration issues 2 mt nt k_tile FLOPs plus a fixed unhidden overhead, so a
+            # small tile (or a 2:4 tile, whose math per iteration is halved) loses more to it.
+            flops = max(f for _, f in math_flops_per_tile_set)
+            per_tile = flops / rate + overhead * flops / (2.0 * mt * nt * k_tile)
             full_waves, tail = divmod(tiles, concurrent)
             math_cycles = full_waves * (ctas_per_sm * per_tile + latency)
             if tail:
@@ -314,7 +347,7 @@ def _tiled_gemm_time(arch: Arch, gemms: list[_Gemm], bits: dict[str, float], flo
                 total += spec.launch_overhead_us * 1e-6 * arch.clock_hz
             cand = KernelTime(math_cycles=math_cycles, total_cycles=total, hbm_read_bytes=hbm_read,
                               hbm_write_bytes=hbm_write, l2_read_bytes=l2_read, l2_write_bytes=hbm_write,
-                              choice=f"tile {mt}x{nt}, split-K {s}, {ctas_per_sm} CTA/SM, "
+                              active_sms=active_sms, choice=f"tile {mt}x{nt}, split-K {s}, {ctas_per_sm} CTA/SM, "
                                      f"{_ceil(tiles, concurrent)} waves")
             if best is None or cand.total_cycles < best.total_cycles:
                 best = cand
@@ -339,8 +372,45 @@ def _traffic(arch: Arch, kt: KernelTime) -> tuple[dict, dict]:
     return reads, writes
 
 
+def _board_energy_pj(arch: Arch, kt: KernelTime, launch_cycles: float) -> dict[str, float]:
+    """Idle board power over the whole op (launch gaps included) and per-SM active power while the
+    kernel occupies its SMs; empty when the spec has no `power` block."""
+    power: BoardPower | None = arch.compute.power
+    if power is None:
+        return {}
+    kernel_s = kt.total_cycles / arch.clock_hz
+    sms = arch.compute.sm_count if kt.active_sms is None else min(kt.active_sms, arch.compute.sm_count)
+    return {"board_idle": power.idle_w * (kernel_s + launch_cycles / arch.clock_hz) * 1e12,
+            "sm_active": power.sm_active_w * sms * kernel_s * 1e12}
+
+
+def _power_limited(arch: Arch, kt: KernelTime, macs: float, mac_bits: int) -> tuple[KernelTime, str]:
+    """Stretch a kernel whose board power would pass the TDP to the time at which it draws exactly the
+    TDP (the board lowers its clock; approximation: energy per action is taken as clock-independent)."""
+    power: BoardPower | None = arch.compute.power
+    if power is None or kt.total_cycles <= 0:
+        return kt, ""
+    from simulator.energy import level_energy_pj_per_bit, mac_energy_pj
+    l2, hbm = _levels(arch)
+    per_bit = {n: level_energy_pj_per_bit(arch, arch.memory[n]) for n in (l2, hbm)}
+    actions_pj = (macs * mac_energy_pj(arch, mac_bits)
+                  + 8 * (kt.l2_read_bytes * per_bit[l2][0] + kt.l2_write_bytes * per_bit[l2][1])
+                  + 8 * (kt.hbm_read_bytes * per_bit[hbm][0] + kt.hbm_write_bytes * per_bit[hbm][1]))
+    sms = arch.compute.sm_count if kt.active_sms is None else min(kt.active_sms, arch.compute.sm_count)
+    headroom_w = power.tdp_w - power.idle_w - power.sm_active_w * sms
+    seconds = kt.total_cycles / arch.clock_hz
+    if headroom_w <= 0 or actions_pj * 1e-12 / seconds <= headroom_w:
+        return kt, ""
+    stretch = actions_pj * 1e-12 / headroom_w / seconds
+    slower = dataclasses.replace(kt, total_cycles=kt.total_cycles * stretch, math_cycles=kt.math_cycles * stretch)
+    return slower, f"power-limited at the {power.tdp_w:g} W TDP: clock lowered {1 - 1 / stretch:.0%}"
+
+
 def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: float, notes: list[str],
           peak_macs_per_cycle: float) -> OpCost:
+    kt, limited = _power_limited(arch, kt, macs, max(op.precision.activations, op.precision.weights))
+    if limited:
+        notes = [*notes, limited]
     launch = _launch_cycles(arch, launches)
     reads, writes = _traffic(arch, kt)
     compute = min(kt.math_cycles, kt.total_cycles) + launch
@@ -349,7 +419,8 @@ def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: f
     # for what the user must know (sparsity not exploited, fused halves).
     return OpCost(engine="gpu", model=f"{model} [{kt.choice}]", compute_cycles=compute, stall_cycles=stall,
                   macs=macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=peak_macs_per_cycle,
-                  reads_bytes=reads, writes_bytes=writes, notes="; ".join(notes))
+                  reads_bytes=reads, writes_bytes=writes, extra_energy_pj=_board_energy_pj(arch, kt, launch),
+                  notes="; ".join(notes))
 
 
 def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str,
@@ -402,6 +473,8 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
         choice = f"fused attention, {ctas} CTAs in {_ceil(ctas, spec.sm_count)} waves"
     read, write = (q_or_o + kv_bytes, 0.0) if op.kind == "attention_qk" else (kv_bytes, q_or_o)
     kt = _streaming(arch, read, write, math_cycles, choice)
+    if d.q_len > spec.gemv_max_m:
+        kt = dataclasses.replace(kt, active_sms=min(spec.sm_count, ctas))
     launches = 1 if op.kind == "attention_qk" else 0
     notes = [] if launches else ["second half of the fused attention kernel (launch counted on attention_qk)"]
     sparse = [n for n in ("activations", "weights") if getattr(op.sparsity, n).kind != "dense"]
@@ -409,6 +482,25 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
         notes.append(f"{'/'.join(sparse)} sparsity not exploited by the fused attention kernel (runs dense)")
     return _cost(op, arch, kt, launches, "gpu fused FlashAttention-style kernel (tile waves, bytes once)",
                  float(op.dense_macs), notes, _dense_peak_macs(spec, rate))
+
+
+def _skinny_math_cycles(spec: ComputeSpec, rate: TensorRate, gemms: list[_Gemm], bits: dict) -> tuple[float, str]:
+    """Math time of a decode-shaped GEMM (M <= gemv_max_m). M = 1 runs as a CUDA-core GEMV (the spec's
+    fp32 rate when it has one). Larger M runs on tensor cores, whose MMA tile pads M to `mma_m`, as
+    a `mma_m` x 128 CTA tile paying the K-loop iteration overhead: M = 2..16 all cost the padded
+    math, which decides the time only where it approaches the weight-streaming time."""
+    if max(g.M for g in gemms) == 1:
+        cuda_core = spec.tensor_math["fp32"].dense_flops_per_cycle_per_sm if "fp32" in spec.tensor_math \
+            else rate.dense_flops_per_cycle_per_sm
+        flops = sum(2.0 * g.N * g.K * g.count for g in gemms)
+        return flops / (cuda_core * spec.sm_count), "CUDA-core GEMV, bandwidth-bound unless math is slower"
+    mt, nt = spec.mma_m, 128
+    k_tile = max(8, spec.k_tile_bytes / (max(bits["a"], bits["b"]) / 8.0))
+    per_sm = rate.dense_flops_per_cycle_per_sm * spec.efficiency.tensor
+    iteration = 2.0 * mt * nt * k_tile / per_sm
+    efficiency = iteration / (iteration + spec.k_iteration_overhead_cycles)
+    flops = sum(2.0 * _ceil(g.M, mt) * mt * g.N * g.K * g.count for g in gemms)
+    return flops / (per_sm * efficiency * spec.sm_count), f"tensor-core tiles with M padded to {mt}"
 
 
 def _gemm_cost(op: Op, arch: Arch) -> OpCost:
@@ -453,11 +545,11 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
     if max(g.M for g in gemms) <= spec.gemv_max_m and not grouped:
         read = sum((g.M * g.K * bits["a"] + g.K * g.N * bits["b"]) / 8.0 * g.count for g in gemms)
         write = sum(g.M * g.N * bits["c"] / 8.0 * g.count for g in gemms)
-        math_cycles = 2.0 * dense_macs / (rate.dense_flops_per_cycle_per_sm * spec.efficiency.tensor * spec.sm_count)
-        kt = _streaming(arch, read, write, math_cycles, f"GEMV kernel (M <= {spec.gemv_max_m}), bandwidth-bound",
+        math_cycles, how = _skinny_math_cycles(spec, rate, gemms, bits)
+        kt = _streaming(arch, read, write, math_cycles, f"skinny kernel (M <= {spec.gemv_max_m}), {how}",
                         kernel="gemm")
-        return _cost(op, arch, kt, 1, f"gpu GEMV ({dtype}): bytes / achievable HBM bandwidth", dense_macs,
-                     notes, _dense_peak_macs(spec, rate))
+        return _cost(op, arch, kt, 1, f"gpu GEMV ({dtype}): max(bytes / achievable HBM bandwidth, padded math)",
+                     dense_macs, notes, _dense_peak_macs(spec, rate))
 
     kt = _tiled_gemm_time(arch, gemms, bits, rate.dense_flops_per_cycle_per_sm, spec.efficiency.tensor,
                           False, spec.split_k and not grouped)
@@ -474,5 +566,5 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     return _gemm_cost(op, arch)
 
 
-__all__ = ["ComputeSpec", "TensorRate", "Efficiency", "estimate", "check_arch", "compute_area_mm2",
+__all__ = ["ComputeSpec", "TensorRate", "Efficiency", "BoardPower", "estimate", "check_arch", "compute_area_mm2",
            "tensor_rate", "runs_as_2_4", "BITS_FOR_DTYPE", "DTYPES_FOR_BITS"]

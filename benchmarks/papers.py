@@ -1,0 +1,194 @@
+"""Published results reproduced: sparsim's figure beside the published one, its source and the % difference.
+
+    python benchmarks/papers.py              # the table (a few seconds)
+    python benchmarks/papers.py --json out.json
+
+Every row runs the shipped specs from a clean checkout; nothing is fitted here. Where sparsim
+differs from the published figure by more than 15%, the row says why (what the model leaves
+out, or how the published setup differs). The published figures and their primary sources:
+
+- FlightLLM (Zeng et al., FPGA 2024, arXiv 2401.03868): LLaMA-2-7B batch-1 decode on an Alveo U280
+  at ~55 tokens/s; 6.0x the energy efficiency (tokens/J) of an NVIDIA V100S.
+- SAT / BDWP (Fang et al., N:M sparse training on a Xilinx VCU1525): 2:8 gives 1.75x average speedup.
+- NVIDIA 2:4 GEMMs on A100: the sparse tensor cores double math throughput (Mishra et al. 2021,
+  arXiv 2104.08378; cuSPARSELt documentation); measured library speedups: cuSPARSELt 4096^3 fp16
+  0.5458 ms vs the best CUTLASS dense kernel 0.6080 ms, 1.11x (NVIDIA/CUDALibrarySamples issue 57);
+  the PyTorch semi-structured sparsity tutorial's fp16 nn.Linear (3072 x 10240 input, 10240 -> 3072) on an
+  A100 80GB: dense 0.870 ms, 2:4 (CUTLASS) 0.630 ms, 1.382x (pytorch/tutorials,
+  prototype_source/semi_structured_sparse.rst).
+- LLM serving: NVIDIA NeMo Framework inference performance (docs.nvidia.com/nemo-framework/user-guide/
+  latest/performance/llama.html), Llama-2-7B, TP1, 128 input / 20 output tokens, average latency:
+  A100 80GB SXM4 234.0 ms (batch 1) and 329.5 ms (batch 8); H100 80GB HBM3 153.8 and 199.2 ms.
+- LLM prefill: TensorRT-LLM v0.5 performance document (NVIDIA/TensorRT-LLM docs/source/performance.md,
+  "Low Latency"), LLaMA 7B, A100 FP16, batch 1, first-token latency: 16 ms (128 input tokens), 133 ms (2048).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulator import load_arch  # noqa: E402
+from simulator.llm import simulate_llm  # noqa: E402
+
+ARCH = ROOT / "arch_configs"
+WHY_THRESHOLD_PCT = 15.0
+FLIGHTLLM = "Zeng et al., FlightLLM, FPGA 2024 (arXiv 2401.03868)"
+NEMO = "NVIDIA NeMo Framework docs, Llama-2 inference performance (TP1, 128 in / 20 out)"
+TRTLLM = "TensorRT-LLM v0.5 performance doc, LLaMA 7B A100 FP16 batch 1 (1st token latency)"
+
+
+@dataclass(frozen=True)
+class Row:
+    claim: str
+    published: float
+    unit: str
+    source: str
+    sparsim: Callable[[], float]
+    why: str = ""          # required when sparsim differs by more than WHY_THRESHOLD_PCT
+
+
+def _u280_decode(weights: str | None = None):
+    return simulate_llm("llama2-7b", load_arch(ARCH / "fpga_u280_llm_sparse.yaml"), prompt_len=128,
+                        output_len=512, bits=8, weights=weights)
+
+
+def _v100s_decode():
+    return simulate_llm("llama2-7b", load_arch(ARCH / "gpu_v100s.yaml"), prompt_len=128, output_len=512)
+
+
+def _tokens_per_joule_ratio(weights: str | None) -> float:
+    return _v100s_decode().energy_per_token_j / _u280_decode(weights).energy_per_token_j
+
+
+def _gemm_speedup(arch: str, M: int, N: int, K: int, pattern: tuple[int, int] = (2, 4)) -> float:
+    from simulator.engines import engine_module
+    from simulator.trace import Op
+    spec = load_arch(ARCH / arch)
+    estimate = engine_module(spec.compute.kind).estimate
+    dims, precision = {"M": M, "N": N, "K": K}, {"activations": 16, "weights": 16, "outputs": 16}
+    dense = Op(name="dense", kind="gemm", dims=dims, precision=precision)
+    sparse = Op(name="sparse", kind="gemm", dims=dims, precision=precision,
+                sparsity={"weights": {"kind": "nm", "n": pattern[0], "m": pattern[1]}})
+    return estimate(dense, spec).cycles / estimate(sparse, spec).cycles
+
+
+def _first_token_ms(arch: str, prompt_len: int) -> float:
+    r = simulate_llm("llama2-7b", load_arch(ARCH / arch), prompt_len=prompt_len, output_len=1)
+    return r.ttft_s * 1e3
+
+
+def _nemo_latency_ms(arch: str, batch: int) -> float:
+    r = simulate_llm("llama2-7b", load_arch(ARCH / arch), prompt_len=128, output_len=20, batch=batch)
+    return r.total_s * 1e3
+
+
+ROWS = [
+    Row("U280 LLaMA-2-7B batch-1 decode, dense INT8", 55.0, "tokens/s", FLIGHTLLM,
+        lambda: 1.0 / _u280_decode().tpot_s),
+    Row("U280 LLaMA-2-7B batch-1 decode, 2:4 INT8 weights", 55.0, "tokens/s", FLIGHTLLM,
+        lambda: 1.0 / _u280_decode("2:4").tpot_s,
+        why="sparsim streams the 2:4-compressed weights (plus indices) at the same HBM efficiency as dense ones and "
+            "its chains never stall on index decode, so decode speeds up by the byte ratio; FlightLLM's 55 tokens/s "
+            "is for its own compressed model (mixed sparsity and precision) on the real board, where sparse weight "
+            "streams and instruction control cost more than the model charges. The dense row matches."),
+    Row("U280 (2:4 INT8) vs V100S (fp16) tokens per joule, batch-1 decode", 6.0, "x", FLIGHTLLM,
+        lambda: _tokens_per_joule_ratio("2:4")),
+    Row("U280 (dense INT8) vs V100S (fp16) tokens per joule, batch-1 decode", 6.0, "x", FLIGHTLLM,
+        lambda: _tokens_per_joule_ratio(None),
+        why="a dense INT8 U280 moves 1.9x the weight bytes of FlightLLM's compressed model per token; the "
+            "published 6.0x compares FlightLLM's compressed model with a dense fp16 V100S (see the 2:4 row)."),
+    Row("VCU1525 2:8 speedup over dense (compute-bound 4096^3 GEMM)", 1.75, "x",
+        "Fang et al., SAT / BDWP: N:M sparse training on a VCU1525 (2:8 average)",
+        lambda: _gemm_speedup("fpga_vcu1525_nm.yaml", 4096, 4096, 4096, (2, 8))),
+    Row("A100 2:4 speedup, 4096^3 fp16 GEMM (cuSPARSELt vs best CUTLASS)", 1.11, "x",
+        "NVIDIA/CUDALibrarySamples issue 57 (0.6080 / 0.5458 ms)",
+        lambda: _gemm_speedup("gpu_a100_sxm4_80gb.yaml", 4096, 4096, 4096),
+        why="the measured sparse time is the cuSPARSELt sample with its default algorithm, the dense one the "
+            "CUTLASS profiler's best of many kernels; sparsim picks the best tile for both, as a tuned library "
+            "would. The tutorial row below (both sides through PyTorch) agrees."),
+    Row("A100 2:4 speedup, fp16 nn.Linear 3072x10240 -> 3072", 1.382, "x",
+        "PyTorch semi-structured sparsity tutorial (A100 80GB: 0.870 / 0.630 ms)",
+        lambda: _gemm_speedup("gpu_a100_sxm4_80gb.yaml", 3072, 3072, 10240)),
+    Row("A100 2:4 speedup, 3072x10240 -> 3072, Ampere-like TC slice", 1.382, "x",
+        "PyTorch semi-structured sparsity tutorial (A100 80GB: 0.870 / 0.630 ms)",
+        lambda: _gemm_speedup("ampere_like_2to4_tc.yaml", 3072, 3072, 10240)),
+    Row("A100 2:4 math ratio (sparse over dense tensor peak)", 2.0, "x",
+        "Mishra et al. 2021 (arXiv 2104.08378); cuSPARSELt docs",
+        lambda: _gemm_speedup("gpu_a100_sxm4_80gb.yaml", 16384, 16384, 16384),
+        why="2x is the tensor cores' math ratio, not a kernel speedup: the 2:4 mainloop feeds the same dense "
+            "operand in half the math time and pays each K-iteration's fixed cost on half the math, so even the "
+            "largest GEMM gains ~1.4x in sparsim, as measured library kernels do (rows above)."),
+    Row("A100 LLaMA-2-7B latency, batch 1 (128 in / 20 out)", 234.0, "ms", NEMO,
+        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 1)),
+    Row("A100 LLaMA-2-7B latency, batch 8 (128 in / 20 out)", 329.5, "ms", NEMO,
+        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 8),
+        why="batch 8 is costed as one batched prefill of 8 x 128 tokens (63.5 ms; the prefill model matches "
+            "TensorRT-LLM's measured 2048-token first-token latency, rows below) and 19 decode steps whose "
+            "attention reads each sequence's own KV cache (0.2 -> 0.5 ms per step). What is left, ~2 ms "
+            "more per decode step at batch 8 than at batch 1 (~0.3 ms per extra sequence), is in no kernel "
+            "sparsim models and no published per-step breakdown of this setup was found to model it from "
+            "(serving-stack work per sequence and step, sampling); the same table lists Llama-2-13B at batch "
+            "1 faster than 7B (142.5 vs 234.0 ms; streaming 13B fp16 weights for 19 steps alone takes ~320 ms), so its "
+            "batch growth is not a reliable calibration target."),
+    Row("A100 LLaMA-7B first-token latency, batch 1, 128 input tokens", 16.0, "ms", TRTLLM,
+        lambda: _first_token_ms("gpu_a100_sxm4_80gb.yaml", 128),
+        why="the published time is one generate call with one output token (benchmark method in the same "
+            "document), so it adds the runtime's fixed per-request work (input setup, sampling, host "
+            "synchronisation, a few ms) that sparsim does not model; at 2048 tokens (next row) it is small."),
+    Row("A100 LLaMA-7B first-token latency, batch 1, 2048 input tokens", 133.0, "ms", TRTLLM,
+        lambda: _first_token_ms("gpu_a100_sxm4_80gb.yaml", 2048)),
+    Row("H100 LLaMA-2-7B latency, batch 1 (128 in / 20 out)", 153.8, "ms", NEMO,
+        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 1)),
+    Row("H100 LLaMA-2-7B latency, batch 8 (128 in / 20 out)", 199.2, "ms", NEMO,
+        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 8),
+        why="as on A100: the published batch-8 latency grows ~0.2 ms per extra sequence per decode step beyond "
+            "the batched prefill and per-sequence KV work sparsim costs; no cited per-step breakdown was found "
+            "to model it from (serving-stack work per sequence and step is not modelled)."),
+]
+
+
+def evaluate(rows: list[Row] = ROWS) -> list[dict]:
+    out = []
+    for r in rows:
+        value = float(r.sparsim())
+        diff = (value - r.published) / r.published * 100.0
+        why = r.why if abs(diff) > WHY_THRESHOLD_PCT else ""
+        if abs(diff) > WHY_THRESHOLD_PCT and not r.why:
+            why = "MISSING: off by more than 15% without a stated reason"
+        out.append({"claim": r.claim, "sparsim": value, "published": r.published, "unit": r.unit,
+                    "diff_pct": diff, "source": r.source, "why": why})
+    return out
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"{'claim':<66} {'sparsim':>9} {'published':>9} {'unit':<9} {'diff':>7}  source")
+    for r in results:
+        print(f"{r['claim']:<66} {r['sparsim']:>9.3g} {r['published']:>9.3g} {r['unit']:<9} "
+              f"{r['diff_pct']:>+6.1f}%  {r['source']}")
+        if r["why"]:
+            print(f"{'':<4}why: {r['why']}")
+    within = sum(abs(r["diff_pct"]) <= WHY_THRESHOLD_PCT for r in results)
+    print(f"{within} of {len(results)} rows within {WHY_THRESHOLD_PCT:g}%; every other row states why.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    results = evaluate()
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,33 @@
+"""benchmarks/papers.py: every published result is printed beside sparsim's with its source, the %
+difference, and a reason wherever they differ by more than 15%."""
+
+import importlib.util
+import sys
+
+from conftest import ROOT
+
+
+def _papers():
+    spec = importlib.util.spec_from_file_location("papers", ROOT / "benchmarks" / "papers.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["papers"] = module          # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_row_has_a_source_a_difference_and_a_reason_when_off(capsys):
+    papers = _papers()
+    results = papers.evaluate()
+    claims = " ".join(r["claim"] for r in results)
+    for needed in ("U280", "V100S", "VCU1525 2:8", "A100 2:4", "A100 LLaMA-2-7B latency, batch 1",
+                   "A100 LLaMA-2-7B latency, batch 8", "H100 LLaMA-2-7B latency, batch 1",
+                   "H100 LLaMA-2-7B latency, batch 8"):
+        assert needed in claims
+    for r in results:
+        assert r["source"] and r["published"] > 0 and r["sparsim"] > 0
+        assert abs(r["diff_pct"] - (r["sparsim"] - r["published"]) / r["published"] * 100) < 1e-9
+        if abs(r["diff_pct"]) > papers.WHY_THRESHOLD_PCT:
+            assert r["why"] and not r["why"].startswith("MISSING")
+    papers.print_table(results)
+    out = capsys.readouterr().out
+    assert out.count("%  ") >= len(results) and "every other row states why" in out
