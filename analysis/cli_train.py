@@ -21,11 +21,20 @@ from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError
 
 
-def _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every, sparse_state):
+def _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every, sparse_state,
+            vector_kernels="fused"):
     from simulator.training.recipe import TrainingRecipe
     return TrainingRecipe(micro_batches=micro_batches, recompute=recompute, optimizer=optimizer,
                           transposable=transposable, grad_density=grad_density, masked_weight_grad=masked_dw,
-                          update_every=update_every, sparse_state=sparse_state).check()
+                          update_every=update_every, sparse_state=sparse_state, vector_kernels=vector_kernels).check()
+
+
+def _vector_kernels(mode: str, target) -> str:
+    """`auto`: PyTorch eager kernels on a GPU (what the framework runs), one fused pass elsewhere
+    (an accelerator design runs the trace's ops as they are)."""
+    if mode != "auto":
+        return mode
+    return "eager" if all(core.arch.compute.kind == "gpu" for core in target.cores) else "fused"
 
 
 def _run_one(model, workload, target, recipe, dp, weights, seq_len, batch, capacity, forward_recipe):
@@ -118,6 +127,9 @@ def train(
     expert_counts: Optional[Path] = typer.Option(None, "--expert-counts", help="measured per-expert token counts"),
     bits: Optional[int] = typer.Option(None, "--bits", help="operand precision (default: the config's dtype)"),
     lm_head: bool = typer.Option(True, "--lm-head/--no-lm-head", help="train with the LM/MLM head"),
+    vector_kernels: str = typer.Option("auto", "--vector-kernels",
+                                       help="auto (eager on a GPU, else fused) | eager (PyTorch eager: RMSNorm, "
+                                            "rotary, SwiGLU as their kernels) | fused (one pass each)"),
     dp: int = typer.Option(1, "--dp", help="data-parallel ranks"),
     zero: int = typer.Option(0, "--zero", help="ZeRO stage 0-3 (3 = FSDP full sharding)"),
     collective: str = typer.Option("ring", "--collective", help="gradient all-reduce: ring | tree"),
@@ -139,12 +151,16 @@ def train(
             raise SparsimInputError(f"{label.lstrip('-')} must be a positive integer (got {v})", field=label)
     if link_gb_s is not None and link_gb_s <= 0:
         raise SparsimInputError(f"link bandwidth must be > 0 GB/s (got {link_gb_s})", field="--link-gb-s")
+    if vector_kernels not in ("auto", "eager", "fused"):
+        raise SparsimInputError(f"unknown vector-kernel mode '{vector_kernels}'", field="--vector-kernels",
+                                hint="auto, eager (PyTorch eager) or fused (torch.compile / fused kernels)")
     recipe = _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every,
                      sparse_state)
     par = DataParallel(ranks=dp, zero=zero, collective=collective,
                        link_bytes_per_s=link_gb_s * 1e9 if link_gb_s else None,
                        latency_s=link_latency_us * 1e-6)
     target = _target(arch, system, 1, list(set_), None)
+    recipe = dataclasses.replace(recipe, vector_kernels=_vector_kernels(vector_kernels, target))
     if par.link_bytes_per_s is None and target.noc_bytes_per_s:
         par = dataclasses.replace(par, link_bytes_per_s=target.noc_bytes_per_s)
     par.check()

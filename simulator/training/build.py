@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from simulator.errors import SparsimInputError
 from simulator.trace import Op, Trace
 from simulator.training.backward import backward_ops
+from simulator.training.eager import eager_backward, eager_forward
 from simulator.training.recipe import TrainingRecipe
 
 PARAM_KINDS = ("gemm", "conv2d", "moe_gemm")
@@ -130,9 +131,24 @@ def fused_softmax(forward: Trace, recipe: TrainingRecipe) -> set[str]:
     return {op.name for i, op in enumerate(ops[:-1]) if op.kind == "softmax" and ops[i + 1].kind == "attention_pv"}
 
 
+def _forward_ops(forward: Trace, recipe: TrainingRecipe, G: int, fused: set[str]) -> list[dict]:
+    """The forward ops, repeated per micro-batch; with eager vector kernels a fused vector op becomes
+    the kernels PyTorch eager runs for it (`simulator.training.eager`)."""
+    ops: list[dict] = []
+    for op in forward.ops:
+        if op.name in fused:
+            continue
+        base = _copy(op, phase="forward", repeat=op.repeat * G, dropped=fused)
+        kernels = recipe.vector_kernels == "eager" and eager_forward(op, phase="forward", repeat=op.repeat * G,
+                                                                     depends_on=base.get("depends_on"))
+        ops += kernels or [base]
+    return ops
+
+
 def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict, input_needs_grad: bool) -> list[dict]:
     ops: list[dict] = []
     fused = fused_softmax(forward, recipe)
+    eager = recipe.vector_kernels == "eager"
     first_mac = next((i for i, op in enumerate(forward.ops) if not op.is_vector), None)
     recomputed: set[str] = set()
     by_layer: dict[str, list[Op]] = {}
@@ -147,10 +163,15 @@ def _backward(forward: Trace, recipe: TrainingRecipe, G: int, notes: dict, input
             recomputed.add(op.layer)
             for f in (f for f in by_layer[op.layer] if f.name not in fused):
                 name = f"recompute.{f.name}"
-                ops.append(_copy(f, phase="backward", repeat=f.repeat * G, name=name, keep_deps=False))
+                rerun = eager and eager_forward(f, phase="backward", repeat=f.repeat * G, prefix="recompute.")
+                ops += rerun or [_copy(f, phase="backward", repeat=f.repeat * G, name=name, keep_deps=False)]
                 notes[name] = "full recomputation: forward rerun before the block's backward"
-        bwd, why = backward_ops(op, recipe, needs_input_grad=input_needs_grad or not (i == first_mac == 0),
-                                recompute_attention=recipe.recompute != "none")
+        kernels = eager and eager_backward(op, repeat=op.repeat)
+        if kernels:
+            bwd, why = kernels, {}
+        else:
+            bwd, why = backward_ops(op, recipe, needs_input_grad=input_needs_grad or not (i == first_mac == 0),
+                                    recompute_attention=recipe.recompute != "none")
         for b in bwd:
             b["repeat"] *= G
         ops += bwd
@@ -178,8 +199,7 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
     bits = param_bits or max((op.precision.weights for op in forward.ops if not op.is_vector), default=16)
     notes: dict[str, str] = {}
     fused = fused_softmax(forward, recipe)
-    ops = [_copy(op, phase="forward", repeat=op.repeat * G, dropped=fused) for op in forward.ops
-           if op.name not in fused]
+    ops = _forward_ops(forward, recipe, G, fused)
     if backward is None:
         ops += _backward(forward, recipe, G, notes, input_needs_grad)
     else:
@@ -199,8 +219,7 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
     ops += _optimizer_ops(state_params, recipe, bits)
     desc = (f"training step of {forward.name}: {G} micro-batch(es), recompute {recipe.recompute}, "
             + ("attention softmax fused (FlashAttention-2), " if fused else "")
-            + 
-            f"{recipe.optimizer}" + (", transposable masks" if recipe.transposable else "")
+            + f"{recipe.vector_kernels} vector kernels, {recipe.optimizer}" + (", transposable masks" if recipe.transposable else "")
             + (f", gradient density {recipe.grad_density:g}" if recipe.grad_density else "")
             + (f", mask update every {recipe.update_every} steps" if recipe.update_every else ""))
     trace = Trace.model_validate({"name": name or f"{forward.name}_train", "description": desc,

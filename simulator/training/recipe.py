@@ -14,6 +14,7 @@ from simulator.errors import SparsimInputError
 
 RECOMPUTE_MODES = ("none", "selective", "full")
 OPTIMIZERS = ("adamw", "adam", "sgd_momentum", "sgd")
+VECTOR_KERNELS = ("fused", "eager")
 # optimizer state per parameter in moments (fp32 each): Adam/AdamW m and v; SGD with momentum one buffer
 MOMENTS = {"adamw": 2, "adam": 2, "sgd_momentum": 1, "sgd": 0}
 
@@ -34,6 +35,9 @@ class TrainingRecipe:
     sparse_state: keep optimizer state and gradients only for kept weights (the sharded sparse
       variant); default keeps them dense (SR-STE-style training updates the dense weights).
     master_weights: fp32 master copy of the weights (mixed precision).
+    vector_kernels: fused (one memory pass per norm / rotary / activation op: torch.compile, fused
+      kernels) or eager (PyTorch eager: the reference Llama code's kernels one by one with fp32
+      intermediates, and their autograd kernels; `simulator.training.eager`).
     """
     micro_batches: int = 1
     recompute: str = "selective"
@@ -44,6 +48,7 @@ class TrainingRecipe:
     update_every: int | None = None
     sparse_state: bool = False
     master_weights: bool = True
+    vector_kernels: str = "fused"
 
     def check(self) -> "TrainingRecipe":
         """Raise one clear error for a recipe that cannot run; return self."""
@@ -64,6 +69,9 @@ class TrainingRecipe:
                                               not isinstance(self.update_every, int) or self.update_every < 1):
             raise SparsimInputError(f"update-every must be a positive integer (got {self.update_every!r})",
                                     field="--update-every", hint="steps between mask updates, e.g. 100")
+        if self.vector_kernels not in VECTOR_KERNELS:
+            raise SparsimInputError(f"unknown vector-kernel mode '{self.vector_kernels}'", field="--vector-kernels",
+                                    hint="auto, eager (PyTorch eager) or fused (torch.compile / fused kernels)")
         return self
 
     @property
@@ -71,4 +79,4 @@ class TrainingRecipe:
         return MOMENTS[self.optimizer]
 
 
-__all__ = ["TrainingRecipe", "RECOMPUTE_MODES", "OPTIMIZERS", "MOMENTS"]
+__all__ = ["TrainingRecipe", "RECOMPUTE_MODES", "OPTIMIZERS", "MOMENTS", "VECTOR_KERNELS"]
