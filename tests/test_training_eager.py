@@ -1,0 +1,98 @@
+"""PyTorch eager vector kernels in a training step: bytes per element by hand, the trace stays
+valid, only RMSNorm / rotary / SwiGLU change, and the simulated time is bytes over bandwidth."""
+
+import pytest
+
+from simulator.spec import load_arch
+from simulator.simulate import simulate
+from simulator.trace import Op
+from simulator.training.build import training_trace
+from simulator.training.eager import KERNELS, eager_backward, eager_forward, kernel_bytes, role
+from simulator.training.recipe import TrainingRecipe
+from simulator.training.step import model_flops
+from tests.cli_helpers import run_cli
+from workloads.extract.hf_config import trace_from_hf_config
+
+A100 = "arch_configs/gpu_a100_sxm4_80gb.yaml"
+
+
+def _llama(seq=64):
+    return trace_from_hf_config("llama2-7b", phase="prefill", seq_len=seq, batch=1, logits="all", lm_head=True)
+
+
+@pytest.mark.parametrize("name, bf16_bytes", [
+    # RMSNorm forward, bf16 x (2 B) and fp32 (4 B) intermediates, per element (read + write):
+    # cast up 2+4, pow 4+4 and mean 4, x*r 4+4, cast down 4+2, *weight 2+2 = 36;
+    # backward: dy*w 2+2; dy*normed and its sum 6+2; cast up 2+4; g*r 4+4; g*x and its sum 12+4; mean's
+    # expand 0+4; pow 8+4; the two dx add 8+4; cast down 4+2 = 76
+    ("rmsnorm", (36, 76)),
+    ("rotary", (20, 20)),      # cast up 2+4, complex multiply 4+4, cast down 4+2; backward the same three
+    ("swiglu", (10, 18)),      # silu 2+2, mul 4+2; backward d(silu) 4+2, d(up) 4+2, silu' 4+2
+])
+def test_kernel_bytes_by_hand(name, bf16_bytes):
+    fwd, bwd = KERNELS[name]
+    assert sum(kernel_bytes(fwd, 16)) == bf16_bytes[0]
+    assert sum(kernel_bytes(bwd, 16)) == bf16_bytes[1]
+
+
+def test_roles_only_rmsnorm_rotary_swiglu():
+    roles = {op.name: role(op) for op in _llama().ops if op.is_vector}
+    assert roles["layers.input_layernorm"] == roles["final_norm"] == "rmsnorm"
+    assert roles["layers.self_attn.rotary"] == "rotary" and roles["layers.mlp.act_mul"] == "swiglu"
+    assert roles["layers.residual_attn"] is None and roles["embed_tokens"] is None
+    bert = trace_from_hf_config("bert-base-uncased", phase="prefill", seq_len=32, batch=1, lm_head=False)
+    assert not any(role(op) for op in bert.ops)      # LayerNorm and GELU have native fused kernels
+
+
+def test_eager_trace_is_valid_and_keeps_macs():
+    fwd = _llama()
+    fused = training_trace(fwd, TrainingRecipe())
+    eager = training_trace(fwd, TrainingRecipe(vector_kernels="eager"))
+    assert model_flops(eager) == model_flops(fused)
+    names = {op.name for op in eager.trace.ops}
+    q = next(op for op in eager.trace.ops if op.name == "layers.self_attn.q_proj" and op.phase == "forward")
+    assert set(q.depends_on) <= names and "layers.input_layernorm" in q.depends_on
+    norm = fwd.ops[1]
+    kernels = [op for op in eager.trace.ops if op.name.startswith("layers.input_layernorm")]
+    assert len(kernels) == len(KERNELS["rmsnorm"][0]) + len(KERNELS["rmsnorm"][1])
+    assert all(op.repeat == norm.repeat and op.layer == norm.layer for op in kernels)
+    # ops without an eager decomposition are the fused trace's
+    same = [op.name for op in fused.trace.ops if role(op) is None and "layernorm" not in op.name
+            and "rotary" not in op.name and "act_mul" not in op.name and "final_norm" not in op.name]
+    assert same == [op.name for op in eager.trace.ops if ".eager." not in op.name
+                    and op.name in set(same)]
+
+
+def test_eager_time_is_bytes_over_bandwidth_plus_launches():
+    arch = load_arch(A100)
+    op = Op.model_validate({"name": "layers.input_layernorm", "kind": "norm", "layer": "layers.0-1", "repeat": 2,
+                            "precision": {"activations": 16, "weights": 16, "outputs": 16},
+                            "dims": {"elements": 1 << 24, "inputs": 1, "flops_per_element": 4}})
+    kernels = [Op.model_validate(d) for d in eager_forward(op, phase="forward", repeat=2)]
+    rows = simulate(_as_trace(kernels), arch).rows
+    seconds = sum(r["latency_s"] for r in rows)
+    hbm = arch.memory["hbm"].bytes_per_cycle * arch.clock_hz * arch.compute.efficiency.hbm
+    launches = len(kernels) * 2 * arch.compute.launch_overhead_us * 1e-6
+    assert seconds == pytest.approx(2 * 36 * (1 << 24) / hbm + launches, rel=1e-6)
+    assert [k["name"] for k in eager_backward(op, repeat=2)][-1].endswith("to_fp32.bwd")
+
+
+def _as_trace(ops):
+    from simulator.trace import trace_from_dict
+    return trace_from_dict({"schema_version": 2, "name": "k",
+                            "ops": [o.model_dump(mode="json", exclude_defaults=True) for o in ops]})
+
+
+def test_full_recompute_reruns_the_eager_kernels():
+    tt = training_trace(_llama(), TrainingRecipe(vector_kernels="eager", recompute="full"))
+    rerun = [op.name for op in tt.trace.ops if op.name.startswith("recompute.layers.input_layernorm")]
+    assert len(rerun) == len(KERNELS["rmsnorm"][0]) and all(".eager." in n for n in rerun)
+
+
+def test_cli_vector_kernels(capsys):
+    import json
+    common = ["train", "llama2-7b", "-a", A100, "--seq-len", "256", "--json"]
+    runs = {m: json.loads(run_cli(capsys, *common, "--vector-kernels", m)[1]) for m in ("auto", "eager", "fused")}
+    assert runs["auto"]["step_s"] == runs["eager"]["step_s"] > runs["fused"]["step_s"]
+    code, _, err = run_cli(capsys, *common, "--vector-kernels", "compiled")
+    assert code == 2 and err.startswith("error: --vector-kernels") and err.count("\n") == 1
