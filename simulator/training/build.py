@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from simulator.errors import SparsimInputError
 from simulator.trace import Op, Trace
 from simulator.training.backward import backward_ops
-from simulator.training.eager import eager_backward, eager_forward
+from simulator.training.eager import eager_backward, eager_forward, foreach_adam_ops
 from simulator.training.recipe import TrainingRecipe
 
 PARAM_KINDS = ("gemm", "conv2d", "moe_gemm")
@@ -89,12 +89,16 @@ def optimizer_bytes(params: float, *, moments: int = 2, master_weights: bool = T
 
 
 def _optimizer_ops(params: float, recipe: TrainingRecipe, param_bits: int) -> list[dict]:
-    """The optimizer pass as two elementwise streams whose bytes sum to `optimizer_bytes`."""
+    """The optimizer pass as two elementwise streams whose bytes sum to `optimizer_bytes` (fused);
+    with eager kernels, Adam/AdamW as torch.optim's foreach passes (`eager.foreach_adam_ops`)."""
     n = int(round(params))
     if n < 1:
         return []
     opt = recipe.optimizer
     k = recipe.moments
+    if recipe.vector_kernels == "eager" and opt in ("adam", "adamw"):
+        return foreach_adam_ops(n, decoupled_decay=opt == "adamw", master_weights=recipe.master_weights,
+                                param_bits=param_bits, name=opt)
     fp32 = {"activations": 32, "weights": 32, "outputs": 32}
     pb = {"activations": param_bits, "weights": param_bits, "outputs": param_bits}
     if recipe.master_weights:

@@ -16,6 +16,13 @@ gradient's sum over tokens) is charged to the kernel that produced its input: sa
 launch fewer. Kernels over one value per row (+eps, rsqrt) and the broadcast freqs_cis/weight
 reads are left out (rows are 1/hidden of the elements). LayerNorm, GELU and softmax have native
 fused PyTorch kernels and are left as they are.
+
+The optimizer: `torch.optim.AdamW`/`Adam` default to their `foreach` implementation on CUDA
+(pytorch/pytorch, torch/optim/adamw.py: "we default to foreach and pass False to use_fused"),
+which runs one multi-tensor pass per arithmetic step over fp32 tensors (`FOREACH_ADAM`; the
+weight-decay pass is AdamW's), instead of one fused pass. With mixed precision the fp32 master's
+gradient is the 16-bit gradient cast up, and the 16-bit working copy is cast down from the master
+afterwards: one pass each.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ ROTARY_FORWARD = [("to_fp32", BF, 1, FP), ("complex_mul", FP, 1, FP), ("to_input
 ROTARY_BACKWARD = [("to_input_dtype.bwd", BF, 1, FP), ("complex_mul.bwd", FP, 1, FP), ("to_fp32.bwd", FP, 1, BF)]
 SWIGLU_FORWARD = [("silu", BF, 1, BF), ("mul", BF, 2, BF)]
 SWIGLU_BACKWARD = [("mul.dgate", BF, 2, BF), ("mul.dup", BF, 2, BF), ("silu.bwd", BF, 2, BF)]
+
+# torch.optim foreach Adam(W), every tensor fp32: (label, tensors read, tensors written in place or new)
+FOREACH_ADAM = [("weight_decay", 1), ("lerp_exp_avg", 2), ("mul_exp_avg_sq", 1), ("addcmul_exp_avg_sq", 2),
+                ("sqrt", 1), ("div_bias_correction", 1), ("add_eps", 1), ("addcdiv_params", 3)]
 
 KERNELS = {"rmsnorm": (RMSNORM_FORWARD, RMSNORM_BACKWARD), "rotary": (ROTARY_FORWARD, ROTARY_BACKWARD),
            "swiglu": (SWIGLU_FORWARD, SWIGLU_BACKWARD)}
@@ -100,4 +111,21 @@ def eager_backward(op: Op, *, repeat: int) -> list[dict] | None:
     return _kernels(op, KERNELS[r][1], phase="backward", repeat=repeat, prefix="", last_name=None, depends_on=None)
 
 
-__all__ = ["role", "eager_forward", "eager_backward", "kernel_bytes", "KERNELS"]
+def foreach_adam_ops(params: int, *, decoupled_decay: bool, master_weights: bool, param_bits: int,
+                     name: str) -> list[dict]:
+    """The optimizer step as torch.optim's foreach Adam/AdamW passes (fp32), plus the gradient cast
+    up and the working copy cast down under mixed precision."""
+    def op(label, reads, in_bits=32, out_bits=32):
+        return {"name": f"optimizer.{name}.foreach.{label}", "kind": "elementwise", "phase": "optimizer",
+                "precision": {"activations": in_bits, "weights": in_bits, "outputs": out_bits},
+                "dims": {"elements": params, "inputs": reads, "flops_per_element": 1}}
+    casts = master_weights and param_bits != 32
+    passes = [op(label, reads) for label, reads in FOREACH_ADAM if decoupled_decay or label != "weight_decay"]
+    if casts:
+        passes.insert(0, op("grad_to_fp32", 1, param_bits, 32))
+        passes.append(op("master_to_working_copy", 1, 32, param_bits))
+    return passes
+
+
+__all__ = ["role", "eager_forward", "eager_backward", "kernel_bytes", "foreach_adam_ops", "KERNELS",
+           "FOREACH_ADAM"]
