@@ -21,12 +21,11 @@ from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError
 
 
-def _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every, sparse_state,
-            vector_kernels="fused"):
+def _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every, sparse_state):
     from simulator.training.recipe import TrainingRecipe
     return TrainingRecipe(micro_batches=micro_batches, recompute=recompute, optimizer=optimizer,
                           transposable=transposable, grad_density=grad_density, masked_weight_grad=masked_dw,
-                          update_every=update_every, sparse_state=sparse_state, vector_kernels=vector_kernels).check()
+                          update_every=update_every, sparse_state=sparse_state).check()
 
 
 def _vector_kernels(mode: str, target) -> str:
