@@ -36,6 +36,17 @@ def _vector_kernels(mode: str, target) -> str:
     return "eager" if all(core.arch.compute.kind == "gpu" for core in target.cores) else "fused"
 
 
+NCCL_RING_CHANNELS_HGX_A100 = 24   # NCCL's ring channels on an 8-GPU HGX A100 NVSwitch board (nccl-tests issue 100)
+
+
+def _comm_sms(given, target) -> int:
+    """SMs a collective holds: as given, else NCCL's channel count of an 8-GPU NVSwitch board on a GPU
+    (one CTA per channel), else 0 (an accelerator design's collectives do not take its PEs)."""
+    if given is not None:
+        return given
+    return NCCL_RING_CHANNELS_HGX_A100 if all(core.arch.compute.kind == "gpu" for core in target.cores) else 0
+
+
 def _run_one(model, workload, target, recipe, dp, weights, seq_len, batch, capacity, forward_recipe):
     from simulator.training.build import training_trace
     from simulator.training.step import simulate_training
@@ -134,6 +145,9 @@ def train(
     collective: str = typer.Option("ring", "--collective", help="gradient all-reduce: ring | tree"),
     link_gb_s: Optional[float] = typer.Option(None, "--link-gb-s", help="per-rank interconnect bandwidth, GB/s"),
     link_latency_us: float = typer.Option(5.0, "--link-latency-us", help="per-message latency, microseconds"),
+    comm_sms: Optional[int] = typer.Option(None, "--comm-sms", help="SMs a collective kernel holds while it overlaps "
+                                                                  "backward (default: 24 on a GPU, NCCL's ring "
+                                                                  "channels on an 8-GPU NVSwitch board; 0 elsewhere)"),
     capacity_gib: Optional[float] = typer.Option(None, "--capacity-gib", help="device memory (default: the spec's)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as one JSON object"),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="write per-op rows (.csv, .parquet, .json)"),
@@ -162,6 +176,7 @@ def train(
     recipe = dataclasses.replace(recipe, vector_kernels=_vector_kernels(vector_kernels, target))
     if par.link_bytes_per_s is None and target.noc_bytes_per_s:
         par = dataclasses.replace(par, link_bytes_per_s=target.noc_bytes_per_s)
+    par = dataclasses.replace(par, comm_sms=_comm_sms(comm_sms, target))
     par.check()
     capacity = capacity_gib * 2**30 if capacity_gib else None
     fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits, lm_head=lm_head,

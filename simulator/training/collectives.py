@@ -10,8 +10,15 @@ Overlap (`overlap_sync`): gradients become ready during backward and are grouped
 at least `bucket_bytes` (PyTorch DDP's gradient buckets, 25 MB by default); a bucket's
 collective starts once its last gradient is ready and the link is free (one collective at a
 time, as on one communication stream). This is a SimPy process model of that queue.
-Approximation: one link per rank, no congestion between ranks, no compute slowdown from
-communication kernels sharing the device.
+Approximation: one link per rank, no congestion between ranks.
+
+SM contention (`sm_contention_s`): NCCL runs a collective as a kernel with one CTA per channel,
+each holding one SM for the collective's duration (NCCL_MIN/MAX_NCHANNELS and the communicator's
+CTA policy exist to trade this against overlapped compute: NCCL user guide, environment variables
+and "NCCL Communicator CTA Policy Flags"). While it runs, overlapped compute kernels get the other
+SMs, so backward work done during an overlapped window of w seconds falls short by w x c / S and
+is finished afterwards (c channel SMs of S). Approximation: first order (the longer backward does
+not move the gradient-ready times), HBM bandwidth taken by the collective is not counted.
 """
 
 from __future__ import annotations
@@ -54,6 +61,13 @@ def buckets(ready: list[tuple[float, float]], bucket_bytes: float) -> list[tuple
     if acc > 0:
         out.append((t, acc))
     return out
+
+
+def sm_contention_s(overlapped_s: float, comm_sms: int, sm_count: int) -> float:
+    """Extra compute seconds when `comm_sms` of `sm_count` SMs run collectives for `overlapped_s`."""
+    if overlapped_s <= 0 or comm_sms <= 0 or sm_count <= 0:
+        return 0.0
+    return overlapped_s * min(comm_sms, sm_count) / sm_count
 
 
 def overlap_sync(ready: list[tuple[float, float]], seconds_for, bucket_bytes: float) -> tuple[float, float]:

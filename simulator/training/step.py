@@ -19,8 +19,11 @@ What is modelled
   the optimizer updates 1/dp of the parameters (its time and energy scale by 1/dp).
 - MFU (Chowdhery et al. 2022, PaLM, App. B): model FLOPs (2 x MACs of forward and backward,
   recomputation excluded) per second over the device's dense peak FLOP/s for the op precision.
-Approximations: interconnect energy is not counted; a rank's compute is not slowed by
-communication kernels; the optimizer's 1/dp scaling is linear (it is a streaming pass).
+- SM contention: on a GPU, `comm_sms` SMs run the collective kernels (one CTA per NCCL channel)
+  while gradient buckets overlap backward, so backward grows by the overlapped seconds x
+  comm_sms / SMs (`collectives.sm_contention_s`; reported as `sm_contention_s`).
+Approximations: interconnect energy is not counted; the SM contention is first order and leaves
+out ZeRO-3's prefetched forward gathers; the optimizer's 1/dp scaling is linear (a streaming pass).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from simulator.spec import Arch
 from simulator.system import System, replicate, simulate_system
 from simulator.trace import Op, OperandSparsity
 from simulator.training.build import TrainingTrace
-from simulator.training.collectives import COLLECTIVES, allreduce_s, half_collective_s, overlap_sync
+from simulator.training.collectives import (COLLECTIVES, allreduce_s, half_collective_s, overlap_sync,
+                                           sm_contention_s)
 from simulator.training.footprint import (Footprint, TransformerShape, activation_bytes, device_capacity_bytes,
                                           model_state_bytes)
 
@@ -55,6 +59,7 @@ class DataParallel:
     latency_s: float = 5e-6
     bucket_bytes: float = 25e6
     overlap: bool = True
+    comm_sms: int = 0          # SMs (NCCL channels x 1 CTA) a collective kernel holds on a GPU rank
 
     def check(self) -> "DataParallel":
         if isinstance(self.ranks, bool) or not isinstance(self.ranks, int) or self.ranks < 1:
@@ -64,6 +69,9 @@ class DataParallel:
         if self.collective not in COLLECTIVES:
             raise SparsimInputError(f"unknown collective '{self.collective}'", field="--collective",
                                     hint="ring or tree")
+        if isinstance(self.comm_sms, bool) or not isinstance(self.comm_sms, int) or self.comm_sms < 0:
+            raise SparsimInputError(f"communication SMs must be a non-negative integer (got {self.comm_sms!r})",
+                                    field="--comm-sms", hint="the CTAs NCCL runs a collective with, e.g. 24; 0 = none")
         if self.ranks > 1 and not self.link_bytes_per_s:
             raise SparsimInputError("data parallelism needs the interconnect bandwidth", field="--link-gb-s",
                                     hint="give --link-gb-s (per-rank link bandwidth, GB/s), or a system with a noc")
@@ -154,7 +162,7 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
     n, bw, lat = dp.ranks, dp.link_bytes_per_s or 1.0, dp.latency_s
     grad_total = (tt.kept_params if tt.recipe.sparse_state else tt.params) * tt.param_bits / 8.0
     if n <= 1:
-        return {"total_s": 0.0, "exposed_s": 0.0, "bytes": 0.0}
+        return {"total_s": 0.0, "exposed_s": 0.0, "bytes": 0.0, "overlapped_s": 0.0}
     if dp.zero == 0:
         per = lambda b: allreduce_s(b, n, bw, lat, dp.collective)  # noqa: E731
     elif dp.zero in (1, 2):
@@ -162,9 +170,11 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
     else:   # ZeRO-3: each layer's parameters are all-gathered on the same link before its backward
         per = lambda b: 2.0 * half_collective_s(b, n, bw, lat)  # noqa: E731
     ready, bwd_s = _grad_ready(tt, rows)
+    overlapped = 0.0
     if dp.overlap:
         end, busy = overlap_sync(ready, per, dp.bucket_bytes)
         exposed = max(0.0, end - bwd_s)
+        overlapped = max(0.0, busy - exposed)
     else:
         busy = per(grad_total)
         exposed = busy
@@ -182,7 +192,7 @@ def _sync(tt: TrainingTrace, dp: DataParallel, rows: list[dict], phase_s: dict) 
             gather = (G - 1) * half_collective_s(grad_total, n, bw, lat)
             busy += gather
             extra += max(0.0, gather - phase_s["backward"] * (G - 1) / G)
-    return {"total_s": busy, "exposed_s": exposed + extra, "bytes": grad_total}
+    return {"total_s": busy, "exposed_s": exposed + extra, "bytes": grad_total, "overlapped_s": overlapped}
 
 
 def footprint_for(tt: TrainingTrace, arch: Arch, dp: DataParallel, shape: TransformerShape | None,
@@ -225,6 +235,9 @@ def simulate_training(tt: TrainingTrace, target: System | Arch, *, dp: DataParal
     split["optimizer"] *= scale
     energy["optimizer"] *= scale
     sync = _sync(tt, dp, run.ops, split)
+    sms = getattr(arch.compute, "sm_count", 0) if arch.compute.kind == "gpu" else 0
+    contention = sm_contention_s(sync["overlapped_s"], dp.comm_sms, sms)
+    split["backward"] += contention
     split["communication (exposed)"] = sync["exposed_s"]
     step = sum(split.values())
     static_j = run.static_energy_pj * 1e-12 * (step / run.makespan_s if run.makespan_s else 1.0)
@@ -241,7 +254,8 @@ def simulate_training(tt: TrainingTrace, target: System | Arch, *, dp: DataParal
                        split_s=split, footprint=footprint_for(tt, arch, dp, shape, capacity_bytes),
                        data_parallel={"ranks": dp.ranks, "zero": dp.zero, "collective": dp.collective,
                                       "link_gb_per_s": (dp.link_bytes_per_s or 0) / 1e9,
-                                      "communication_s": sync["total_s"], "gradient_bytes": sync["bytes"]},
+                                      "communication_s": sync["total_s"], "gradient_bytes": sync["bytes"],
+                                      "comm_sms": dp.comm_sms, "sm_contention_s": contention},
                        rows=rows, notes=notes)
 
 

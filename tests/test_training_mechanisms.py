@@ -1,5 +1,5 @@
-"""PyTorch eager vector kernels in a training step: bytes per element by hand, the trace stays
-valid, only RMSNorm / rotary / SwiGLU change, and the simulated time is bytes over bandwidth."""
+"""Training-step mechanisms of a real GPU step: PyTorch eager vector kernels and foreach AdamW (bytes per
+element by hand, valid trace, time = bytes / bandwidth) and SMs held by overlapped collectives."""
 
 import pytest
 
@@ -125,3 +125,36 @@ def test_sgd_keeps_the_single_pass_with_eager_kernels():
     eager = training_trace(fwd, TrainingRecipe(optimizer="sgd_momentum", vector_kernels="eager"))
     fused = training_trace(fwd, TrainingRecipe(optimizer="sgd_momentum"))
     assert [op.name for op in eager.trace.ops] == [op.name for op in fused.trace.ops]
+
+
+# ---------------------------------------------------------------- SM contention of overlapped collectives
+
+def test_sm_contention_by_hand():
+    from simulator.training.collectives import sm_contention_s
+    assert sm_contention_s(0.040, 24, 108) == pytest.approx(0.040 * 24 / 108)
+    assert sm_contention_s(0.040, 0, 108) == 0 and sm_contention_s(0.0, 24, 108) == 0
+    assert sm_contention_s(0.040, 500, 108) == pytest.approx(0.040)     # at most every SM
+
+
+def test_collective_sms_stretch_backward_by_the_overlapped_share():
+    from simulator.training.step import DataParallel, simulate_training
+    from workloads.extract.training import hf_training_trace
+    tt, shape = hf_training_trace("llama2-7b", seq_len=512, batch=1)
+    arch = load_arch(A100)
+    runs = {c: simulate_training(tt, arch, dp=DataParallel(ranks=8, link_bytes_per_s=3e12, comm_sms=c), shape=shape)
+            for c in (0, 24)}
+    dp = runs[24].data_parallel
+    overlapped = dp["communication_s"] - runs[24].split_s["communication (exposed)"]
+    assert overlapped > 0
+    assert dp["sm_contention_s"] == pytest.approx(overlapped * 24 / arch.compute.sm_count)
+    assert runs[24].split_s["backward"] - runs[0].split_s["backward"] == pytest.approx(dp["sm_contention_s"])
+    assert runs[0].data_parallel["sm_contention_s"] == 0
+
+
+def test_cli_comm_sms_default_and_errors(capsys):
+    import json
+    code, out, _ = run_cli(capsys, "train", "llama2-7b", "-a", A100, "--seq-len", "128", "--dp", "2",
+                           "--link-gb-s", "300", "--json")
+    assert code == 0 and json.loads(out)["data_parallel"]["comm_sms"] == 24
+    code, _, err = run_cli(capsys, "train", "llama2-7b", "-a", A100, "--seq-len", "128", "--comm-sms", "-1")
+    assert code == 2 and err.startswith("error: --comm-sms") and err.count("\n") == 1
