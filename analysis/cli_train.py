@@ -31,9 +31,24 @@ def _recipe(micro_batches, recompute, optimizer, transposable, grad_density, mas
 def _vector_kernels(mode: str, target) -> str:
     """`auto`: PyTorch eager kernels on a GPU (what the framework runs), one fused pass elsewhere
     (an accelerator design runs the trace's ops as they are)."""
+    if mode not in ("auto", "eager", "fused"):
+        raise SparsimInputError(f"unknown vector-kernel mode '{mode}'", field="--vector-kernels",
+                                hint="auto, eager (PyTorch eager) or fused (torch.compile / fused kernels)")
     if mode != "auto":
         return mode
     return "eager" if all(core.arch.compute.kind == "gpu" for core in target.cores) else "fused"
+
+
+def _check_inputs(model, workload, seq_len, batch, link_gb_s) -> None:
+    """One located error for a missing/duplicate model, a non-positive size or link bandwidth."""
+    if (model is None) == (workload is None):
+        raise SparsimInputError("give a model config or --workload, not both or neither", field="model",
+                                hint="e.g. sparsim train llama2-7b -a arch_configs/gpu_a100_sxm4_80gb.yaml")
+    for label, v in (("--seq-len", seq_len), ("--batch", batch)):
+        if v < 1:
+            raise SparsimInputError(f"{label.lstrip('-')} must be a positive integer (got {v})", field=label)
+    if link_gb_s is not None and link_gb_s <= 0:
+        raise SparsimInputError(f"link bandwidth must be > 0 GB/s (got {link_gb_s})", field="--link-gb-s")
 
 
 NCCL_RING_CHANNELS_HGX_A100 = 24   # NCCL's ring channels on an 8-GPU HGX A100 NVSwitch board (nccl-tests issue 100)
@@ -156,28 +171,14 @@ def train(
     """Simulate one training step: step time, tokens/s, MFU, energy, memory per device, phase split."""
     from simulator.cli_system import _target
     from simulator.training.step import DataParallel
-    if (model is None) == (workload is None):
-        raise SparsimInputError("give a model config or --workload, not both or neither", field="model",
-                                hint="e.g. sparsim train llama2-7b -a arch_configs/gpu_a100_sxm4_80gb.yaml")
-    for label, v in (("--seq-len", seq_len), ("--batch", batch)):
-        if v < 1:
-            raise SparsimInputError(f"{label.lstrip('-')} must be a positive integer (got {v})", field=label)
-    if link_gb_s is not None and link_gb_s <= 0:
-        raise SparsimInputError(f"link bandwidth must be > 0 GB/s (got {link_gb_s})", field="--link-gb-s")
-    if vector_kernels not in ("auto", "eager", "fused"):
-        raise SparsimInputError(f"unknown vector-kernel mode '{vector_kernels}'", field="--vector-kernels",
-                                hint="auto, eager (PyTorch eager) or fused (torch.compile / fused kernels)")
+    _check_inputs(model, workload, seq_len, batch, link_gb_s)
     recipe = _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every,
                      sparse_state)
-    par = DataParallel(ranks=dp, zero=zero, collective=collective,
-                       link_bytes_per_s=link_gb_s * 1e9 if link_gb_s else None,
-                       latency_s=link_latency_us * 1e-6)
     target = _target(arch, system, 1, list(set_), None)
     recipe = dataclasses.replace(recipe, vector_kernels=_vector_kernels(vector_kernels, target))
-    if par.link_bytes_per_s is None and target.noc_bytes_per_s:
-        par = dataclasses.replace(par, link_bytes_per_s=target.noc_bytes_per_s)
-    par = dataclasses.replace(par, comm_sms=_comm_sms(comm_sms, target))
-    par.check()
+    par = DataParallel(ranks=dp, zero=zero, collective=collective,
+                       link_bytes_per_s=link_gb_s * 1e9 if link_gb_s else target.noc_bytes_per_s or None,
+                       latency_s=link_latency_us * 1e-6, comm_sms=_comm_sms(comm_sms, target)).check()
     capacity = capacity_gib * 2**30 if capacity_gib else None
     fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits, lm_head=lm_head,
                activations=activations) if model else {}
