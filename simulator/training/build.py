@@ -135,7 +135,7 @@ def fused_softmax(forward: Trace, recipe: TrainingRecipe) -> set[str]:
     return {op.name for i, op in enumerate(ops[:-1]) if op.kind == "softmax" and ops[i + 1].kind == "attention_pv"}
 
 
-def _forward_ops(forward: Trace, recipe: TrainingRecipe, G: int, fused: set[str]) -> list[dict]:
+def _forward_ops(forward: Trace, eager: bool, G: int, fused: set[str]) -> list[dict]:
     """The forward ops, repeated per micro-batch; with eager vector kernels a fused vector op becomes
     the kernels PyTorch eager runs for it (`simulator.training.eager`)."""
     ops: list[dict] = []
@@ -143,7 +143,7 @@ def _forward_ops(forward: Trace, recipe: TrainingRecipe, G: int, fused: set[str]
         if op.name in fused:
             continue
         base = _copy(op, phase="forward", repeat=op.repeat * G, dropped=fused)
-        kernels = recipe.vector_kernels == "eager" and eager_forward(op, phase="forward", repeat=op.repeat * G,
+        kernels = eager and eager_forward(op, phase="forward", repeat=op.repeat * G,
                                                                      depends_on=base.get("depends_on"))
         ops += kernels or [base]
     return ops
@@ -203,7 +203,8 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
     bits = param_bits or max((op.precision.weights for op in forward.ops if not op.is_vector), default=16)
     notes: dict[str, str] = {}
     fused = fused_softmax(forward, recipe)
-    ops = _forward_ops(forward, recipe, G, fused)
+    # a recorded backward ran the forward as traced: its kernels are not decomposed again
+    ops = _forward_ops(forward, recipe.vector_kernels == "eager" and backward is None, G, fused)
     if backward is None:
         ops += _backward(forward, recipe, G, notes, input_needs_grad)
     else:
