@@ -46,7 +46,8 @@ from simulator.training.footprint import (Footprint, TransformerShape, activatio
 
 MODEL = ("training step: ops on the SimPy system model per rank; gradient sync alpha-beta (Thakur et al. 2005) "
          "in buckets overlapped with backward; activations Korthikanti et al. 2022; model state ZeRO (Rajbhandari "
-         "et al. 2020); interconnect energy not counted")
+         "et al. 2020); overlapped collectives hold comm_sms SMs (first order); vector kernels eager or fused "
+         "per the recipe; interconnect energy not counted")
 
 
 @dataclass(frozen=True)
