@@ -1,0 +1,256 @@
+"""Analytical access counts and timing of one mapping (Timeloop-style reuse), compiled with numba.
+
+A mapping of a loop nest (dims G, N, K, C, P, Q; R and S whole) at the on-chip tiling level is a
+tile size per dim and a loop order of the tile loops. G (relevant to every operand) is always
+outermost. The other dims fall into three reuse classes by the operand they are irrelevant to:
+K (not in the input), C (not in the output: the reduction), and {N, P, Q} (not in the weights);
+dims of one class always travel together, so 3! = 6 orders cover every distinct loop order.
+
+Per operand X, the tile loops below X's innermost relevant loop (with more than one tile) leave
+its tile on chip (reuse); every irrelevant loop above it refetches X: DRAM reads of X = its data
+(input: with each tile's halo, (p-1)*stride + R rows for p output rows) x the tile counts of those
+loops. When the reduction (C) loop sits above the output's innermost relevant loop the output tile
+leaves the chip before its reduction ends: partial sums spill at accumulator width, written and
+read back (m - 1) times for m reduction segments. An operand with no on-chip buffer bypasses the
+tiling level and moves what the array demands.
+
+Timing, tile by tile (double-buffered): while one tile computes, the next tile's changed operands
+are fetched and the previous output tile written back; a transition stalls by whatever transfer
+exceeds one tile's compute. The first fetch and the last write-back are never hidden. Without
+double buffering every transfer adds to the time. Approximations: every tile of a transition class
+moves the class's average bytes and computes the average tile time (edge tiles are averaged in);
+on-chip bandwidth is checked after the search (`simulator.mapping.cost`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Indices into the parameter vector (one float64 array, so the numba kernels take few arguments).
+D0 = 0                          # 0..5: sizes of G, N, K, C, P, Q
+R_, S_, STRIDE, H_, W_ = 6, 7, 8, 9, 10
+DB = 11                         # 11..13: DRAM bytes per element of input, weights, outputs
+BB = 14                         # 14..16: bytes per element in the operand's tiling buffer
+ACC = 17                        # accumulator bytes (partial sums)
+BUF = 18                        # 18..20: tiling-buffer index of each operand (-1: bypass)
+CAP = 21                        # 21..23: usable bytes of buffers 0..2
+CPB, DBUF, COMPUTE, PSUM_IN_PE = 24, 25, 26, 27
+DEM = 28                        # 28..30: DRAM bytes of a bypassing operand (input, weights, output writes)
+DEM_OR = 31                     # partial-sum read bytes of bypassing outputs
+E_FETCH = 32                    # 32..33: pJ per DRAM byte fetched of input, weights (read + buffer fill)
+E_OW, E_OR, LEAK = 34, 35, 36   # pJ per output byte written / partial-sum byte read back; pJ per cycle
+OBJECTIVE, HSCALE = 37, 38
+N_PARAMS = 39
+
+OBJECTIVES = {"latency": 0, "energy": 1, "edp": 2}
+# Relevance of the three reuse classes (K, C, NPQ) to input, weights, outputs.
+REL = np.array([[0, 1, 1], [1, 1, 0], [1, 0, 1]], dtype=np.int64)
+ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
+CLASS_NAMES = ("K", "C", "NPQ")
+N_OUT = 12   # evaluate() result fields, see `RESULT_FIELDS`
+RESULT_FIELDS = ("feasible", "read_input", "read_weights", "read_outputs", "write_outputs", "stall_cycles",
+                 "cycles", "energy_pj", "objective", "mult_input", "mult_weights", "mult_outputs")
+
+
+@njit(cache=True)
+def _ceil(a, b):
+    return math.ceil(a / b - 1e-12)
+
+
+@njit(cache=True)
+def _extent(t, stride, r):
+    """Input rows touched by t consecutive output rows."""
+    return (t - 1.0) * stride + r if r >= stride else t * r
+
+
+@njit(cache=True)
+def _halo_sum(d, t, stride, r, limit):
+    """Input rows fetched over all tiles of an output dim of size d in tiles of t (halos included)."""
+    n = _ceil(d, t)
+    last = d - (n - 1) * t
+    return (n - 1) * min(_extent(t, stride, r), limit) + min(_extent(last, stride, r), limit)
+
+
+@njit(cache=True)
+def footprints(t, p):
+    """Elements of each operand's tile (input with its halo) and the output tile's bytes per element."""
+    n_c = _ceil(p[D0 + 3], t[3])
+    f_in = t[0] * t[1] * t[3] * min(_extent(t[4], p[STRIDE], p[R_]), p[H_]) * \
+        min(_extent(t[5], p[STRIDE], p[S_]), p[W_])
+    f_w = t[0] * t[2] * t[3] * p[R_] * p[S_]
+    f_out = t[0] * t[1] * t[2] * t[4] * t[5]
+    out_width = p[ACC] if (n_c > 1 or p[PSUM_IN_PE] == 0.0) else p[BB + 2]
+    return f_in, f_w, f_out, out_width
+
+
+@njit(cache=True)
+def fits(t, p):
+    """Do the tiles fit every buffer (operands sharing a buffer share its usable capacity)?"""
+    f_in, f_w, f_out, out_width = footprints(t, p)
+    sizes = (f_in * p[BB], f_w * p[BB + 1], f_out * out_width)
+    for b in range(3):
+        need = 0.0
+        for x in range(3):
+            if int(p[BUF + x]) == b:
+                need += sizes[x]
+        if need > p[CAP + b] * (1 + 1e-12):
+            return False
+    return True
+
+
+@njit(cache=True)
+def tile_terms(t, p, s):
+    """Order-independent terms of tile sizes `t` into scratch `s`: tile counts of G and the three
+    classes, and the whole-op data of input (halos included), weights and outputs."""
+    n_n, n_k, n_c = _ceil(p[D0 + 1], t[1]), _ceil(p[D0 + 2], t[2]), _ceil(p[D0 + 3], t[3])
+    s[0] = _ceil(p[D0], t[0])
+    s[1], s[2], s[3] = n_k, n_c, n_n * _ceil(p[D0 + 4], t[4]) * _ceil(p[D0 + 5], t[5])
+    g, bn, k, c = p[D0], p[D0 + 1], p[D0 + 2], p[D0 + 3]
+    s[4] = g * bn * c * _halo_sum(p[D0 + 4], t[4], p[STRIDE], p[R_], p[H_]) * \
+        _halo_sum(p[D0 + 5], t[5], p[STRIDE], p[S_], p[W_]) * p[HSCALE]
+    s[5] = g * k * c * p[R_] * p[S_]
+    s[6] = g * bn * k * p[D0 + 4] * p[D0 + 5]
+
+
+@njit(cache=True)
+def evaluate(t, o, p, out):
+    """Fill `out` (see RESULT_FIELDS) for tile sizes `t` (G, N, K, C, P, Q) and class order `ORDERS[o]`."""
+    out[:] = 0.0
+    if not fits(t, p):
+        return
+    s = np.empty(8)
+    tile_terms(t, p, s)
+    evaluate_order(s, o, p, out)
+
+
+def _order_tables():
+    """Per (order, pattern of which loops have more than one tile): which classes multiply each
+    operand's fetches, at which tile-loop levels (0: G, 1..3: the classes in order) its tile changes,
+    and whether the order is the canonical one of its equivalents (loops with one tile can sit
+    anywhere: they are put innermost, in class order, so each distinct loop nest is costed once)."""
+    mult = np.zeros((6, 16, 3, 3))
+    changes = np.zeros((6, 16, 3, 4))
+    canonical = np.zeros((6, 16), dtype=np.bool_)
+    for o, order in enumerate(ORDERS):
+        for pat in range(16):
+            tiled = [bool(pat >> c & 1) for c in range(3)] + [bool(pat >> 3 & 1)]
+            levels = [(tiled[3], None)] + [(tiled[c], c) for c in order]
+            for x in range(3):
+                rel = [c is None or REL[x, c] == 1 for _, c in levels]
+                inner = max([j for j in range(1, 4) if levels[j][0] and rel[j]], default=-1)
+                for j in range(1, inner):
+                    if not rel[j]:
+                        mult[o, pat, x, levels[j][1]] = 1.0
+                for j in range(4):
+                    changes[o, pat, x, j] = any(levels[k][0] and rel[k] for k in range(j, 4))
+            ones = [c for c in order if not tiled[c]]
+            canonical[o, pat] = list(order[len(order) - len(ones):]) == sorted(ones)
+    return mult, changes, canonical
+
+
+MULT, CHANGES, CANONICAL = _order_tables()
+
+
+@njit(cache=True)
+def pattern(s):
+    return (s[1] > 1) * 1 + (s[2] > 1) * 2 + (s[3] > 1) * 4 + (s[0] > 1) * 8
+
+
+@njit(cache=True)
+def _mult(x, s, o, pat):
+    """Refetch multiplier of operand x: tile counts of its irrelevant loops above its innermost relevant one."""
+    m = 1.0
+    for c in range(3):
+        if MULT[o, pat, x, c] == 1.0:
+            m *= s[1 + c]
+    return m
+
+
+@njit(cache=True)
+def _fetches(x, s, o, pat):
+    """How many times operand x's tile is (re)loaded over the tile schedule."""
+    fetches = 1.0
+    outer = 1.0
+    for j in range(4):
+        n = s[0] if j == 0 else s[1 + ORDERS[o, j - 1]]
+        fetches += outer * (n - 1.0) * CHANGES[o, pat, x, j]
+        outer *= n
+    return fetches
+
+
+@njit(cache=True)
+def prologue_bytes(s, p):
+    """Bytes of the first tile's fetch, which nothing hides; it grows with every tile size."""
+    tiles = s[0] * s[1] * s[2] * s[3]
+    first = 0.0
+    first += s[4] * p[DB] / (s[0] * s[2] * s[3]) if p[BUF] >= 0 else p[DEM] / tiles
+    first += s[5] * p[DB + 1] / (s[0] * s[1] * s[2]) if p[BUF + 1] >= 0 else p[DEM + 1] / tiles
+    if p[BUF + 2] < 0:
+        first += (p[DEM + 2] + p[DEM_OR]) / tiles
+    return first
+
+
+@njit(cache=True)
+def evaluate_order(s, o, p, out):
+    """Traffic, stalls, energy and objective of class order `ORDERS[o]`, given `tile_terms` in `s`."""
+    pat = pattern(s)
+    m_in, m_w, m_out = _mult(0, s, o, pat), _mult(1, s, o, pat), _mult(2, s, o, pat)
+    read_in = s[4] * m_in * p[DB] if p[BUF] >= 0 else p[DEM]
+    read_w = s[5] * m_w * p[DB + 1] if p[BUF + 1] >= 0 else p[DEM + 1]
+    if p[BUF + 2] >= 0:
+        read_out = s[6] * (m_out - 1.0) * p[ACC]
+        write_out = s[6] * ((m_out - 1.0) * p[ACC] + p[DB + 2])
+    else:
+        read_out, write_out = p[DEM_OR], p[DEM + 2]
+    stall = _stall(s, o, pat, read_in, read_w, read_out, write_out, p)
+    cycles = p[COMPUTE] + stall
+    energy = read_in * p[E_FETCH] + read_w * p[E_FETCH + 1] + write_out * p[E_OW] + read_out * p[E_OR] \
+        + p[LEAK] * cycles
+    out[0], out[1], out[2], out[3], out[4] = 1.0, read_in, read_w, read_out, write_out
+    out[5], out[6], out[7] = stall, cycles, energy
+    out[9], out[10], out[11] = m_in, m_w, m_out
+    obj = p[OBJECTIVE]
+    out[8] = cycles if obj == 0.0 else (energy if obj == 1.0 else energy * cycles)
+
+
+@njit(cache=True)
+def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
+    """DRAM stall cycles of the tile schedule (see the module docstring)."""
+    cpb = p[CPB]
+    if cpb == 0.0:
+        return 0.0
+    if p[DBUF] == 0.0:
+        return (read_in + read_w + read_out + write_out) * cpb
+    tiles = s[0] * s[1] * s[2] * s[3]
+    per_tile = p[COMPUTE] / tiles
+    # Bytes per (re)load of each operand's tile (outputs: write-back + partial-sum read); an operand
+    # without an on-chip buffer streams evenly with every tile instead.
+    bypass = 0.0
+    f_in = f_w = f_out = 0.0
+    if p[BUF] >= 0:
+        f_in = read_in / _fetches(0, s, o, pat)
+    else:
+        bypass += read_in / tiles
+    if p[BUF + 1] >= 0:
+        f_w = read_w / _fetches(1, s, o, pat)
+    else:
+        bypass += read_w / tiles
+    last_write = 0.0
+    if p[BUF + 2] >= 0:
+        n_out = _fetches(2, s, o, pat)
+        f_out = (read_out + write_out) / n_out
+        last_write = write_out / n_out
+    else:
+        bypass += (read_out + write_out) / tiles
+    stall = prologue_bytes(s, p) * cpb
+    outer = 1.0
+    for j in range(4):
+        n = s[0] if j == 0 else s[1 + ORDERS[o, j - 1]]
+        if n > 1:
+            moved = bypass + f_in * CHANGES[o, pat, 0, j] + f_w * CHANGES[o, pat, 1, j] + f_out * CHANGES[o, pat, 2, j]
+            stall += outer * (n - 1.0) * max(0.0, moved * cpb - per_tile)
+        outer *= n
+    return stall + last_write * cpb          # the last write-back is never hidden
