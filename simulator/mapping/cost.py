@@ -24,6 +24,7 @@ from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch
 
 OPERANDS = ("activations", "weights", "outputs")
+OUTPUT_DIMS = {"N", "K", "P", "Q"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,15 @@ def tiling_buffer(arch: Arch, operand: str) -> str | None:
     names = [n for n, lv in arch.memory.items()
              if not lv.offchip and not getattr(lv, "per_pe", False) and operand in lv.holds]
     return names[-1] if names else None
+
+
+def pe_weight_capacity(arch: Arch, byte) -> int:
+    """Weights a PE's own registers hold, if it has per-PE registers for both weights and outputs (0 if not)."""
+    pe = {x: n for n, lv in arch.memory.items() if getattr(lv, "per_pe", False) for x in lv.holds}
+    if "weights" not in pe or "outputs" not in pe:
+        return 0
+    level = arch.memory[pe["weights"]]
+    return int(level.capacity_bytes // max(byte["weights"].get(pe["weights"], 1.0), 1e-12))
 
 
 def _holders(arch: Arch, operand: str) -> list[str]:
@@ -93,6 +103,11 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.E_OR] = 8 * (dread + out_e[1])
     p[rv.LEAK] = static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12
     p[rv.OBJECTIVE] = rv.OBJECTIVES[mapping.objective]
+    fr, fc = unroll.folds(nest)
+    folds = fr * fc * nest.G
+    p[rv.FOLD_IN] = (demand["activations"] * byte["activations"][dram] + demand["weights"] * byte["weights"][dram]) / folds
+    out_folds = nest.G * (fr if set(unroll.rows_dims) & OUTPUT_DIMS else 1) * (fc if set(unroll.cols_dims) & OUTPUT_DIMS else 1)
+    p[rv.FOLD_OUT] = outs * byte["outputs"][dram] / out_folds
     return p, buffers
 
 
@@ -110,7 +125,7 @@ def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: fl
                       macs: float) -> MappedCost:
     """Search the nest's mapping and cost it. `byte[operand][level]` are stored bytes per dense element."""
     acc_b = acc_bits / 8.0
-    demand = unroll.array_demand(nest)
+    demand = unroll.array_demand(nest, pe_weight_capacity(arch, byte))
     p, buffers = _params(arch, nest, unroll, compute, byte, acc_b, mapping, demand)
     sizes = {d: nest.size(d) for d in TILED}
     granules = {d: unroll.granule(nest, d) for d in TILED}

@@ -117,9 +117,10 @@ class Unrolling:
             return 1
         return 1
 
-    def array_demand(self, nest: LoopNest) -> dict[str, float]:
+    def array_demand(self, nest: LoopNest, pe_weights: int = 0) -> dict[str, float]:
         """Elements the array reads of each operand from its innermost buffer (im2col view), and the
-        partial-sum elements written to (and, less the last, read from) the output buffer."""
+        rounds of partial sums written to (and, less the last, read from) the output buffer.
+        `pe_weights`: weights a PE's own register file holds, when it also has an output register."""
         fr, fc = self.folds(nest)
         demand = {}
         for operand in ("activations", "weights"):
@@ -127,8 +128,16 @@ class Unrolling:
             times = (1 if set(self.rows_dims) & rel else fr) * (1 if set(self.cols_dims) & rel else fc)
             demand[operand] = float(nest.elements(operand) * times)
         red = (fr if set(self.rows_dims) & REDUCTION else 1) * (fc if set(self.cols_dims) & REDUCTION else 1)
-        demand["psum_rounds"] = float(red)
+        # With per-PE weight and output registers, a PE can cycle through the weights of several
+        # reduction folds while its partial sum stays in its output register.
+        group = max(1, min(red, pe_weights // max(1, self.weights_per_pe(nest)))) if pe_weights else 1
+        demand["psum_rounds"] = float(math.ceil(red / group))
         return demand
+
+    def weights_per_pe(self, nest: LoopNest) -> int:
+        """Weights one PE uses during one fold (the streamed dims that index the weights)."""
+        spatial = set(self.rows_dims) | set(self.cols_dims)
+        return math.prod(nest.size(d) for d in RELEVANT["weights"] - spatial - {"G"})
 
     def stationary_outputs(self) -> bool:
         """Outputs accumulate in the PEs over the whole streamed reduction (no reduction dim unrolled)."""

@@ -14,10 +14,15 @@ leaves the chip before its reduction ends: partial sums spill at accumulator wid
 read back (m - 1) times for m reduction segments. An operand with no on-chip buffer bypasses the
 tiling level and moves what the array demands.
 
-Timing, tile by tile (double-buffered): while one tile computes, the next tile's changed operands
-are fetched and the previous output tile written back; a transition stalls by whatever transfer
-exceeds one tile's compute. The first fetch and the last write-back are never hidden. Without
-double buffering every transfer adds to the time. Approximations: every tile of a transition class
+Timing (double-buffered): transfers overlap compute across the whole tile schedule, limited by
+one DRAM channel (all bytes but the first and last tile's must move during the compute) and by each
+operand's buffer halves (an operand's next tile loads while its current tile lives, i.e. during the
+compute between two of its fetches; an output tile drains while the next one computes). The array
+starts once the first fold's operands are in and ends once the last fold's outputs are written back
+(a tile's folds consume its data as it streams in). So every mapping whose transfers hide costs the
+same cycles, and ties go to lower energy, then fewer DRAM bytes. Without double buffering every
+transfer adds to the time. Each mapping's cycles are non-decreasing in cycles per DRAM byte, so the
+searched optimum never gets slower with more bandwidth (or, as the legal set only grows, more buffer). Approximations: every tile of a transition class
 moves the class's average bytes and computes the average tile time (edge tiles are averaged in);
 on-chip bandwidth is checked after the search (`simulator.mapping.cost`).
 """
@@ -43,7 +48,8 @@ DEM_OR = 31                     # partial-sum read bytes of bypassing outputs
 E_FETCH = 32                    # 32..33: pJ per DRAM byte fetched of input, weights (read + buffer fill)
 E_OW, E_OR, LEAK = 34, 35, 36   # pJ per output byte written / partial-sum byte read back; pJ per cycle
 OBJECTIVE, HSCALE = 37, 38
-N_PARAMS = 39
+FOLD_IN, FOLD_OUT = 39, 40      # DRAM bytes of the first fold's operands and of the last fold's outputs
+N_PARAMS = 41
 
 OBJECTIVES = {"latency": 0, "energy": 1, "edp": 2}
 # Relevance of the three reuse classes (K, C, NPQ) to input, weights, outputs.
@@ -222,35 +228,20 @@ def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
     cpb = p[CPB]
     if cpb == 0.0:
         return 0.0
+    total = read_in + read_w + read_out + write_out
     if p[DBUF] == 0.0:
-        return (read_in + read_w + read_out + write_out) * cpb
-    tiles = s[0] * s[1] * s[2] * s[3]
-    per_tile = p[COMPUTE] / tiles
-    # Bytes per (re)load of each operand's tile (outputs: write-back + partial-sum read); an operand
-    # without an on-chip buffer streams evenly with every tile instead.
-    bypass = 0.0
-    f_in = f_w = f_out = 0.0
-    if p[BUF] >= 0:
-        f_in = read_in / _fetches(0, s, o, pat)
-    else:
-        bypass += read_in / tiles
-    if p[BUF + 1] >= 0:
-        f_w = read_w / _fetches(1, s, o, pat)
-    else:
-        bypass += read_w / tiles
-    last_write = 0.0
-    if p[BUF + 2] >= 0:
-        n_out = _fetches(2, s, o, pat)
-        f_out = (read_out + write_out) / n_out
-        last_write = write_out / n_out
-    else:
-        bypass += (read_out + write_out) / tiles
-    stall = prologue_bytes(s, p) * cpb
-    outer = 1.0
-    for j in range(4):
-        n = s[0] if j == 0 else s[1 + ORDERS[o, j - 1]]
-        if n > 1:
-            moved = bypass + f_in * CHANGES[o, pat, 0, j] + f_w * CHANGES[o, pat, 1, j] + f_out * CHANGES[o, pat, 2, j]
-            stall += outer * (n - 1.0) * max(0.0, moved * cpb - per_tile)
-        outer *= n
-    return stall + last_write * cpb          # the last write-back is never hidden
+        return total * cpb
+    compute = p[COMPUTE]
+    # Each operand's next tile loads into the other half of its buffer while its current tile lives
+    # (its lifetime: compute / fetches); outputs likewise drain while the next output tile computes.
+    worst = 0.0
+    amounts = (read_in, read_w, read_out + write_out)
+    for x in range(3):
+        if p[BUF + x] >= 0 and amounts[x] > 0.0:
+            fetches = _fetches(x, s, o, pat)
+            worst = max(worst, fetches * max(0.0, amounts[x] / fetches * cpb - compute / fetches))
+    # The array starts once the first fold's operands are in and ends once the last fold's outputs are
+    # out; everything else shares one channel during the compute (a fold streams its tile's data).
+    edges = (p[FOLD_IN] + p[FOLD_OUT]) * cpb
+    channel = max(0.0, (total - p[FOLD_IN] - p[FOLD_OUT]) * cpb - compute)
+    return edges + max(channel, worst)

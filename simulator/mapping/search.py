@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from simulator.mapping.reuse import (CANONICAL, COMPUTE, CPB, DBUF, N_OUT, OBJECTIVE, ORDERS, RESULT_FIELDS, evaluate,
-                                     evaluate_order, fits, pattern, prologue_bytes, tile_terms)
+from simulator.mapping.reuse import (CANONICAL, N_OUT, N_PARAMS, ORDERS, RESULT_FIELDS, evaluate,
+                                     evaluate_order, fits, pattern, tile_terms)
 
 TILED = ("G", "N", "K", "C", "P", "Q")
 # Enumeration nesting (outer to inner): the reduction C innermost, as it has the most sizes.
@@ -35,50 +35,39 @@ def balanced_tiles(size: int, granule: int = 1) -> np.ndarray:
 
 
 @njit(cache=True)
-def _search(cands, counts, p, limit, tolerance, best_t, best_out):
-    """Visit every fitting combination of candidate tile sizes x 6 orders. With `limit` = inf keep the
-    lowest objective (ties: fewest DRAM bytes); otherwise the fewest DRAM bytes among mappings whose
-    objective is at most `limit` (ties: lowest objective). Returns the best order's index, -1 if none fits."""
+def _search(cands, counts, p, best_t, best_out):
+    """Visit every fitting combination of candidate tile sizes under each distinct order; keep the
+    lowest objective (ties: lower energy, then fewer DRAM bytes, as ZigZag breaks latency ties). Returns the best order's index, -1 if nothing fits."""
     idx = np.zeros(6, dtype=np.int64)
     t = np.empty(6)
     terms = np.empty(8)
     out = np.empty(N_OUT)
     best_order = -1
     best_key = np.inf
+    best_energy = np.inf
     best_bytes = np.inf
-    first = limit == np.inf
-    # Latency only: cycles >= compute + the first tile's fetch, which grows with every tile size, so a
-    # combination whose bound already exceeds what can still win prunes like one that does not fit.
-    bounded = p[OBJECTIVE] == 0.0 and p[DBUF] == 1.0 and p[CPB] > 0.0
     while True:
         for d in range(6):
             t[d] = cands[d, idx[d]]
         pos = 5
-        ok = fits(t, p)
-        if ok:
+        if fits(t, p):
             tile_terms(t, p, terms)
-            if bounded:
-                bound = limit if not first else best_key * (1 + tolerance)
-                ok = p[COMPUTE] + prologue_bytes(terms, p) * p[CPB] <= bound
-        if ok:
             pat = pattern(terms)
             for o in range(6):
                 if not CANONICAL[o, pat]:
                     continue
                 evaluate_order(terms, o, p, out)
                 key = out[8]
+                energy = out[7]
                 moved = out[1] + out[2] + out[3] + out[4]
-                if first:
-                    better = key < best_key or (key == best_key and moved < best_bytes)
-                else:
-                    better = key <= limit and (moved < best_bytes or (moved == best_bytes and key < best_key))
-                if better:
-                    best_key, best_bytes, best_order = key, moved, o
+                if key < best_key or (key == best_key and (energy < best_energy or (
+                        energy == best_energy and moved < best_bytes))):
+                    best_key, best_energy, best_bytes, best_order = key, energy, moved, o
                     best_t[:] = t
                     best_out[:] = out
         else:
-            # Infeasible (or bound out) with every dim inside position q at its smallest size: so is any
-            # larger size at q (footprints and first fetches grow with every tile size): skip past it.
+            # Infeasible with every dim inside position q at its smallest size: so is any larger size
+            # at q (footprints grow with every tile size), so skip past it.
             q = 5
             while q > 0 and idx[ENUM_ORDER[q]] == 0:
                 q -= 1
@@ -107,9 +96,6 @@ class Choice:
     aligned: bool = True          # False: no tile aligned to the array fits, smaller tiles were used
 
 
-# Mappings within this fraction of the best objective count as equally good; of those the one that
-# moves the fewest DRAM bytes wins (a compute-bound op should not trade megabytes for a shorter first fetch).
-TOLERANCE = 0.01
 _MEMO: dict[bytes, Choice | None] = {}
 CLASS_OF = ("K", "C", "NPQ")
 
@@ -135,9 +121,7 @@ def search(sizes: dict[str, int], granules: dict[str, int], pinned: dict[str, in
         return _MEMO[key]
     cands, counts = candidates(sizes, granules, pinned)
     best_t, best_out = np.zeros(6), np.zeros(N_OUT)
-    o = _search(cands, counts, params, np.inf, TOLERANCE, best_t, best_out)
-    if o >= 0 and best_out[8] > 0:
-        o = _search(cands, counts, params, best_out[8] * (1 + TOLERANCE), TOLERANCE, best_t, best_out)
+    o = _search(cands, counts, params, best_t, best_out)
     choice = None
     if o >= 0:
         choice = Choice(tiles={d: int(best_t[i]) for i, d in enumerate(TILED)},
@@ -156,10 +140,10 @@ def evaluate_mapping(tiles: dict[str, int], order_index: int, params: np.ndarray
 
 def warm_up() -> None:
     """Compile the kernels outside timed regions."""
-    p = np.zeros(39)
+    p = np.zeros(N_PARAMS)
     p[:6] = 1.0
     p[6:11] = 1.0
     p[18:21] = -1.0
     p[38] = 1.0
     cands, counts = candidates({d: 1 for d in TILED}, {}, {})
-    _search(cands, counts, p, np.inf, TOLERANCE, np.zeros(6), np.zeros(N_OUT))
+    _search(cands, counts, p, np.zeros(6), np.zeros(N_OUT))
