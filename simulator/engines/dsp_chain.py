@@ -387,6 +387,7 @@ class _Cost:
     macs: float = 0.0
     index_selects: float = 0.0
     k_tiling: str = "full K"
+    offchip_bytes: float = 0.0
     reads: dict = dataclasses.field(default_factory=dict)
     writes: dict = dataclasses.field(default_factory=dict)
 
@@ -465,7 +466,8 @@ def _gemm(spec: ComputeSpec, arch: Arch, mode: Mode, M: int, N: int, K: int, cou
 
 
 def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="weights") -> _Cost:
-    """Cost of one PE mapping: the untiled buffer scheme, and when that stalls on DRAM, every K
+    """Cost of one PE mapping: the untiled buffer scheme, and when its DRAM traffic takes longer
+    than its compute (full-K tiles too big for the buffers make it re-fetch operands), also every K
     tiling of the on-chip buffers (`simulator.engines.dsp_ktiling`); the fewest cycles win."""
     p = spec.precision
     a_b, o_b = p.activations / 8.0, p.outputs / 8.0
@@ -497,14 +499,19 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="w
                 b_operand in res and K * N * w_elem * count * instances <= cap(w_lvl),
                 "outputs" in res and M * N * o_b * count <= cap(o_lvl))
     issue_bytes = (act_issue, w_issue, w_elem)
-    best = _tiled_cost(spec, arch, mode, (M, N, K, count), plan, bufs, tilings(bufs, k_steps, False)[0],
-                       resident, issue_bytes)
-    if best.dram_stall > 0.0:
+    untiled = tilings(bufs, k_steps, False)[0]
+    best = _tiled_cost(spec, arch, mode, (M, N, K, count), plan, bufs, untiled, resident, issue_bytes)
+    if best.offchip_bytes * _cycles_per_offchip_byte(arch) > best.compute:    # bandwidth-bound untiled
         for tiling in tilings(bufs, k_steps, True)[1:]:
             cost = _tiled_cost(spec, arch, mode, (M, N, K, count), plan, bufs, tiling, resident, issue_bytes)
             if cost is not None and cost.cycles < best.cycles:
                 best = cost
     return best
+
+
+def _cycles_per_offchip_byte(arch: Arch) -> float:
+    bpc = offchip_bytes_per_cycle(arch)
+    return 0.0 if not math.isfinite(bpc) else 1.0 / bpc
 
 
 def _tiled_cost(spec, arch, mode, shape, plan, bufs, tiling, resident, issue_bytes) -> _Cost | None:
@@ -529,8 +536,7 @@ def _tiled_cost(spec, arch, mode, shape, plan, bufs, tiling, resident, issue_byt
         pe_cols, p_m_hw, chunk, k_tiles, tiling.k_outer)
 
     dram = arch.memory[arch.offchip_name]
-    bpc = offchip_bytes_per_cycle(arch)
-    cpb = 0.0 if not math.isfinite(bpc) else 1.0 / bpc
+    cpb = _cycles_per_offchip_byte(arch)
     folds = len(cyc)
     reps = count if count * folds <= MAX_TILED_FOLDS else 1
     if reps > 1:
@@ -556,6 +562,7 @@ def _tiled_cost(spec, arch, mode, shape, plan, bufs, tiling, resident, issue_byt
     off = arch.offchip_name
     reads[off] += float(load.sum()) * count
     writes[off] += float(store.sum()) * count
+    cost.offchip_bytes = reads[off] + writes[off]
     if a_lvl:
         reads[a_lvl] += a_rd * count
         a_fill = 0.0 if a_res else M * bufs.row_bytes * (1 if tiling.a_chunk_fits else math.ceil(N / p_n))
