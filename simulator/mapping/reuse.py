@@ -245,3 +245,60 @@ def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
     edges = (p[FOLD_IN] + p[FOLD_OUT]) * cpb
     channel = max(0.0, (total - p[FOLD_IN] - p[FOLD_OUT]) * cpb - compute)
     return edges + max(channel, worst)
+
+
+# Enumeration nesting of the tiled dims (outer to inner) in `search_kernel`: the reduction C innermost.
+ENUM_ORDER = np.array([0, 1, 2, 4, 5, 3], dtype=np.int64)
+
+
+@njit(cache=True)
+def search_kernel(cands, counts, p, best_t, best_out):
+    """Visit every fitting combination of candidate tile sizes under each distinct order; keep the
+    lowest objective (ties: lower energy, then fewer DRAM bytes, as ZigZag breaks latency ties). Returns the best order's index, -1 if nothing fits."""
+    idx = np.zeros(6, dtype=np.int64)
+    t = np.empty(6)
+    terms = np.empty(8)
+    out = np.empty(N_OUT)
+    best_order = -1
+    best_key = np.inf
+    best_energy = np.inf
+    best_bytes = np.inf
+    while True:
+        for d in range(6):
+            t[d] = cands[d, idx[d]]
+        pos = 5
+        if fits(t, p):
+            tile_terms(t, p, terms)
+            pat = pattern(terms)
+            for o in range(6):
+                if not CANONICAL[o, pat]:
+                    continue
+                evaluate_order(terms, o, p, out)
+                key = out[8]
+                energy = out[7]
+                moved = out[1] + out[2] + out[3] + out[4]
+                if key < best_key or (key == best_key and (energy < best_energy or (
+                        energy == best_energy and moved < best_bytes))):
+                    best_key, best_energy, best_bytes, best_order = key, energy, moved, o
+                    best_t[:] = t
+                    best_out[:] = out
+        else:
+            # Infeasible with every dim inside position q at its smallest size: so is any larger size
+            # at q (footprints grow with every tile size), so skip past it.
+            q = 5
+            while q > 0 and idx[ENUM_ORDER[q]] == 0:
+                q -= 1
+            if q == 0:
+                break
+            idx[ENUM_ORDER[q]] = 0
+            pos = q - 1
+        while pos >= 0:
+            d = ENUM_ORDER[pos]
+            idx[d] += 1
+            if idx[d] < counts[d]:
+                break
+            idx[d] = 0
+            pos -= 1
+        if pos < 0:
+            break
+    return best_order

@@ -3,11 +3,13 @@
 The space: for each tiled dim (G, N, K, C, P, Q) a tile size, and one of the 6 orders of the
 reuse classes (`simulator.mapping.reuse`). Only *balanced* tile sizes are visited: t = ceil(D / n)
 (aligned up to the dim's granule, so tiles hold whole array folds). This loses nothing: any other
-size t' gives the same tile count n as the balanced t <= t', hence the same data moved in the same
-number of transfers, but a larger first tile and footprint, so it is never better in any objective.
-Every balanced combination is visited except those that cannot fit: a tile's footprint grows with
-every dim's tile size, so once a combination overflows a buffer, larger sizes of the dims enumerated
-inside it overflow too and are skipped. What remains is evaluated exactly under all 6 orders.
+size t' gives the same tile count n as the balanced t <= t', hence the same data (halos included:
+n tiles of an output dim touch the same input rows however they split it) moved in the same number
+of transfers, but a larger footprint, so it is never better in any objective. Every balanced
+combination is visited except those that cannot fit: a tile's footprint grows with every dim's tile
+size, so once a combination overflows a buffer, larger sizes of the dims enumerated inside it
+overflow too and are skipped (`reuse.search_kernel`). What remains is evaluated exactly under every
+distinct loop order (orders that differ only in where loops with one tile sit are the same nest).
 The result is memoised per (nest, parameter vector), so a sweep never searches the same case twice.
 """
 
@@ -16,14 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
-from simulator.mapping.reuse import (CANONICAL, N_OUT, N_PARAMS, ORDERS, RESULT_FIELDS, evaluate,
-                                     evaluate_order, fits, pattern, tile_terms)
+from simulator.mapping.reuse import N_OUT, N_PARAMS, ORDERS, RESULT_FIELDS, evaluate, search_kernel
 
 TILED = ("G", "N", "K", "C", "P", "Q")
-# Enumeration nesting (outer to inner): the reduction C innermost, as it has the most sizes.
-ENUM_ORDER = np.array([0, 1, 2, 4, 5, 3], dtype=np.int64)
 
 
 def balanced_tiles(size: int, granule: int = 1) -> np.ndarray:
@@ -32,59 +30,6 @@ def balanced_tiles(size: int, granule: int = 1) -> np.ndarray:
     n = np.arange(1, units + 1, dtype=np.float64)
     tiles = np.minimum(float(size), granule * np.ceil(units / n))
     return np.unique(tiles)
-
-
-@njit(cache=True)
-def _search(cands, counts, p, best_t, best_out):
-    """Visit every fitting combination of candidate tile sizes under each distinct order; keep the
-    lowest objective (ties: lower energy, then fewer DRAM bytes, as ZigZag breaks latency ties). Returns the best order's index, -1 if nothing fits."""
-    idx = np.zeros(6, dtype=np.int64)
-    t = np.empty(6)
-    terms = np.empty(8)
-    out = np.empty(N_OUT)
-    best_order = -1
-    best_key = np.inf
-    best_energy = np.inf
-    best_bytes = np.inf
-    while True:
-        for d in range(6):
-            t[d] = cands[d, idx[d]]
-        pos = 5
-        if fits(t, p):
-            tile_terms(t, p, terms)
-            pat = pattern(terms)
-            for o in range(6):
-                if not CANONICAL[o, pat]:
-                    continue
-                evaluate_order(terms, o, p, out)
-                key = out[8]
-                energy = out[7]
-                moved = out[1] + out[2] + out[3] + out[4]
-                if key < best_key or (key == best_key and (energy < best_energy or (
-                        energy == best_energy and moved < best_bytes))):
-                    best_key, best_energy, best_bytes, best_order = key, energy, moved, o
-                    best_t[:] = t
-                    best_out[:] = out
-        else:
-            # Infeasible with every dim inside position q at its smallest size: so is any larger size
-            # at q (footprints grow with every tile size), so skip past it.
-            q = 5
-            while q > 0 and idx[ENUM_ORDER[q]] == 0:
-                q -= 1
-            if q == 0:
-                break
-            idx[ENUM_ORDER[q]] = 0
-            pos = q - 1
-        while pos >= 0:
-            d = ENUM_ORDER[pos]
-            idx[d] += 1
-            if idx[d] < counts[d]:
-                break
-            idx[d] = 0
-            pos -= 1
-        if pos < 0:
-            break
-    return best_order
 
 
 @dataclass(frozen=True)
@@ -121,7 +66,7 @@ def search(sizes: dict[str, int], granules: dict[str, int], pinned: dict[str, in
         return _MEMO[key]
     cands, counts = candidates(sizes, granules, pinned)
     best_t, best_out = np.zeros(6), np.zeros(N_OUT)
-    o = _search(cands, counts, params, best_t, best_out)
+    o = search_kernel(cands, counts, params, best_t, best_out)
     choice = None
     if o >= 0:
         choice = Choice(tiles={d: int(best_t[i]) for i, d in enumerate(TILED)},
@@ -146,4 +91,4 @@ def warm_up() -> None:
     p[18:21] = -1.0
     p[38] = 1.0
     cands, counts = candidates({d: 1 for d in TILED}, {}, {})
-    _search(cands, counts, p, np.zeros(6), np.zeros(N_OUT))
+    search_kernel(cands, counts, p, np.zeros(6), np.zeros(N_OUT))
