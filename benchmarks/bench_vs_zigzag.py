@@ -38,7 +38,7 @@ from simulator.trace import trace_from_dict  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "zigzag"
 ARCH = ROOT / "arch_configs" / "zigzag_tpu_like.yaml"
 CASES = ("resnet18", "gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024")
-HELD_OUT = ("alexnet", "mobilenetv2")
+HELD_OUT = ("alexnet", "mobilenetv2")       # networks not used while developing the mapping model
 ZIGZAG_PIN = ("zigzag-dse==3.9.1", "six")
 _REL = re.compile(r"^(\w+)=(\d+)\*(\w+)\+(\d+)\*(\w+)$")
 
@@ -180,10 +180,25 @@ def print_case(c: dict, per_layer: bool) -> None:
           f"{c['sparsim_s'] * 1e3:.2f} ms (median) -> sparsim {ratio:,.0f}x faster")
 
 
+def markdown(cases: list[dict]) -> str:
+    """One summary row per case (totals of both tools, % differences, run times) as a Markdown table."""
+    lines = ["| case | layers | cycles ZigZag | sparsim | diff | energy ZigZag (uJ) | sparsim | diff | "
+             "DRAM ZigZag (MB) | sparsim | diff | ZigZag s | sparsim ms | ratio |", "|" + "---|" * 14]
+    for c in cases:
+        z, s = c["totals"]["zigzag"], c["totals"]["sparsim"]
+        lines.append(f"| {c['case']} | {len(c['layers'])} | {z['cycles']:,.0f} | {s['cycles']:,.0f} | "
+                     f"{pct(s['cycles'], z['cycles']).strip()} | {z['energy_pj'] / 1e6:,.1f} | "
+                     f"{s['energy_pj'] / 1e6:,.1f} | {pct(s['energy_pj'], z['energy_pj']).strip()} | "
+                     f"{z['dram_bytes'] / 1e6:.2f} | {s['dram_bytes'] / 1e6:.2f} | "
+                     f"{pct(s['dram_bytes'], z['dram_bytes']).strip()} | {c['zigzag_s']:.2f} | "
+                     f"{c['sparsim_s'] * 1e3:.2f} | {c['zigzag_s'] / c['sparsim_s']:,.0f}x |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT)} (repeatable; "
-                    "default: the four issue cases)")
+    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT)} or 'all' "
+                    "(repeatable; default: the four issue cases)")
     ap.add_argument("--arch", default=str(ARCH))
     ap.add_argument("--per-layer", action="store_true", help="print every layer, not only totals")
     ap.add_argument("--repeats", type=int, default=10)
@@ -192,16 +207,20 @@ def main() -> None:
     src.add_argument("--install-zigzag", metavar="VENV", help="create VENV with zigzag-dse==3.9.1 + six, run live")
     ap.add_argument("--record", action="store_true", help="with a live run: rewrite benchmarks/results/zigzag/")
     ap.add_argument("--json", help="write the comparison to this JSON file")
+    ap.add_argument("--markdown", action="store_true", help="end with a Markdown summary table of all cases")
     args = ap.parse_args()
     python = str(install_zigzag(Path(args.install_zigzag))) if args.install_zigzag else args.zigzag_python
     arch = load_arch(args.arch)
     out = []
-    for case in args.case or CASES:
+    cases = CASES + HELD_OUT if args.case == ["all"] else args.case or CASES
+    for case in cases:
         c = compare(case, zigzag_reference(case, python, args.record), arch, args.repeats)
         print_case(c, args.per_layer or case.startswith("gemm"))
         out.append(c)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
+    if args.markdown:
+        print("\n" + markdown(out))
 
 
 if __name__ == "__main__":
