@@ -111,6 +111,24 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     return p, buffers
 
 
+STAT_KEYS = ("read_input", "read_weights", "write_outputs", "read_outputs")
+
+
+def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float, demand: dict, macs: float) -> None:
+    """Each non-ideal on-chip level's bandwidth need as fixed cycles + cycles per DRAM byte of each
+    kind (its traffic is linear in the DRAM traffic: fills pass through it), so the search sees it."""
+    levels = [n for n, lv in arch.memory.items() if not (lv.offchip or lv.ideal)][:rv.ONCHIP_LEVELS]
+    zero = dict.fromkeys(STAT_KEYS, 0.0)
+    base_r, base_w = _level_traffic(arch, nest, zero, byte, acc_b, demand, macs)
+    for i, n in enumerate(levels):
+        bw = arch.memory[n].bandwidth_bytes_per_cycle
+        q = rv.ONCHIP + 5 * i
+        p[q] = (base_r[n] + base_w[n]) / bw
+        for j, key in enumerate(STAT_KEYS):
+            r, w = _level_traffic(arch, nest, zero | {key: 1.0}, byte, acc_b, demand, macs)
+            p[q + 1 + j] = (r[n] + w[n] - base_r[n] - base_w[n]) / bw
+
+
 def _no_fit_error(arch: Arch, buffers: dict, mapping: MappingSpec, nest: LoopNest) -> SparsimInputError:
     if mapping.tiles:
         return SparsimInputError(f"pinned tiles {mapping.tiles} do not fit the on-chip buffers",
@@ -127,6 +145,7 @@ def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: fl
     acc_b = acc_bits / 8.0
     demand = unroll.array_demand(nest, pe_weight_capacity(arch, byte))
     p, buffers = _params(arch, nest, unroll, compute, byte, acc_b, mapping, demand)
+    _onchip_params(p, arch, nest, byte, acc_b, demand, macs)
     sizes = {d: nest.size(d) for d in TILED}
     granules = {d: unroll.granule(nest, d) for d in TILED}
     choice = search(sizes, granules, mapping.tiles, p)
@@ -139,8 +158,8 @@ def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: fl
         notes.append("no array-aligned tile fits the buffers: tiles smaller than the array (fold fragmentation "
                      "not modelled)")
     s = choice.stats
-    reads, writes = _level_traffic(arch, nest, choice, byte, acc_b, demand, macs)
-    dram_stall = s["stall_cycles"]
+    reads, writes = _level_traffic(arch, nest, s, byte, acc_b, demand, macs)
+    dram_stall = s["stall_cycles"]      # on-chip bandwidth included (reuse._onchip_need)
     onchip = max([(reads[n] + writes[n]) / lv.bandwidth_bytes_per_cycle for n, lv in arch.memory.items()
                   if not (lv.offchip or lv.ideal)], default=0.0)
     stall = max(dram_stall, onchip - compute)
@@ -155,10 +174,9 @@ def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: fl
                       notes=tuple(notes), label=label(nest, choice), choice=choice, buffers=buffers)
 
 
-def _level_traffic(arch: Arch, nest: LoopNest, choice: Choice, byte, acc_b: float, demand: dict, macs: float):
-    """Bytes read and written at every level for the chosen mapping."""
+def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float):
+    """Bytes read and written at every level, given a mapping's DRAM traffic `s` (reuse.RESULT_FIELDS)."""
     dram = arch.offchip_name
-    s = choice.stats
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}
     reads[dram] = s["read_input"] + s["read_weights"] + s["read_outputs"]

@@ -49,7 +49,9 @@ E_FETCH = 32                    # 32..33: pJ per DRAM byte fetched of input, wei
 E_OW, E_OR, LEAK = 34, 35, 36   # pJ per output byte written / partial-sum byte read back; pJ per cycle
 OBJECTIVE, HSCALE = 37, 38
 FOLD_IN, FOLD_OUT = 39, 40      # DRAM bytes of the first fold's operands and of the last fold's outputs
-N_PARAMS = 41
+ONCHIP = 41                     # 4 on-chip levels x (cycles of fixed traffic, cycles per DRAM byte of input,
+ONCHIP_LEVELS = 4               #   weights, output writes, partial-sum reads): a level's bandwidth need
+N_PARAMS = ONCHIP + 5 * ONCHIP_LEVELS
 
 OBJECTIVES = {"latency": 0, "energy": 1, "edp": 2}
 # Relevance of the three reuse classes (K, C, NPQ) to input, weights, outputs.
@@ -211,7 +213,8 @@ def evaluate_order(s, o, p, out):
         write_out = s[6] * ((m_out - 1.0) * p[ACC] + p[DB + 2])
     else:
         read_out, write_out = p[DEM_OR], p[DEM + 2]
-    stall = _stall(s, o, pat, read_in, read_w, read_out, write_out, p)
+    stall = max(_stall(s, o, pat, read_in, read_w, read_out, write_out, p),
+                _onchip_need(read_in, read_w, write_out, read_out, p) - p[COMPUTE])
     cycles = p[COMPUTE] + stall
     energy = read_in * p[E_FETCH] + read_w * p[E_FETCH + 1] + write_out * p[E_OW] + read_out * p[E_OR] \
         + p[LEAK] * cycles
@@ -220,6 +223,16 @@ def evaluate_order(s, o, p, out):
     out[9], out[10], out[11] = m_in, m_w, m_out
     obj = p[OBJECTIVE]
     out[8] = cycles if obj == 0.0 else (energy if obj == 1.0 else energy * cycles)
+
+
+@njit(cache=True)
+def _onchip_need(read_in, read_w, write_out, read_out, p):
+    """Cycles the busiest on-chip level needs for its traffic (fills follow the DRAM traffic)."""
+    need = 0.0
+    for lv in range(ONCHIP_LEVELS):
+        q = ONCHIP + 5 * lv
+        need = max(need, p[q] + p[q + 1] * read_in + p[q + 2] * read_w + p[q + 3] * write_out + p[q + 4] * read_out)
+    return need
 
 
 @njit(cache=True)
