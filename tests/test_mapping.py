@@ -167,14 +167,19 @@ def test_a_sparse_operand_never_costs_more_traffic_than_dense_in_the_same_mappin
     from simulator.trace import Sparsity
     nest = NESTS[0]
     a = arch(dataflow, kib=kib)
-    dense_p, unroll = params_for(a, nest)
+    _, unroll = params_for(a, nest)
+    # The dense form: the same operand at density 1 in the same format (formats never shrink with density).
+    sparse_bits = bits_per_element(Sparsity(kind="unstructured", density=density), fmt, 8, row_len=20)
+    dense_bits = bits_per_element(Sparsity(kind="unstructured", density=1.0), fmt, 8, row_len=20)
+    dense_byte = {x: {n: (dense_bits / 8 if x == "weights" else 1.0) for n in a.memory}
+                  for x in ("activations", "weights", "outputs")}
+    dense_p, _ = params_for(a, nest, byte=dense_byte)
+    sparse_byte = {x: {n: (sparse_bits / 8 if x == "weights" else 1.0) for n in a.memory}
+                   for x in ("activations", "weights", "outputs")}
+    sparse_p, _ = params_for(a, nest, byte=sparse_byte)
     choice = search({d: nest.size(d) for d in TILED}, {d: unroll.granule(nest, d) for d in TILED}, {}, dense_p)
     if choice is None:
         return
-    sparse_bits = bits_per_element(Sparsity(kind="unstructured", density=density), fmt, 8, row_len=20)
-    sparse_byte = {x: {n: (min(sparse_bits, 8) / 8 if x == "weights" else 1.0) for n in a.memory}
-                   for x in ("activations", "weights", "outputs")}
-    sparse_p, _ = params_for(a, nest, byte=sparse_byte)
     t = np.array([choice.tiles[d] for d in TILED], dtype=float)
     for o in range(6):
         d_out, s_out = np.zeros(rv.N_OUT), np.zeros(rv.N_OUT)

@@ -124,8 +124,7 @@ def gemm_on_array(op: Op, arch: Arch, spec, *, engine: str, model: str, k_of=Non
     if spec.mapping.mode == "search":
         from simulator.mapping.engine import mapped_gemm_on_array
         return mapped_gemm_on_array(op, arch, spec, engine=engine, model=model, k_of=k_of, bits=bits,
-                                    macs_fraction=macs_fraction, notes=notes, fold_cycles_of=fold_cycles_of,
-                                    value_bits=value_bits(spec))
+                                    macs_fraction=macs_fraction, notes=notes, fold_cycles_of=fold_cycles_of)
     compute = stall = 0.0
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}

@@ -5,9 +5,8 @@ of the engine (the mapping never changes them: tiles hold whole folds); `timing:
 the fill and drain (rows + cols - 2) of every fold but the first, as when the next fold's fill
 overlaps the current drain; an explicit `spatial` unrolling uses `Unrolling.compute_cycles`.
 Memory: each loop nest of the op (a conv's real dims, else each GEMM shape) is mapped by
-`simulator.mapping.cost`. Stored bytes per dense element come from the engine's per-level bits;
-a level never stores an operand in more bytes than its dense values (a compressor that would
-expand it stores it dense).
+`simulator.mapping.cost`. Stored bytes per dense element come from the engine's per-level bits
+(formats as in `simulator.formats`; N:M engines' per-array-element bits are scaled back by K/K').
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import numpy as np
 
 from simulator.cost import OpCost
 from simulator.mapping.cost import MappedCost, mapped_array_cost
+from simulator.mapping.explain import record
 from simulator.mapping.loopnest import Unrolling, nest_of_conv, nest_of_gemm
 from simulator.mapping.spec import unrolling
 from simulator.trace import Op
@@ -23,21 +23,21 @@ from simulator.trace import Op
 FIXED_MODEL = "fold-level memory model"
 
 
-def _per_dense_bytes(bits: dict, ratio: float, value_bits: dict) -> dict[str, dict[str, float]]:
+def _per_dense_bytes(bits: dict, ratio: float) -> dict[str, dict[str, float]]:
     out = {}
     for x, per in bits.items():
         scale = 1.0 if x == "outputs" else ratio
-        out[x] = {lvl: min(b / scale, value_bits[x]) / 8.0 for lvl, b in per.items()}
+        out[x] = {lvl: b / scale / 8.0 for lvl, b in per.items()}
     return out
 
 
 def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, bits, macs_fraction: float,
-                         notes: str, fold_cycles_of, value_bits: dict) -> OpCost:
+                         notes: str, fold_cycles_of) -> OpCost:
     mapping = spec.mapping
     shapes = op.gemm_shapes()
     K0 = shapes[0].K
     ratio = K0 / k_of(K0) if k_of else 1.0
-    byte = _per_dense_bytes(bits, ratio, value_bits)
+    byte = _per_dense_bytes(bits, ratio)
     rows_dims, cols_dims = unrolling(spec.dataflow, mapping)
     unroll = Unrolling(rows_dims, cols_dims, spec.rows, spec.cols)
     per_shape = []
@@ -54,6 +54,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
             compute = unroll.compute_cycles(nest, mapping.timing) / ratio
         costs.append(mapped_array_cost(arch, nest, unroll, compute, byte, spec.precision.accumulator, mapping,
                                        nest.macs * macs_fraction))
+        record(nest, unroll, costs[-1], compute)
     compute_total = sum(c for _, c in nests) if mapping.spatial is None else \
         sum(unroll.compute_cycles(n, mapping.timing) / ratio for n, _ in nests)
     reads = {n: sum(c.reads_bytes[n] for c in costs) for n in arch.memory}
