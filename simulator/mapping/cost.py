@@ -18,13 +18,12 @@ import numpy as np
 from simulator.energy import level_energy_pj_per_bit, static_power_mw
 from simulator.errors import SparsimInputError
 from simulator.mapping import reuse as rv
-from simulator.mapping.loopnest import LoopNest, Unrolling
+from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
 from simulator.mapping.search import TILED, Choice, search
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch
 
 OPERANDS = ("activations", "weights", "outputs")
-OUTPUT_DIMS = {"N", "K", "P", "Q"}
 
 
 @dataclass(frozen=True)
@@ -88,12 +87,13 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.DBUF] = 1.0 if dram_level.double_buffered else 0.0
     p[rv.COMPUTE] = compute
     p[rv.PSUM_IN_PE] = 1.0 if unroll.stationary_outputs() else 0.0
-    rounds = demand["psum_rounds"]
     p[rv.DEM] = demand["activations"] * byte["activations"][dram]
     p[rv.DEM + 1] = demand["weights"] * byte["weights"][dram]
     outs = nest.elements("outputs")
-    p[rv.DEM + 2] = outs * ((rounds - 1) * acc_b + byte["outputs"][dram])
-    p[rv.DEM_OR] = outs * (rounds - 1) * acc_b
+    p[rv.OUTS], p[rv.ROUNDS] = outs, demand["psum_rounds"]
+    spatial = set(unroll.rows_dims) | set(unroll.cols_dims)
+    for i, dim in enumerate(TILED):
+        p[rv.SPATIAL + i] = 1.0 if dim in spatial else 0.0
     for i, x in enumerate(("activations", "weights")):
         onchip = sum(sum(level_energy_pj_per_bit(arch, arch.memory[n])) * byte[x][n] for n in _holders(arch, x))
         p[rv.E_FETCH + i] = 8 * (dread * byte[x][dram] + onchip) / max(byte[x][dram], 1e-12)
@@ -103,11 +103,12 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.E_OR] = 8 * (dread + out_e[1])
     p[rv.LEAK] = static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12
     p[rv.OBJECTIVE] = rv.OBJECTIVES[mapping.objective]
-    fr, fc = unroll.folds(nest)
-    folds = fr * fc * nest.G
-    p[rv.FOLD_IN] = (demand["activations"] * byte["activations"][dram] + demand["weights"] * byte["weights"][dram]) / folds
-    out_folds = nest.G * (fr if set(unroll.rows_dims) & OUTPUT_DIMS else 1) * (fc if set(unroll.cols_dims) & OUTPUT_DIMS else 1)
-    p[rv.FOLD_OUT] = outs * byte["outputs"][dram] / out_folds
+    # The first fold needs its own slice of each operand (not what the array re-reads): the operand's
+    # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
+    in_bytes = nest.G * nest.N * nest.C * ext_h * ext_w * p[rv.HSCALE] * byte["activations"][dram]
+    w_bytes = nest.elements("weights") * byte["weights"][dram]
+    p[rv.FOLD_IN] = in_bytes / _slices(nest, unroll, "activations") + w_bytes / _slices(nest, unroll, "weights")
+    p[rv.FOLD_OUT] = outs * byte["outputs"][dram] / _slices(nest, unroll, "outputs")
     return p, buffers
 
 
@@ -127,6 +128,13 @@ def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float
         for j, key in enumerate(STAT_KEYS):
             r, w = _level_traffic(arch, nest, zero | {key: 1.0}, byte, acc_b, demand, macs)
             p[q + 1 + j] = (r[n] + w[n] - base_r[n] - base_w[n]) / bw
+
+
+def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:
+    """Folds over the unrolled dims `operand` depends on (times the groups): how many pieces the array cuts it in."""
+    fr, fc = unroll.folds(nest)
+    rel = RELEVANT[operand]
+    return nest.G * (fr if set(unroll.rows_dims) & rel else 1) * (fc if set(unroll.cols_dims) & rel else 1)
 
 
 def _no_fit_error(arch: Arch, buffers: dict, mapping: MappingSpec, nest: LoopNest) -> SparsimInputError:

@@ -43,15 +43,19 @@ ACC = 17                        # accumulator bytes (partial sums)
 BUF = 18                        # 18..20: tiling-buffer index of each operand (-1: bypass)
 CAP = 21                        # 21..23: usable bytes of buffers 0..2
 CPB, DBUF, COMPUTE, PSUM_IN_PE = 24, 25, 26, 27
-DEM = 28                        # 28..30: DRAM bytes of a bypassing operand (input, weights, output writes)
-DEM_OR = 31                     # partial-sum read bytes of bypassing outputs
+DEM = 28                        # 28..29: DRAM bytes the array demands of a bypassing input / weights
+OUTS, ROUNDS = 30, 31           # output elements; partial-sum rounds of the array (bypassing outputs)
 E_FETCH = 32                    # 32..33: pJ per DRAM byte fetched of input, weights (read + buffer fill)
 E_OW, E_OR, LEAK = 34, 35, 36   # pJ per output byte written / partial-sum byte read back; pJ per cycle
 OBJECTIVE, HSCALE = 37, 38
 FOLD_IN, FOLD_OUT = 39, 40      # DRAM bytes of the first fold's operands and of the last fold's outputs
 ONCHIP = 41                     # 4 on-chip levels x (cycles of fixed traffic, cycles per DRAM byte of input,
 ONCHIP_LEVELS = 4               #   weights, output writes, partial-sum reads): a level's bandwidth need
-N_PARAMS = ONCHIP + 5 * ONCHIP_LEVELS
+SPATIAL = ONCHIP + 5 * ONCHIP_LEVELS   # 6 flags: is G, N, K, C, P, Q unrolled on the array?
+N_PARAMS = SPATIAL + 6
+N_TERMS = 14
+# Relevance of each tiled dim (G, N, K, C, P, Q) to input, weights, outputs.
+REL_DIM = np.array([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1]], dtype=np.int64)
 
 OBJECTIVES = {"latency": 0, "energy": 1, "edp": 2}
 # Relevance of the three reuse classes (K, C, NPQ) to input, weights, outputs.
@@ -121,6 +125,26 @@ def tile_terms(t, p, s):
         _halo_sum(p[D0 + 5], t[5], p[STRIDE], p[S_], p[W_]) * p[HSCALE]
     s[5] = g * k * c * p[R_] * p[S_]
     s[6] = g * bn * k * p[D0 + 4] * p[D0 + 5]
+    for d in range(6):
+        s[8 + d] = _ceil(p[D0 + d], t[d])
+
+
+@njit(cache=True)
+def _bypass_mult(x, s, p):
+    """An operand with no on-chip buffer is streamed again for every tile of a temporal dim it does not
+    depend on (splitting an unrolled dim only splits the folds the array demand already counts)."""
+    m = 1.0
+    for d in range(6):
+        if REL_DIM[x, d] == 0 and p[SPATIAL + d] == 0.0:
+            m *= s[8 + d]
+    return m
+
+
+@njit(cache=True)
+def _bypass_outputs(s, p):
+    """(partial-sum read bytes, write bytes) of outputs with no on-chip buffer."""
+    rounds = p[ROUNDS] * _bypass_mult(2, s, p)
+    return p[OUTS] * (rounds - 1.0) * p[ACC], p[OUTS] * ((rounds - 1.0) * p[ACC] + p[DB + 2])
 
 
 @njit(cache=True)
@@ -129,7 +153,7 @@ def evaluate(t, o, p, out):
     out[:] = 0.0
     if not fits(t, p):
         return
-    s = np.empty(8)
+    s = np.empty(N_TERMS)
     tile_terms(t, p, s)
     evaluate_order(s, o, p, out)
 
@@ -194,10 +218,11 @@ def prologue_bytes(s, p):
     """Bytes of the first tile's fetch, which nothing hides; it grows with every tile size."""
     tiles = s[0] * s[1] * s[2] * s[3]
     first = 0.0
-    first += s[4] * p[DB] / (s[0] * s[2] * s[3]) if p[BUF] >= 0 else p[DEM] / tiles
-    first += s[5] * p[DB + 1] / (s[0] * s[1] * s[2]) if p[BUF + 1] >= 0 else p[DEM + 1] / tiles
+    first += s[4] * p[DB] / (s[0] * s[2] * s[3]) if p[BUF] >= 0 else p[DEM] * _bypass_mult(0, s, p) / tiles
+    first += s[5] * p[DB + 1] / (s[0] * s[1] * s[2]) if p[BUF + 1] >= 0 else p[DEM + 1] * _bypass_mult(1, s, p) / tiles
     if p[BUF + 2] < 0:
-        first += (p[DEM + 2] + p[DEM_OR]) / tiles
+        r, w = _bypass_outputs(s, p)
+        first += (r + w) / tiles
     return first
 
 
@@ -206,13 +231,13 @@ def evaluate_order(s, o, p, out):
     """Traffic, stalls, energy and objective of class order `ORDERS[o]`, given `tile_terms` in `s`."""
     pat = pattern(s)
     m_in, m_w, m_out = _mult(0, s, o, pat), _mult(1, s, o, pat), _mult(2, s, o, pat)
-    read_in = s[4] * m_in * p[DB] if p[BUF] >= 0 else p[DEM]
-    read_w = s[5] * m_w * p[DB + 1] if p[BUF + 1] >= 0 else p[DEM + 1]
+    read_in = s[4] * m_in * p[DB] if p[BUF] >= 0 else p[DEM] * _bypass_mult(0, s, p)
+    read_w = s[5] * m_w * p[DB + 1] if p[BUF + 1] >= 0 else p[DEM + 1] * _bypass_mult(1, s, p)
     if p[BUF + 2] >= 0:
         read_out = s[6] * (m_out - 1.0) * p[ACC]
         write_out = s[6] * ((m_out - 1.0) * p[ACC] + p[DB + 2])
     else:
-        read_out, write_out = p[DEM_OR], p[DEM + 2]
+        read_out, write_out = _bypass_outputs(s, p)
     stall = max(_stall(s, o, pat, read_in, read_w, read_out, write_out, p),
                 _onchip_need(read_in, read_w, write_out, read_out, p) - p[COMPUTE])
     cycles = p[COMPUTE] + stall
@@ -270,7 +295,7 @@ def search_kernel(cands, counts, p, best_t, best_out):
     lowest objective (ties: lower energy, then fewer DRAM bytes, as ZigZag breaks latency ties). Returns the best order's index, -1 if nothing fits."""
     idx = np.zeros(6, dtype=np.int64)
     t = np.empty(6)
-    terms = np.empty(8)
+    terms = np.empty(N_TERMS)
     out = np.empty(N_OUT)
     best_order = -1
     best_key = np.inf
