@@ -11,6 +11,7 @@ A row whose DRAM transfers alone take longer than its compute is noted `bandwidt
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -146,10 +147,31 @@ def _no_fit_error(arch: Arch, buffers: dict, mapping: MappingSpec, nest: LoopNes
                              "buffers", field=f"memory.{buf}.capacity_kib", hint="give the buffer more capacity")
 
 
+_RESULTS: OrderedDict = OrderedDict()     # (arch identity, inputs) -> (arch, MappedCost), least recent first
+RESULTS_KEPT = 4096
+
+
 def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float,
                       byte: dict[str, dict[str, float]], acc_bits: float, mapping: MappingSpec,
                       macs: float) -> MappedCost:
-    """Search the nest's mapping and cost it. `byte[operand][level]` are stored bytes per dense element."""
+    """Search the nest's mapping and cost it. `byte[operand][level]` are stored bytes per dense element.
+    Results are kept per arch object (held, so its id stays unique) for repeated layers."""
+    key = (id(arch), nest, unroll, compute, tuple((x, tuple(v.items())) for x, v in byte.items()), acc_bits,
+           mapping.model_dump_json(), macs)
+    hit = _RESULTS.get(key)
+    if hit is not None and hit[0] is arch:
+        _RESULTS.move_to_end(key)
+        return hit[1]
+    cost = _mapped_array_cost(arch, nest, unroll, compute, byte, acc_bits, mapping, macs)
+    _RESULTS[key] = (arch, cost)
+    if len(_RESULTS) > RESULTS_KEPT:
+        _RESULTS.popitem(last=False)
+    return cost
+
+
+def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float,
+                       byte: dict[str, dict[str, float]], acc_bits: float, mapping: MappingSpec,
+                       macs: float) -> MappedCost:
     acc_b = acc_bits / 8.0
     demand = unroll.array_demand(nest, pe_weight_capacity(arch, byte))
     p, buffers = _params(arch, nest, unroll, compute, byte, acc_b, mapping, demand)

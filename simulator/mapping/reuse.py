@@ -214,19 +214,6 @@ def _fetches(x, s, o, pat):
 
 
 @njit(cache=True)
-def prologue_bytes(s, p):
-    """Bytes of the first tile's fetch, which nothing hides; it grows with every tile size."""
-    tiles = s[0] * s[1] * s[2] * s[3]
-    first = 0.0
-    first += s[4] * p[DB] / (s[0] * s[2] * s[3]) if p[BUF] >= 0 else p[DEM] * _bypass_mult(0, s, p) / tiles
-    first += s[5] * p[DB + 1] / (s[0] * s[1] * s[2]) if p[BUF + 1] >= 0 else p[DEM + 1] * _bypass_mult(1, s, p) / tiles
-    if p[BUF + 2] < 0:
-        r, w = _bypass_outputs(s, p)
-        first += (r + w) / tiles
-    return first
-
-
-@njit(cache=True)
 def evaluate_order(s, o, p, out):
     """Traffic, stalls, energy and objective of class order `ORDERS[o]`, given `tile_terms` in `s`."""
     pat = pattern(s)
@@ -285,53 +272,92 @@ def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
     return edges + max(channel, worst)
 
 
-# Enumeration nesting of the tiled dims (outer to inner) in `search_kernel`: the reduction C innermost.
-ENUM_ORDER = np.array([0, 1, 2, 4, 5, 3], dtype=np.int64)
+# Enumeration nesting (outer to inner) in `search_kernel` of the tiled dims other than K and C.
+OUTER_DIMS = np.array([0, 1, 4, 5], dtype=np.int64)
+
+
+@njit(cache=True)
+def _consider(t, p, terms, out, best, best_t, best_out):
+    """Evaluate tiles `t` under each distinct order; keep the best in `best` = [objective, energy, bytes, order]."""
+    tile_terms(t, p, terms)
+    pat = pattern(terms)
+    for o in range(6):
+        if not CANONICAL[o, pat]:
+            continue
+        evaluate_order(terms, o, p, out)
+        key, energy, moved = out[8], out[7], out[1] + out[2] + out[3] + out[4]
+        if key < best[0] or (key == best[0] and (energy < best[1] or (energy == best[1] and moved < best[2]))):
+            best[0], best[1], best[2], best[3] = key, energy, moved, o
+            best_t[:] = t
+            best_out[:] = out
+
+
+@njit(cache=True)
+def _fits_kc(t, p, cands, k, c):
+    t[2] = cands[2, k]
+    t[3] = cands[3, c]
+    return fits(t, p)
+
+
+@njit(cache=True)
+def _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
+    """Cost the maximal fitting (K, C) tile pairs for the other dims in `t`: walking K up, the largest
+    C that fits (below the whole C) only falls; a pair is maximal when neither tile can grow. The whole
+    C (narrower final outputs) is a separate staircase of one step. Returns whether anything fit."""
+    last_k, last_c = counts[2] - 1, counts[3] - 1
+    found = False
+    # The whole C: the largest K that fits it.
+    k = -1
+    while k < last_k and _fits_kc(t, p, cands, k + 1, last_c):
+        k += 1
+    if k >= 0:
+        found = True
+        _fits_kc(t, p, cands, k, last_c)
+        _consider(t, p, terms, out, best, best_t, best_out)
+    if last_c == 0:
+        return found
+    c = last_c - 1
+    for k in range(last_k + 1):
+        while c >= 0 and not _fits_kc(t, p, cands, k, c):
+            c -= 1
+        if c < 0:
+            break
+        found = True
+        if k == last_k or not _fits_kc(t, p, cands, k + 1, c):
+            _fits_kc(t, p, cands, k, c)
+            _consider(t, p, terms, out, best, best_t, best_out)
+    return found
 
 
 @njit(cache=True)
 def search_kernel(cands, counts, p, best_t, best_out):
-    """Visit every fitting combination of candidate tile sizes under each distinct order; keep the
-    lowest objective (ties: lower energy, then fewer DRAM bytes, as ZigZag breaks latency ties). Returns the best order's index, -1 if nothing fits."""
+    """The best mapping over every candidate tile size and distinct order (ties: lower energy, then
+    fewer DRAM bytes, as ZigZag breaks latency ties); returns its order's index, -1 if nothing fits.
+
+    For a fixed order every metric (traffic, stalls, on-chip need, energy) is non-increasing in every
+    tile size, so for each choice of the other dims only the maximal fitting (K, C) pairs are costed
+    (`_staircase`). A choice of the other dims where nothing fits makes every larger size of the
+    innermost dim moved unfit too (footprints grow with every tile size)."""
     idx = np.zeros(6, dtype=np.int64)
     t = np.empty(6)
     terms = np.empty(N_TERMS)
     out = np.empty(N_OUT)
-    best_order = -1
-    best_key = np.inf
-    best_energy = np.inf
-    best_bytes = np.inf
+    best = np.array([np.inf, np.inf, np.inf, -1.0])
+    n_outer = OUTER_DIMS.shape[0]
     while True:
-        for d in range(6):
+        for d in OUTER_DIMS:
             t[d] = cands[d, idx[d]]
-        pos = 5
-        if fits(t, p):
-            tile_terms(t, p, terms)
-            pat = pattern(terms)
-            for o in range(6):
-                if not CANONICAL[o, pat]:
-                    continue
-                evaluate_order(terms, o, p, out)
-                key = out[8]
-                energy = out[7]
-                moved = out[1] + out[2] + out[3] + out[4]
-                if key < best_key or (key == best_key and (energy < best_energy or (
-                        energy == best_energy and moved < best_bytes))):
-                    best_key, best_energy, best_bytes, best_order = key, energy, moved, o
-                    best_t[:] = t
-                    best_out[:] = out
-        else:
-            # Infeasible with every dim inside position q at its smallest size: so is any larger size
-            # at q (footprints grow with every tile size), so skip past it.
-            q = 5
-            while q > 0 and idx[ENUM_ORDER[q]] == 0:
+        pos = n_outer - 1
+        if not _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
+            q = n_outer - 1
+            while q > 0 and idx[OUTER_DIMS[q]] == 0:
                 q -= 1
             if q == 0:
                 break
-            idx[ENUM_ORDER[q]] = 0
+            idx[OUTER_DIMS[q]] = 0
             pos = q - 1
         while pos >= 0:
-            d = ENUM_ORDER[pos]
+            d = OUTER_DIMS[pos]
             idx[d] += 1
             if idx[d] < counts[d]:
                 break
@@ -339,4 +365,4 @@ def search_kernel(cands, counts, p, best_t, best_out):
             pos -= 1
         if pos < 0:
             break
-    return best_order
+    return int(best[3])

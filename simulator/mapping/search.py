@@ -5,11 +5,12 @@ reuse classes (`simulator.mapping.reuse`). Only *balanced* tile sizes are visite
 (aligned up to the dim's granule, so tiles hold whole array folds). This loses nothing: any other
 size t' gives the same tile count n as the balanced t <= t', hence the same data (halos included:
 n tiles of an output dim touch the same input rows however they split it) moved in the same number
-of transfers, but a larger footprint, so it is never better in any objective. Every balanced
-combination is visited except those that cannot fit: a tile's footprint grows with every dim's tile
-size, so once a combination overflows a buffer, larger sizes of the dims enumerated inside it
-overflow too and are skipped (`reuse.search_kernel`). What remains is evaluated exactly under every
-distinct loop order (orders that differ only in where loops with one tile sit are the same nest).
+of transfers, but a larger footprint, so it is never better in any objective. For a fixed loop
+order, every metric (DRAM and on-chip traffic, stalls, energy) is non-increasing in every tile size,
+so of the combinations that fit only those where C cannot grow are costed, and combinations that
+cannot fit prune every larger one (`reuse.search_kernel`). Each costed combination is evaluated
+exactly under every distinct loop order (orders that differ only in where loops with one tile sit
+are the same nest).
 The result is memoised per (nest, parameter vector), so a sweep never searches the same case twice.
 """
 
