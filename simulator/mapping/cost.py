@@ -56,8 +56,22 @@ def pe_weight_capacity(arch: Arch, byte) -> int:
 
 
 def _holders(arch: Arch, operand: str) -> list[str]:
-    return [n for n, lv in arch.memory.items()
-            if not lv.offchip and not getattr(lv, "per_pe", False) and operand in lv.holds]
+    """On-chip levels (not per-PE registers) that hold `operand`, innermost first."""
+    return _HOLDERS(arch)[operand]
+
+
+def _HOLDERS(arch: Arch) -> dict[str, list[str]]:
+    cached = _HOLDERS_OF.get(id(arch))
+    if cached is None or cached[0] is not arch:
+        held = {x: [n for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe and x in lv.holds]
+                for x in OPERANDS}
+        cached = _HOLDERS_OF[id(arch)] = (arch, held)
+        if len(_HOLDERS_OF) > 256:
+            _HOLDERS_OF.pop(next(iter(_HOLDERS_OF)))
+    return cached[1]
+
+
+_HOLDERS_OF: dict[int, tuple] = {}
 
 
 def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte: dict[str, dict[str, float]],

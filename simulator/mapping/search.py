@@ -17,6 +17,7 @@ The result is memoised per (nest, parameter vector), so a sweep never searches t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -47,12 +48,16 @@ CLASS_OF = ("K", "C", "NPQ")
 
 
 def candidates(sizes: dict[str, int], granules: dict[str, int], pinned: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate tile sizes per tiled dim (rows of a padded array) and how many each dim has."""
+    return _candidates(tuple(sizes[d] for d in TILED), tuple(granules.get(d, 1) for d in TILED),
+                       tuple(pinned.get(d, 0) for d in TILED))
+
+
+@lru_cache(maxsize=4096)
+def _candidates(sizes: tuple, granules: tuple, pinned: tuple) -> tuple[np.ndarray, np.ndarray]:
     lists = []
-    for dim in TILED:
-        if dim in pinned:
-            lists.append(np.array([float(min(pinned[dim], sizes[dim]))]))
-        else:
-            lists.append(balanced_tiles(sizes[dim], granules.get(dim, 1)))
+    for size, granule, pin in zip(sizes, granules, pinned):
+        lists.append(np.array([float(min(pin, size))]) if pin else balanced_tiles(size, granule))
     counts = np.array([len(c) for c in lists], dtype=np.int64)
     cands = np.zeros((6, int(counts.max())))
     for d, c in enumerate(lists):
