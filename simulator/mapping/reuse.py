@@ -300,10 +300,25 @@ def _fits_kc(t, p, cands, k, c):
 
 
 @njit(cache=True)
-def _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
+def _can_grow(t, p, cands, counts, idx):
+    """Does the tile still fit with one of the outer dims one size larger? (Then it is dominated.)"""
+    for d in OUTER_DIMS:
+        if idx[d] + 1 < counts[d]:
+            keep = t[d]
+            t[d] = cands[d, idx[d] + 1]
+            ok = fits(t, p)
+            t[d] = keep
+            if ok:
+                return True
+    return False
+
+
+@njit(cache=True)
+def _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
     """Cost the maximal fitting (K, C) tile pairs for the other dims in `t`: walking K up, the largest
     C that fits (below the whole C) only falls; a pair is maximal when neither tile can grow. The whole
-    C (narrower final outputs) is a separate staircase of one step. Returns whether anything fit."""
+    C (narrower final outputs) is a separate staircase of one step. A pair is skipped when an outer
+    dim could grow instead (a larger fitting tile is at least as good). Returns whether anything fit."""
     last_k, last_c = counts[2] - 1, counts[3] - 1
     found = False
     # The whole C: the largest K that fits it.
@@ -313,7 +328,8 @@ def _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
     if k >= 0:
         found = True
         _fits_kc(t, p, cands, k, last_c)
-        _consider(t, p, terms, out, best, best_t, best_out)
+        if not _can_grow(t, p, cands, counts, idx):
+            _consider(t, p, terms, out, best, best_t, best_out)
     if last_c == 0:
         return found
     c = last_c - 1
@@ -325,7 +341,8 @@ def _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
         found = True
         if k == last_k or not _fits_kc(t, p, cands, k + 1, c):
             _fits_kc(t, p, cands, k, c)
-            _consider(t, p, terms, out, best, best_t, best_out)
+            if not _can_grow(t, p, cands, counts, idx):
+                _consider(t, p, terms, out, best, best_t, best_out)
     return found
 
 
@@ -348,7 +365,7 @@ def search_kernel(cands, counts, p, best_t, best_out):
         for d in OUTER_DIMS:
             t[d] = cands[d, idx[d]]
         pos = n_outer - 1
-        if not _staircase(t, p, cands, counts, terms, out, best, best_t, best_out):
+        if not _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
             q = n_outer - 1
             while q > 0 and idx[OUTER_DIMS[q]] == 0:
                 q -= 1
