@@ -232,3 +232,24 @@ def test_fixed_mode_is_the_fold_order_model():
     fixed = simulate(trace, arch("os", rows=8, cols=8, kib=6, shared=False, mapping={"mode": "fixed"})).rows[0]
     assert fixed["dram_read_bytes"] == 64 * 256 + math.ceil(64 / 8) * 256 * 64
     assert "mapping" not in fixed and "fold-level memory model" in fixed["model"]
+
+
+def test_a_buffer_too_small_for_any_tile_names_its_capacity(capsys, tmp_path):
+    import yaml
+    from conftest import ARCH_DIR, TRACE_DIR
+    spec = yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
+    spec["memory"]["sram"]["capacity_kib"] = 0.001          # 1 byte: not even a 1x1x1 tile with its partial sum
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    code, _, err = run_cli(capsys, "simulate", "-a", path, "-w", TRACE_DIR / "resnet18.yaml")
+    assert code == 2
+    assert err.strip().count("\n") == 0 and "tiny.yaml: memory.sram.capacity_kib" in err
+
+
+def test_explain_prints_the_chosen_loop_nest(capsys):
+    from conftest import ARCH_DIR, TRACE_DIR
+    code, out, _ = run_cli(capsys, "simulate", "-a", ARCH_DIR / "edge_npu_32x32_os.yaml",
+                           "-w", TRACE_DIR / "resnet50.yaml", "--explain", "layer1.0.conv2")
+    assert code == 0
+    assert "loop nest: K64 C64 P56 Q56 R3 S3" in out and "rows <- N*P*Q, cols <- K" in out
+    assert "DRAM: input" in out and "lpddr4: read" in out
