@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from simulator.cost import OpCost
+from simulator.errors import SparsimInputError
 from simulator.mapping.cost import MappedCost, mapped_array_cost
 from simulator.mapping.explain import record
 from simulator.mapping.loopnest import Unrolling, nest_of_conv, nest_of_gemm
@@ -34,6 +35,10 @@ def _per_dense_bytes(bits: dict, ratio: float) -> dict[str, dict[str, float]]:
 def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, bits, macs_fraction: float,
                          notes: str, fold_cycles_of) -> OpCost:
     mapping = spec.mapping
+    if mapping.spatial is not None and fold_cycles_of is not None:
+        raise SparsimInputError("zero skipping and N:M imbalance are modelled per fold of a dataflow preset, "
+                                "not for an explicit unrolling", field="compute.mapping.spatial",
+                                hint="remove mapping.spatial (use dataflow: os|ws|is) or the skipping")
     shapes = op.gemm_shapes()
     K0 = shapes[0].K
     ratio = K0 / k_of(K0) if k_of else 1.0
