@@ -16,6 +16,7 @@ The result is memoised per (nest, parameter vector), so a sweep never searches t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -43,7 +44,8 @@ class Choice:
     aligned: bool = True          # False: no tile aligned to the array fits, smaller tiles were used
 
 
-_MEMO: dict[bytes, Choice | None] = {}
+_MEMO: OrderedDict[bytes, Choice | None] = OrderedDict()   # least recently used first
+MEMO_KEPT = 50_000                                         # bounded, for long sweeps
 CLASS_OF = ("K", "C", "NPQ")
 
 
@@ -69,6 +71,7 @@ def search(sizes: dict[str, int], granules: dict[str, int], pinned: dict[str, in
     """Best mapping of a nest with `sizes`, or None when no tile fits (memoised)."""
     key = repr((sorted(sizes.items()), sorted(granules.items()), sorted(pinned.items()))).encode() + params.tobytes()
     if key in _MEMO:
+        _MEMO.move_to_end(key)
         return _MEMO[key]
     cands, counts = candidates(sizes, granules, pinned)
     best_t, best_out = np.zeros(6), np.zeros(N_OUT)
@@ -79,6 +82,8 @@ def search(sizes: dict[str, int], granules: dict[str, int], pinned: dict[str, in
                         order=tuple(CLASS_OF[c] for c in ORDERS[o]),
                         stats=dict(zip(RESULT_FIELDS, (float(x) for x in best_out))))
     _MEMO[key] = choice
+    if len(_MEMO) > MEMO_KEPT:
+        _MEMO.popitem(last=False)
     return choice
 
 
