@@ -38,7 +38,9 @@ from simulator.trace import trace_from_dict  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "zigzag"
 ARCH = ROOT / "arch_configs" / "zigzag_tpu_like.yaml"
 CASES = ("resnet18", "gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024")
-HELD_OUT = ("alexnet", "mobilenetv2")       # networks not used while developing the mapping model
+HELD_OUT = ("alexnet", "mobilenetv2",      # networks and GEMMs not used while developing the mapping model
+            "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512",
+            "gemm256x256x4096")
 ZIGZAG_PIN = ("zigzag-dse==3.9.1", "six")
 _REL = re.compile(r"^(\w+)=(\d+)\*(\w+)\+(\d+)\*(\w+)$")
 
