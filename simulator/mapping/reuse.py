@@ -321,10 +321,17 @@ def _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
     dim could grow instead (a larger fitting tile is at least as good). Returns whether anything fit."""
     last_k, last_c = counts[2] - 1, counts[3] - 1
     found = False
-    # The whole C: the largest K that fits it.
+    # The whole C: the largest K that fits it (by bisection: footprints grow with K).
     k = -1
-    while k < last_k and _fits_kc(t, p, cands, k + 1, last_c):
-        k += 1
+    if _fits_kc(t, p, cands, 0, last_c):
+        lo, hi = 0, last_k
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if _fits_kc(t, p, cands, mid, last_c):
+                lo = mid
+            else:
+                hi = mid - 1
+        k = lo
     if k >= 0:
         found = True
         _fits_kc(t, p, cands, k, last_c)
