@@ -103,12 +103,12 @@ class Unrolling:
 
     def granule(self, nest: LoopNest, dim: str) -> int:
         """Tile sizes of `dim` must be multiples of this so tiles hold whole folds (1: any size).
-        A dim alone on an axis aligns to that axis; in a flattened group with R and S (kept whole
-        in tiles) it aligns so that the group's tile is a whole number of folds."""
+        A dim alone on an axis (dims of size 1 aside) aligns to that axis; in a flattened group with
+        R and S (kept whole in tiles) it aligns so that the group's tile is a whole number of folds."""
         for dims, extent in ((self.rows_dims, self.rows), (self.cols_dims, self.cols)):
             if dim not in dims:
                 continue
-            rest = [d for d in dims if d != dim]
+            rest = [d for d in dims if d != dim and nest.size(d) > 1]
             if not rest:
                 return extent
             if set(rest) <= {"R", "S"}:
