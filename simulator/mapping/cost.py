@@ -41,9 +41,8 @@ class MappedCost:
 
 def tiling_buffer(arch: Arch, operand: str) -> str | None:
     """The outermost on-chip level (not a per-PE register file) that holds `operand`."""
-    names = [n for n, lv in arch.memory.items()
-             if not lv.offchip and not getattr(lv, "per_pe", False) and operand in lv.holds]
-    return names[-1] if names else None
+    held = _holders(arch, operand)
+    return held[-1] if held else None
 
 
 def pe_weight_capacity(arch: Arch, byte) -> int:
@@ -57,21 +56,24 @@ def pe_weight_capacity(arch: Arch, byte) -> int:
 
 def _holders(arch: Arch, operand: str) -> list[str]:
     """On-chip levels (not per-PE registers) that hold `operand`, innermost first."""
-    return _HOLDERS(arch)[operand]
+    return _facts(arch)["holders"][operand]
 
 
-def _HOLDERS(arch: Arch) -> dict[str, list[str]]:
-    cached = _HOLDERS_OF.get(id(arch))
+def _facts(arch: Arch) -> dict:
+    """Per-arch facts the costing reads for every op (computed once per arch object)."""
+    cached = _FACTS.get(id(arch))
     if cached is None or cached[0] is not arch:
-        held = {x: [n for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe and x in lv.holds]
-                for x in OPERANDS}
-        cached = _HOLDERS_OF[id(arch)] = (arch, held)
-        if len(_HOLDERS_OF) > 256:
-            _HOLDERS_OF.pop(next(iter(_HOLDERS_OF)))
+        facts = {"holders": {x: [n for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe
+                                 and x in lv.holds] for x in OPERANDS},
+                 "energy": {n: level_energy_pj_per_bit(arch, lv) for n, lv in arch.memory.items()},
+                 "leak_pj_per_cycle": static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12}
+        cached = _FACTS[id(arch)] = (arch, facts)
+        if len(_FACTS) > 256:
+            _FACTS.pop(next(iter(_FACTS)))
     return cached[1]
 
 
-_HOLDERS_OF: dict[int, tuple] = {}
+_FACTS: dict[int, tuple] = {}
 
 
 def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte: dict[str, dict[str, float]],
@@ -86,9 +88,10 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.H_], p[rv.W_] = ext_h, ext_w
     real = min(nest.H or ext_h, ext_h) * min(nest.W or ext_w, ext_w)
     p[rv.HSCALE] = real / (ext_h * ext_w)           # padding rows are generated on chip, not fetched
+    facts = _facts(arch)
     buffers = {x: tiling_buffer(arch, x) for x in OPERANDS}
     index = {b: i for i, b in enumerate(dict.fromkeys(b for b in buffers.values() if b))}
-    dread, dwrite = level_energy_pj_per_bit(arch, dram_level)
+    dread, dwrite = facts["energy"][dram]
     for i, x in enumerate(OPERANDS):
         buf = buffers[x]
         p[rv.DB + i] = byte[x][dram]
@@ -110,13 +113,13 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     for i, dim in enumerate(TILED):
         p[rv.SPATIAL + i] = 1.0 if dim in spatial else 0.0
     for i, x in enumerate(("activations", "weights")):
-        onchip = sum(sum(level_energy_pj_per_bit(arch, arch.memory[n])) * byte[x][n] for n in _holders(arch, x))
+        onchip = sum(sum(facts["energy"][n]) * byte[x][n] for n in facts["holders"][x])
         p[rv.E_FETCH + i] = 8 * (dread * byte[x][dram] + onchip) / max(byte[x][dram], 1e-12)
     out_buf = buffers["outputs"]
-    out_e = level_energy_pj_per_bit(arch, arch.memory[out_buf]) if out_buf else (0.0, 0.0)
+    out_e = facts["energy"][out_buf] if out_buf else (0.0, 0.0)
     p[rv.E_OW] = 8 * (dwrite + out_e[0])
     p[rv.E_OR] = 8 * (dread + out_e[1])
-    p[rv.LEAK] = static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12
+    p[rv.LEAK] = facts["leak_pj_per_cycle"]
     p[rv.OBJECTIVE] = rv.OBJECTIVES[mapping.objective]
     # The first fold needs its own slice of each operand (not what the array re-reads): the operand's
     # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
