@@ -87,7 +87,8 @@ def zigzag_layer_op(layer: dict) -> dict | None:
     ls = layer["loop_sizes"]
     name = layer["name"].strip("/").replace("/", ".")
     if layer["type"] == "Gemm":
-        return {"name": name, "kind": "gemm", "dims": {"M": ls.get("D", 1) * ls.get("B", 1), "N": ls["K"], "K": ls["C"]}}
+        dims = {"M": ls.get("D", 1) * ls.get("B", 1), "N": ls["K"], "K": ls["C"]}
+        return {"name": name, "kind": "gemm", "dims": dims}
     if layer["type"] != "Conv":
         return None
     h, stride, pad = _conv_geometry(layer, "OY", "FY", "IY")

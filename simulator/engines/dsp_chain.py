@@ -12,10 +12,11 @@ What is modelled
   columns (mapping `n`) or on further rows/tokens (mapping `m`); `auto` picks the one with
   fewer cycles. A fold is a tile of p_m rows x p_n columns reduced over the full K;
   folds run outer over N tiles and inner over M tiles (a weight tile stays in its buffer
-  while every token streams past it). When that scheme stalls on DRAM because a K-long weight
-  tile or activation row no longer fits its buffer, K is tiled as well and the partial sums stay
-  on chip (`simulator.engines.dsp_ktiling`; noted in the result). A FINN matrix-vector unit is one PE: PE = chains,
-  SIMD = L (cycles (MH/PE)(MW/SIMD) x vectors; `arch_configs/fpga_finn_mvu_zcu104.yaml`).
+  while every token streams past it). When that scheme is bandwidth-bound because a K-long
+  weight tile or activation row no longer fits its buffer, K is tiled as well and the partial
+  sums stay on chip (`simulator.engines.dsp_ktiling`; noted in the result). A FINN
+  matrix-vector unit is one PE: PE = chains, SIMD = L (cycles (MH/PE)(MW/SIMD) x vectors;
+  `arch_configs/fpga_finn_mvu_zcu104.yaml`).
 - Attention: the query heads that share a KV head (GQA) are stacked into the rows of one
   GEMM, so each K/V tensor streams once per KV head.
 - INT8 packing (`int8_packing`): DSP48E2 computes two MACs per slice sharing one operand

@@ -13,7 +13,8 @@ from numba import njit
 def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per_col_issue,
                 act_port_bpc, w_port_bpc, shared_port,
                 a_dram_bytes_per_row, w_dram_bytes_per_col, out_bytes_per_elem,
-                w_tile_fits, a_chunk_fits, a_resident, out_resident, pe_cols, p_m_hw, chunk_rows, k_tiles=1, k_outer=False):
+                w_tile_fits, a_chunk_fits, a_resident, out_resident, pe_cols, p_m_hw, chunk_rows,
+                k_tiles=1, k_outer=False):
     """Fold arrays of one GEMM tiled as: row chunks (outer) x N tiles of p_n columns x K tiles x
     M tiles of p_m rows.
 
