@@ -137,15 +137,24 @@ def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float
     """Each non-ideal on-chip level's bandwidth need as fixed cycles + cycles per DRAM byte of each
     kind (its traffic is linear in the DRAM traffic: fills pass through it), so the search sees it."""
     levels = [n for n, lv in arch.memory.items() if not (lv.offchip or lv.ideal)][:rv.ONCHIP_LEVELS]
-    zero = dict.fromkeys(STAT_KEYS, 0.0)
-    base_r, base_w = _level_traffic(arch, nest, zero, byte, acc_b, demand, macs)
+    if not levels:
+        return
+    base_r, base_w = _level_traffic(arch, nest, dict.fromkeys(STAT_KEYS, 0.0), byte, acc_b, demand, macs)
+    holders = _facts(arch)["holders"]
+    dram = arch.offchip_name
     for i, n in enumerate(levels):
         bw = arch.memory[n].bandwidth_bytes_per_cycle
         q = rv.ONCHIP + 5 * i
         p[q] = (base_r[n] + base_w[n]) / bw
-        for j, key in enumerate(STAT_KEYS):
-            r, w = _level_traffic(arch, nest, zero | {key: 1.0}, byte, acc_b, demand, macs)
-            p[q + 1 + j] = (r[n] + w[n] - base_r[n] - base_w[n]) / bw
+        # Per DRAM byte fetched: a holding level is written and read once (the fill passes inward); the
+        # innermost one then re-reads the rest of the array's demand, one fetched element fewer.
+        for j, x in enumerate(("activations", "weights")):
+            if n in holders[x]:
+                b = byte[x][n] / max(byte[x][dram], 1e-12)
+                p[q + 1 + j] = (2 * b - (b if n == holders[x][0] else 0.0)) / bw
+        # Spilled partial sums read back from DRAM pass the outermost output level both ways.
+        if holders["outputs"] and n == holders["outputs"][-1]:
+            p[q + 4] = 2.0 / bw
 
 
 def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:

@@ -20,7 +20,7 @@ operand's buffer halves (an operand's next tile loads while its current tile liv
 compute between two of its fetches; an output tile drains while the next one computes). The array
 starts once the first fold's operands are in and ends once the last fold's outputs are written back
 (a tile's folds consume its data as it streams in). So every mapping whose transfers hide costs the
-same cycles, and ties go to lower energy, then fewer DRAM bytes. Without double buffering every
+same cycles, and ties go to fewer DRAM bytes, then lower energy. Without double buffering every
 transfer adds to the time. Each mapping's cycles are non-decreasing in cycles per DRAM byte, so the
 searched optimum never gets slower with more bandwidth (or, as the legal set only grows, more buffer). Approximations: every tile of a transition class
 moves the class's average bytes and computes the average tile time (edge tiles are averaged in);
@@ -276,9 +276,26 @@ def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
 OUTER_DIMS = np.array([0, 1, 4, 5], dtype=np.int64)
 
 
+TIE = 1e-9    # relative: values this close are equal (floating-point sums of the same terms in another order)
+
+
+@njit(cache=True)
+def _better(key, moved, energy, best):
+    """Lower objective; at an equal objective fewer DRAM bytes; then lower energy."""
+    if key < best[0] * (1 - TIE):
+        return True
+    if key > best[0] * (1 + TIE):
+        return False
+    if moved < best[1] * (1 - TIE):
+        return True
+    if moved > best[1] * (1 + TIE):
+        return False
+    return energy < best[2] * (1 - TIE)
+
+
 @njit(cache=True)
 def _consider(t, p, terms, out, best, best_t, best_out):
-    """Evaluate tiles `t` under each distinct order; keep the best in `best` = [objective, energy, bytes, order]."""
+    """Evaluate tiles `t` under each distinct order; keep the best in `best` = [objective, bytes, energy, order]."""
     tile_terms(t, p, terms)
     pat = pattern(terms)
     for o in range(6):
@@ -286,8 +303,8 @@ def _consider(t, p, terms, out, best, best_t, best_out):
             continue
         evaluate_order(terms, o, p, out)
         key, energy, moved = out[8], out[7], out[1] + out[2] + out[3] + out[4]
-        if key < best[0] or (key == best[0] and (energy < best[1] or (energy == best[1] and moved < best[2]))):
-            best[0], best[1], best[2], best[3] = key, energy, moved, o
+        if _better(key, moved, energy, best):
+            best[0], best[1], best[2], best[3] = key, moved, energy, o
             best_t[:] = t
             best_out[:] = out
 
@@ -355,8 +372,8 @@ def _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
 
 @njit(cache=True)
 def search_kernel(cands, counts, p, best_t, best_out):
-    """The best mapping over every candidate tile size and distinct order (ties: lower energy, then
-    fewer DRAM bytes, as ZigZag breaks latency ties); returns its order's index, -1 if nothing fits.
+    """The best mapping over every candidate tile size and distinct order (ties: fewer DRAM bytes, then
+    lower energy); returns its order's index, -1 if nothing fits.
 
     For a fixed order every metric (traffic, stalls, on-chip need, energy) is non-increasing in every
     tile size, so for each choice of the other dims only the maximal fitting (K, C) pairs are costed
