@@ -126,16 +126,17 @@ def zigzag_row(layer: dict) -> dict:
 
 
 def _mapping_memo_clearer():
-    """A function that empties the mapping search's memo, so each timed run searches again as ZigZag does."""
+    """A function that empties the mapping engine's memos, so each timed run searches again as ZigZag
+    does: `simulator.mapping.clear_cache` when exported, else the known memo dicts of its modules."""
     try:
         from simulator import mapping
-        from simulator.mapping import search
+        from simulator.mapping import cost, search
     except ImportError:
         return None
     if hasattr(mapping, "clear_cache"):
         return mapping.clear_cache
-    memo = getattr(search, "_MEMO", None)
-    return memo.clear if memo is not None else None
+    memos = [m for m in (getattr(search, "_MEMO", None), getattr(cost, "_RESULTS", None)) if m is not None]
+    return (lambda: [m.clear() for m in memos]) if memos else None
 
 
 def time_sparsim(trace, arch, repeats: int) -> tuple[object, float]:
