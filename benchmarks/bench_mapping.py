@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator import load_arch, load_trace, simulate  # noqa: E402
-from simulator.mapping import cost, search  # noqa: E402
+from simulator.mapping import clear_cache, search  # noqa: E402
 from simulator.trace import Op, Trace  # noqa: E402
 
 EDGE = ROOT / "arch_configs" / "edge_npu_32x32_os.yaml"
@@ -33,8 +33,7 @@ def timed(fn, repeats: int, cold: bool) -> list[float]:
     out = []
     for _ in range(repeats):
         if cold:
-            search._MEMO.clear()
-            cost._RESULTS.clear()
+            clear_cache()
         t0 = time.perf_counter()
         fn()
         out.append((time.perf_counter() - t0) * 1e3)

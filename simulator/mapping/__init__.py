@@ -6,3 +6,11 @@ mapping, numba), `search` (the exhaustive, capacity-pruned mapping search, memoi
 (the engines' entry point: traffic per level and stalls of the chosen mapping) and `explain`
 (the loop nest as text). See docs/mapping.md.
 """
+
+
+def clear_cache() -> None:
+    """Forget every memoised mapping and per-arch fact (benchmarks time cold searches)."""
+    from simulator.mapping import cost, search
+    search._MEMO.clear()
+    cost._RESULTS.clear()
+    cost._FACTS.clear()
