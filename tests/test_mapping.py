@@ -264,3 +264,20 @@ def test_explain_prints_the_chosen_loop_nest(capsys):
     assert code == 0
     assert "loop nest: K64 C64 P56 Q56 R3 S3" in out and "rows <- N*P*Q, cols <- K" in out
     assert "DRAM: input" in out and "lpddr4: read" in out
+
+
+@settings(max_examples=60, deadline=None)
+@given(M=st.integers(1, 200), N=st.integers(1, 200), K=st.integers(1, 400), kib=st.floats(0.5, 32),
+       bw=st.floats(0.25, 32), factor=st.floats(1.0, 8.0), dataflow=st.sampled_from(["os", "ws", "is"]),
+       objective=st.sampled_from(["latency", "energy"]))
+def test_more_bandwidth_never_slows_the_searched_optimum(M, N, K, kib, bw, factor, dataflow, objective):
+    trace = Trace(ops=[Op(name="g", kind="gemm", dims={"M": M, "N": N, "K": K})])
+    slow = simulate(trace, arch(dataflow, rows=8, cols=8, kib=kib, dram_bpc=bw, mapping={"objective": objective})).rows[0]
+    fast = simulate(trace, arch(dataflow, rows=8, cols=8, kib=kib, dram_bpc=bw * factor,
+                                mapping={"objective": objective})).rows[0]
+    if objective == "latency":
+        assert fast["cycles"] <= slow["cycles"] * (1 + 1e-9)
+        if fast["cycles"] >= slow["cycles"] * (1 - 1e-9):          # same latency: never more traffic
+            assert fast["dram_read_bytes"] + fast["dram_write_bytes"] <= \
+                (slow["dram_read_bytes"] + slow["dram_write_bytes"]) * (1 + 1e-9)
+    assert fast["compute_cycles"] == slow["compute_cycles"]
