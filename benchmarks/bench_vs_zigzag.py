@@ -56,8 +56,11 @@ def install_zigzag(venv: Path) -> Path:
 
 def zigzag_reference(case: str, zigzag_python: str | None, record: bool) -> dict:
     """ZigZag's per-layer results: a live run through zigzag_runner.py, or the recorded JSON."""
-    path = RESULTS / f"{case}.json"
+    path = RESULTS / f"{Path(case).stem if case.endswith('.onnx') else case}.json"
     if zigzag_python is None:
+        if not path.exists():
+            raise SystemExit(f"error: {path}: no recorded ZigZag run for case '{case}' (run ZigZag live with "
+                             "--zigzag-python or --install-zigzag, add --record to keep it)")
         return json.loads(path.read_text())
     out = subprocess.run([zigzag_python, str(ROOT / "benchmarks" / "zigzag_runner.py"), "--case", case],
                          check=True, capture_output=True, text=True)
@@ -211,8 +214,8 @@ def markdown(cases: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT)} or 'all' "
-                    "(repeatable; default: the four issue cases)")
+    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT)}, 'all', or (with a "
+                    "live ZigZag) gemm<M>x<N>x<K> or a path to an .onnx file (repeatable; default: the issue's cases)")
     ap.add_argument("--arch", default=str(ARCH))
     ap.add_argument("--per-layer", action="store_true", help="print every layer, not only totals")
     ap.add_argument("--repeats", type=int, default=10)

@@ -10,6 +10,7 @@ is copied. It must run with the interpreter of a separate venv::
     /work/venvs/zigzag/bin/python benchmarks/zigzag_runner.py --case gemm1024 > out.json
 
 Cases: `resnet18`, `alexnet`, `mobilenetv2` (the ONNX files ZigZag ships in `zigzag/inputs/workload/`),
+a path to any other `.onnx` file,
 `gemm<M>x<N>x<K>` or `gemm<S>` (one GEMM O[m][n] += I[m][k] * W[k][n], written as a ZigZag
 workload dict with M -> D, K -> C, N -> K, 8-bit operands, 16-bit partial sums like ZigZag's ONNX
 parser). Hardware and mapping are ZigZag's own `tpu_like.yaml` files from the installed package.
@@ -47,6 +48,8 @@ def gemm_workload(name, m, n, k):
 
 
 def workload_for(case):
+    if case.endswith(".onnx") and os.path.exists(case):
+        return os.path.abspath(case)
     onnx_path = os.path.join(INPUTS, "workload", f"{case}.onnx")
     if os.path.exists(onnx_path):
         return onnx_path
@@ -121,7 +124,7 @@ def run(case, opt, lpf_limit):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--case", required=True, help="an ONNX shipped with ZigZag (resnet18, alexnet, mobilenetv2), "
-                    "gemm<S> or gemm<M>x<N>x<K>")
+                    "a path to an .onnx file, gemm<S> or gemm<M>x<N>x<K>")
     ap.add_argument("--opt", default="latency", choices=("latency", "energy", "EDP"))
     ap.add_argument("--lpf-limit", type=int, default=6, help="ZigZag's LOMA loop-prime-factor limit (its default)")
     args = ap.parse_args()
