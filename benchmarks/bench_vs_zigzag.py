@@ -59,8 +59,9 @@ def zigzag_reference(case: str, zigzag_python: str | None, record: bool) -> dict
     path = RESULTS / f"{Path(case).stem if case.endswith('.onnx') else case}.json"
     if zigzag_python is None:
         if not path.exists():
-            raise SystemExit(f"error: {path}: no recorded ZigZag run for case '{case}' (run ZigZag live with "
-                             "--zigzag-python or --install-zigzag, add --record to keep it)")
+            print(f"error: {path}: no recorded ZigZag run for case '{case}' (run ZigZag live with "
+                  "--zigzag-python or --install-zigzag, add --record to keep it)", file=sys.stderr)
+            raise SystemExit(2)
         return json.loads(path.read_text())
     out = subprocess.run([zigzag_python, str(ROOT / "benchmarks" / "zigzag_runner.py"), "--case", case],
                          check=True, capture_output=True, text=True)
