@@ -130,6 +130,7 @@ JSON_OPTION = typer.Option(False, "--json", help="print totals as one JSON objec
 JSON_RESULT_OPTION = typer.Option(False, "--json", help="print the result as JSON instead of text")
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="print nothing but errors")
 TOP_OPTION = typer.Option(30, "--top", help="ops shown in the table (0 = all)")
+EXPLAIN_OPTION = typer.Option(None, "--explain", help="print OP's chosen mapping: loop nest, tile sizes, traffic per level")
 
 
 @app.command()
@@ -141,6 +142,7 @@ def simulate(
     as_json: bool = JSON_OPTION,
     quiet: bool = QUIET_OPTION,
     top: int = TOP_OPTION,
+    explain: Optional[str] = EXPLAIN_OPTION,
 ):
     """Simulate a workload on an accelerator and print per-op and total cycles, energy and area."""
     from simulator.simulate import simulate as run
@@ -152,6 +154,10 @@ def simulate(
     result = simulate_located(run, trace, spec, arch, workload)
     if out:
         result.save(out)
+    if explain:
+        from simulator.mapping.explain import explain_op
+        print(simulate_located(lambda t, s: explain_op(t, s, explain), trace, spec, arch, workload))
+        return
     if as_json:
         print(json.dumps(result.totals, default=float))
     elif not quiet:

@@ -25,6 +25,7 @@ class OpCost:
     writes_bytes: dict[str, float] = field(default_factory=dict)
     extra_energy_pj: dict[str, float] = field(default_factory=dict)  # engine-specific components, already in pJ
     notes: str = ""
+    mapping: str = ""               # the chosen mapping (tile sizes | loop order), engines with a mapping search
 
     @property
     def cycles(self) -> float:

@@ -90,6 +90,8 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
         "weights_sparsity": op.sparsity.weights.label, "activations_sparsity": op.sparsity.activations.label,
         "notes": cost.notes,
     }
+    if cost.mapping:
+        row["mapping"] = cost.mapping
     for name in arch.memory:
         row[f"{name}_read_bytes"] = cost.reads_bytes.get(name, 0.0) * executions
         row[f"{name}_write_bytes"] = cost.writes_bytes.get(name, 0.0) * executions

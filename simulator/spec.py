@@ -42,6 +42,8 @@ class MemoryLevel(_Strict):
     ideal: bool = Field(default=False, description="unlimited bandwidth (SCALE-Sim CALC-mode style)")
     holds: list[OperandName] = Field(default_factory=lambda: ["activations", "weights", "outputs"], min_length=1)
     double_buffered: bool = True
+    per_pe: bool = Field(default=False, description="a register file in every PE, read once per MAC for each operand "
+                         "it holds (capacity per PE); not a tiling level (simulator.mapping)")
     read_energy_pj_per_bit: float | None = Field(default=None, ge=0)
     write_energy_pj_per_bit: float | None = Field(default=None, ge=0)
     leakage_mw: float | None = Field(default=None, ge=0)

@@ -10,6 +10,7 @@ import yaml
 
 from simulator import fpga, load_arch, simulate
 from simulator.engines.dsp_chain import estimate, memory_bound
+from simulator.engines.dsp_ktiling import Buffers, tilings
 from simulator.errors import SparsimInputError
 from simulator.spec import arch_from_dict
 from simulator.trace import Op, Trace, load_trace
@@ -225,6 +226,50 @@ def test_dram_bound_gemv_is_weight_bytes_over_bandwidth():
     cost = estimate(gemm(1, 4096, 4096), small_arch(memory=mem, chains=4))
     assert cost.cycles >= 4096 * 4096 / 8
     assert cost.cycles < 1.01 * (4096 * 4096 + 4096 + 4096) / 8 + 200
+
+
+
+def test_k_tiling_keeps_utilisation_flat_past_the_buffers():
+    # One PE of 4 chains x L=8 (p_n = 4 columns, one row per issue), 8-bit, 32-bit accumulator.
+    # Usable halves of the double-buffered levels: 128 KiB activations+outputs, 8 KiB weights.
+    # Compute: 64 rows x 16 column tiles x K/8 issues + fill (8 + 4 - 1). The compulsory DRAM bytes,
+    # 64K weights + 64K activations in and 64 x 64 outputs out, take 8K cycles at 16 B/cycle: hidden.
+    # K = 1024 fits untiled (4 KiB weight tile, 64 KiB of activation rows). From K = 4096 the full-K
+    # weight tile (4K bytes) outgrows 8 KiB, so untiled weights would be re-fetched for every row
+    # (64 x 64K bytes, 4x the compute time at K = 8192). K-tiled with the K loop outside the N loop, the
+    # chunk of all 64 rows keeps its 64 x 64 partial sums (16 KiB) and a K slice of activations on chip,
+    # so DRAM moves exactly the compulsory bytes again and the utilisation does not move.
+    mem = {"abram": {"kind": "bram", "capacity_kib": 256, "ideal": True, "holds": ["activations", "outputs"]},
+           "wuram": {"kind": "uram", "capacity_kib": 16, "ideal": True, "holds": ["weights"]},
+           "ddr": {"kind": "ddr", "bandwidth_bytes_per_cycle": 16}}
+    arch = small_arch(memory=mem, chains=4, chains_per_pe=4, mapping="n")
+    util = {}
+    for K in (1024, 8192, 32768):
+        cost = estimate(gemm(64, 64, K), arch)
+        assert cost.compute_cycles == 64 * 16 * K // 8 + 11
+        assert cost.reads_bytes["ddr"] == 64 * K + 64 * K
+        assert cost.writes_bytes["ddr"] == 64 * 64
+        util[K] = cost.utilization
+        if K == 1024:
+            # untiled, fold by fold: the first fetch (4 KiB weights + one 1 KiB row = 320 cycles); each
+            # of the 15 further 4 KiB weight tiles loads, with the previous fold's 4 output bytes, during
+            # one 128-issue fold; the last fold's 4 output bytes are written after it
+            assert cost.stall_cycles == 320 + 15 * ((4096 + 4) / 16 - 128) + 4 / 16
+    assert min(util.values()) > 0.98 and max(util.values()) - min(util.values()) < 0.02, util
+    bufs = Buffers(M=64, p_m_hw=1, p_n=4, row_bytes=8192, w_tile=8192 * 4, out_tile=4, psum_row=16,
+                   psum_row_all=256, ws_rows=1, a_lvl="abram", w_lvl="wuram", o_lvl="abram",
+                   usable={"abram": 131072, "wuram": 8192, "ddr": math.inf})
+    untiled = tilings(bufs, 1024, False)[0]
+    # untiled at K = 8192: the 32 KiB weight tile misses the 8 KiB half -- the cliff the K tiling removes
+    assert not untiled.w_fits and untiled.label == "full K"
+
+
+def test_shipped_vcu1525_dense_utilisation_flat_in_k():
+    # 2048 x 4096 x K dense on the VCU1525 N:M design: the 400-column weight tile at 16 bits outgrows
+    # half of the 18 MiB URAM at K = 16384 (13.1 MB); utilisation used to fall from 99% to 19% there.
+    arch = load_arch(ROOT / "arch_configs" / "fpga_vcu1525_nm.yaml")
+    util = {K: estimate(gemm(2048, 4096, K), arch).utilization for K in (4096, 16384, 32768)}
+    assert min(util.values()) > 0.98 and max(util.values()) - min(util.values()) < 0.01, util
 
 
 # ----------------------------------------------------------------------------- sparse chains

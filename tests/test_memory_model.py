@@ -1,4 +1,6 @@
-"""Memory model: traffic per level, reuse, double buffering and bandwidth stalls, checked by hand."""
+"""The fixed fold-order memory model (`mapping: {mode: fixed}`, `simulator.memory`): traffic per level,
+reuse, double buffering and bandwidth stalls, checked by hand. The searched mapping (the default) is
+tested in tests/test_mapping*.py."""
 
 import math
 
@@ -9,6 +11,7 @@ from simulator import arch_from_dict, simulate
 from simulator.trace import Op, Trace
 
 R = C = 8
+FIXED = {"mode": "fixed"}
 
 
 def arch(dataflow="os", dram_bpc=4.0, buffer_kib=64.0, double_buffered=True, shared=False, kib=None):
@@ -20,7 +23,8 @@ def arch(dataflow="os", dram_bpc=4.0, buffer_kib=64.0, double_buffered=True, sha
     memory["dram"] = {"kind": "dram", "bandwidth_bytes_per_cycle": dram_bpc, "double_buffered": double_buffered}
     return arch_from_dict({"clock_mhz": 1000, "memory": memory,
                            "compute": {"kind": "systolic", "rows": R, "cols": C, "dataflow": dataflow,
-                                       "precision": {"activations": 8, "weights": 8, "outputs": 8}}})
+                                       "precision": {"activations": 8, "weights": 8, "outputs": 8},
+                                       "mapping": FIXED}})
 
 
 def gemm(M, N, K):
@@ -55,7 +59,7 @@ def test_double_buffering_hides_fetches_behind_compute():
 
 
 def test_ideal_dram_never_stalls():
-    ideal = arch_from_dict({"clock_mhz": 500, "compute": {"kind": "systolic", "rows": 4, "cols": 4, "dataflow": "ws"},
+    ideal = arch_from_dict({"clock_mhz": 500, "compute": {"kind": "systolic", "rows": 4, "cols": 4, "dataflow": "ws", "mapping": FIXED},
                             "memory": {"dram": {"kind": "dram", "ideal": True}}})
     assert simulate(gemm(50, 60, 70), ideal).rows[0]["stall_cycles"] == 0
 
@@ -137,7 +141,8 @@ def test_blocked_order_permutes_per_fold_compute_cycles():
     # + max(0, 0 + 64 - c(0,1)) + max(0, 64 - c(1,1)) + 64 (last write-back).
     from simulator.memory import array_memory_cost
 
-    a = arch_from_dict({"clock_mhz": 1000, "compute": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os"},
+    a = arch_from_dict({"clock_mhz": 1000, "compute": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os",
+                                                                     "mapping": FIXED},
                         "memory": {"ibuf": {"capacity_kib": 128 / 1024, "ideal": True, "holds": ["activations"],
                                             "double_buffered": False},
                                    "wbuf": {"capacity_kib": 64 / 1024, "ideal": True, "holds": ["weights"],
@@ -203,7 +208,8 @@ def test_per_level_access_counts_follow_the_dataflow():
 
 
 def test_slow_onchip_buffer_stalls_the_array():
-    slow = arch_from_dict({"clock_mhz": 1000, "compute": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os"},
+    slow = arch_from_dict({"clock_mhz": 1000, "compute": {"kind": "systolic", "rows": 8, "cols": 8, "dataflow": "os",
+                                                                     "mapping": FIXED},
                            "memory": {"sram": {"capacity_kib": 256, "bandwidth_bytes_per_cycle": 1},
                                       "dram": {"kind": "dram", "ideal": True}}})
     row = simulate(gemm(64, 64, 64), slow).rows[0]

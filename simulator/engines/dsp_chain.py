@@ -12,8 +12,11 @@ What is modelled
   columns (mapping `n`) or on further rows/tokens (mapping `m`); `auto` picks the one with
   fewer cycles. A fold is a tile of p_m rows x p_n columns reduced over the full K;
   folds run outer over N tiles and inner over M tiles (a weight tile stays in its buffer
-  while every token streams past it). A FINN matrix-vector unit is one PE: PE = chains,
-  SIMD = L (cycles (MH/PE)(MW/SIMD) x vectors; `arch_configs/fpga_finn_mvu_zcu104.yaml`).
+  while every token streams past it). When that scheme is bandwidth-bound because a K-long
+  weight tile or activation row no longer fits its buffer, K is tiled as well and the partial
+  sums stay on chip (`simulator.engines.dsp_ktiling`; noted in the result). A FINN
+  matrix-vector unit is one PE: PE = chains, SIMD = L (cycles (MH/PE)(MW/SIMD) x vectors;
+  `arch_configs/fpga_finn_mvu_zcu104.yaml`).
 - Attention: the query heads that share a KV head (GQA) are stacked into the rows of one
   GEMM, so each K/V tensor streams once per KV head.
 - INT8 packing (`int8_packing`): DSP48E2 computes two MACs per slice sharing one operand
@@ -79,6 +82,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from simulator import fpga
 from simulator.cost import OpCost
 from simulator.errors import SparsimInputError, nearest
+from simulator.engines.dsp_ktiling import MAX_K_TILED_FOLDS, Buffers, tilings
 from simulator.kernels.dsp import chain_folds
 from simulator.kernels.schedule import fold_schedule
 from simulator.sparsity import block_extents, index_bits, nm_mode_choice, operand_density
@@ -383,6 +387,8 @@ class _Cost:
     dram_stall: float = 0.0
     macs: float = 0.0
     index_selects: float = 0.0
+    k_tiling: str = "full K"
+    offchip_bytes: float = 0.0
     reads: dict = dataclasses.field(default_factory=dict)
     writes: dict = dataclasses.field(default_factory=dict)
 
@@ -461,10 +467,12 @@ def _gemm(spec: ComputeSpec, arch: Arch, mode: Mode, M: int, N: int, K: int, cou
 
 
 def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="weights") -> _Cost:
+    """Cost of one PE mapping: the untiled buffer scheme, and when its DRAM traffic takes longer
+    than its compute (full-K tiles too big for the buffers make it re-fetch operands), also every K
+    tiling of the on-chip buffers (`simulator.engines.dsp_ktiling`); the fewest cycles win."""
     p = spec.precision
     a_b, o_b = p.activations / 8.0, p.outputs / 8.0
     p_m_hw, p_n, pe_cols, k_steps, _ = plan
-    kept = _kept_fraction(mode, pe_cols)
     # stored weight bytes per dense element (the chain's own compressed format) and per chain issue
     w_elem = stored_weight_bits(spec, mode) / 8.0
     if mode.kind == "nm":
@@ -476,56 +484,60 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="w
     else:
         w_issue = spec.slots * p.weights / 8.0
         act_issue = min(spec.slots, _act_width(spec)) * a_b
-
     a_lvl, w_lvl, o_lvl = arch.buffer_for("activations"), arch.buffer_for("weights"), arch.buffer_for("outputs")
-    w_tile = K * p_n * w_elem
-    row_bytes = K * a_b
-
-    def others(level, exclude):
-        total = 0.0
-        if w_lvl == level and exclude != "weights":
-            total += w_tile
-        if o_lvl == level and exclude != "outputs":
-            total += p_m_hw * p_n * o_b
-        return total
-
-    # rows kept weight-stationary, and activation rows per chunk, shrunk to what the buffer holds
-    r = min(spec.weight_stationary_rows, max(1, math.ceil(M / p_m_hw)))
-    if a_lvl is not None:
-        room = _usable(arch, a_lvl) - others(a_lvl, "activations")
-        while r > 1 and p_m_hw * r * row_bytes > room:
-            r = max(1, r // 2)
-        p_m = p_m_hw * r
-        fit_rows = int(room // row_bytes) if row_bytes > 0 else M
-        chunk = M if fit_rows >= M else max(p_m, (fit_rows // p_m) * p_m)
-        a_chunk_fits = chunk * row_bytes <= room
-    else:
-        p_m, chunk, a_chunk_fits = p_m_hw * r, M, False
-    w_fits = w_lvl is not None and w_tile + (p_m * row_bytes if a_lvl == w_lvl else 0.0) \
-        + (p_m * p_n * o_b if o_lvl == w_lvl else 0.0) <= _usable(arch, w_lvl)
-
+    bufs = Buffers(M=M, p_m_hw=p_m_hw, p_n=p_n, row_bytes=K * a_b, w_tile=K * p_n * w_elem,
+                   out_tile=p_m_hw * p_n * o_b, psum_row=p_n * p.accumulator / 8.0,
+                   psum_row_all=N * p.accumulator / 8.0,
+                   ws_rows=spec.weight_stationary_rows, a_lvl=a_lvl, w_lvl=w_lvl, o_lvl=o_lvl,
+                   usable={n: _usable(arch, n) for n in arch.memory})
     # On-chip residency between ops (FlightLLM's always-on-chip decode): the whole tensor of all
     # `count` GEMMs must fit its level; weights / KV must fit with every `instances` copy (layers),
     # since they stay there for the whole run.
     def cap(level):
         return arch.memory[level].capacity_bytes if level is not None else -1.0
     res = spec.onchip_resident
-    a_res = "activations" in res and M * row_bytes * count <= cap(a_lvl)
-    o_res = "outputs" in res and M * N * o_b * count <= cap(o_lvl)
-    w_res = b_operand in res and K * N * w_elem * count * instances <= cap(w_lvl)
-    w_dram_col = 0.0 if w_res else K * w_elem
+    resident = ("activations" in res and M * bufs.row_bytes * count <= cap(a_lvl),
+                b_operand in res and K * N * w_elem * count * instances <= cap(w_lvl),
+                "outputs" in res and M * N * o_b * count <= cap(o_lvl))
+    issue_bytes = (act_issue, w_issue, w_elem)
+    untiled = tilings(bufs, k_steps, False)[0]
+    best = _tiled_cost(spec, arch, mode, (M, N, K, count), plan, bufs, untiled, resident, issue_bytes)
+    if best.offchip_bytes * _cycles_per_offchip_byte(arch) > best.compute:    # bandwidth-bound untiled
+        for tiling in tilings(bufs, k_steps, True)[1:]:
+            cost = _tiled_cost(spec, arch, mode, (M, N, K, count), plan, bufs, tiling, resident, issue_bytes)
+            if cost is not None and cost.cycles < best.cycles:
+                best = cost
+    return best
 
+
+def _cycles_per_offchip_byte(arch: Arch) -> float:
+    bpc = offchip_bytes_per_cycle(arch)
+    return 0.0 if not math.isfinite(bpc) else 1.0 / bpc
+
+
+def _tiled_cost(spec, arch, mode, shape, plan, bufs, tiling, resident, issue_bytes) -> _Cost | None:
+    """Cycles, traffic and MACs of one GEMM under one buffer tiling (None: too many folds to tile)."""
+    M, N, K, count = shape
+    p_m_hw, p_n, pe_cols, k_steps, _ = plan
+    a_res, w_res, o_res = resident
+    act_issue, w_issue, w_elem = issue_bytes
+    a_lvl, w_lvl, o_lvl = bufs.a_lvl, bufs.w_lvl, bufs.o_lvl
+    o_b, acc_b = spec.precision.outputs / 8.0, spec.precision.accumulator / 8.0
+    kept = _kept_fraction(mode, pe_cols)
+    p_m, chunk, k_tiles = tiling.p_m, tiling.chunk, tiling.k_tiles
+    if k_tiles > 1 and math.ceil(M / p_m) * math.ceil(N / p_n) * k_tiles > MAX_K_TILED_FOLDS:
+        return None
     a_bw = arch.memory[a_lvl].bytes_per_cycle if a_lvl else 0.0
     w_bw = arch.memory[w_lvl].bytes_per_cycle if w_lvl else 0.0
     issue, cyc, load, store, a_rd, w_rd = chain_folds(
         M, N, K, p_m, p_n, k_steps, act_issue, w_issue,
         a_bw if math.isfinite(a_bw) else 0.0, w_bw if math.isfinite(w_bw) else 0.0,
         a_lvl is not None and a_lvl == w_lvl,
-        row_bytes, w_dram_col, o_b, w_fits, a_chunk_fits, a_res, o_res, pe_cols, p_m_hw, chunk)
+        bufs.row_bytes, 0.0 if w_res else K * w_elem, o_b, tiling.w_fits, tiling.a_chunk_fits, a_res, o_res,
+        pe_cols, p_m_hw, chunk, k_tiles, tiling.k_outer)
 
     dram = arch.memory[arch.offchip_name]
-    bpc = offchip_bytes_per_cycle(arch)
-    cpb = 0.0 if not math.isfinite(bpc) else 1.0 / bpc
+    cpb = _cycles_per_offchip_byte(arch)
     folds = len(cyc)
     reps = count if count * folds <= MAX_TILED_FOLDS else 1
     if reps > 1:
@@ -545,23 +557,28 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="w
     cost.macs = dense_macs * kept
     if mode.kind == "nm":
         cost.index_selects = dense_macs * kept
+    cost.k_tiling = tiling.label
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}
     off = arch.offchip_name
     reads[off] += float(load.sum()) * count
     writes[off] += float(store.sum()) * count
+    cost.offchip_bytes = reads[off] + writes[off]
     if a_lvl:
         reads[a_lvl] += a_rd * count
-        a_fill = 0.0 if a_res else M * row_bytes * (1 if a_chunk_fits else math.ceil(N / p_n))
+        a_fill = 0.0 if a_res else M * bufs.row_bytes * (1 if tiling.a_chunk_fits else math.ceil(N / p_n))
         writes[a_lvl] += a_fill * count
     if w_lvl:
         reads[w_lvl] += w_rd * count
-        w_fetches = math.ceil(M / chunk) if w_fits else math.ceil(M / p_m)
+        w_fetches = math.ceil(M / chunk) if tiling.w_fits else math.ceil(M / p_m)
         writes[w_lvl] += (0.0 if w_res else K * N * w_elem * w_fetches) * count
     if o_lvl:
         writes[o_lvl] += M * N * o_b * count
         if not o_res:
             reads[o_lvl] += M * N * o_b * count
+        psums = (k_tiles - 1) * float(M) * N * acc_b * count    # partial sums re-read and re-written per K tile
+        reads[o_lvl] += psums
+        writes[o_lvl] += psums
     cost.reads, cost.writes = reads, writes
     return cost
 
@@ -624,6 +641,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
             for n in arch.memory:
                 total.reads[n] += c.reads[n]
                 total.writes[n] += c.writes[n]
+        total.k_tiling = ", ".join(sorted({c.k_tiling for c in parts}))
         if best is None or total.cycles < best.cycles:
             best_mode, best = mode, total
     notes = []
@@ -643,6 +661,8 @@ def estimate(op: Op, arch: Arch) -> OpCost:
         notes.append(f"packed chain cut into {spec.segments} segments of <= {spec.packed_limit} (accumulator field)")
     if best.port_stall > 0.05 * best.compute and best.port_stall > best.dram_stall:
         notes.append("limited by on-chip (BRAM/URAM) read ports")
+    if best.k_tiling != "full K":
+        notes.append(f"on-chip buffers K-tiled ({best.k_tiling}): partial sums stay on chip across K tiles")
     if arch.energy.mac_pj is None:
         notes.append("energy.mac_pj not set: MAC energy uses the ASIC default, not the DSP slice figure")
     fill = "fill per GEMM" if spec.pipeline_fill == "per_gemm" else "fill overlapped"

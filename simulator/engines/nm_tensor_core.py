@@ -54,6 +54,7 @@ from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
                                 parse_pattern, tile_max_slots)
+from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
 
@@ -78,6 +79,8 @@ class ComputeSpec(BaseModel):
     sparse_offchip_efficiency: float = Field(
         default=1.0, gt=0.0, le=1.0,
         description="fraction of the off-chip bandwidth the sparse path reaches (1 = ideal streaming)")
+    mapping: MappingSpec = Field(default_factory=MappingSpec, description="mapping search or fixed fold order, "
+                                 "objective, timing, spatial unrolling (docs/mapping.md)")
 
     @field_validator("patterns", mode="before")
     @classmethod

@@ -44,6 +44,7 @@ from simulator.engines.vector import vector_op_cost
 from simulator.formats import bits_per_element
 from simulator.memory import array_memory_cost, ceil_div, operand_bits
 from simulator.sparsity import block_extents, index_bits, operand_density, tile_max_nnz
+from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
 
@@ -72,6 +73,8 @@ class ComputeSpec(BaseModel):
     precision: DatapathPrecision = DatapathPrecision()
     vector_lanes: int | None = Field(default=None, ge=1, description="lanes for non-MAC ops (default: cols)")
     sparsity: SparseSupport | None = Field(default=None, description="zero gating/skipping, layer-wise N:M")
+    mapping: MappingSpec = Field(default_factory=MappingSpec, description="mapping search or fixed fold order, "
+                                 "objective, timing, spatial unrolling (docs/mapping.md)")
 
     @property
     def peak_macs_per_cycle(self) -> int:
@@ -113,9 +116,15 @@ def gemm_on_array(op: Op, arch: Arch, spec, *, engine: str, model: str, k_of=Non
     shrink it); `bits` overrides stored bits per array element; `macs_fraction` scales the
     MACs actually performed; `fold_cycles_of(g, K, folds, per_fold)` returns per-fold
     compute cycles in `memory.fold_grid` order (zero-skipping arrays), default `per_fold`
-    each. Shared by every engine built on a 2-D array.
+    each. Shared by every engine built on a 2-D array. With `mapping.mode: search` (the default)
+    the memory side is the searched mapping of `simulator.mapping`; `fixed` keeps the fold-order
+    model of `simulator.memory`.
     """
     bits = bits or operand_bits(op, arch, value_bits(spec))
+    if spec.mapping.mode == "search":
+        from simulator.mapping.engine import mapped_gemm_on_array
+        return mapped_gemm_on_array(op, arch, spec, engine=engine, model=model, k_of=k_of, bits=bits,
+                                    macs_fraction=macs_fraction, notes=notes, fold_cycles_of=fold_cycles_of)
     compute = stall = 0.0
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}

@@ -1,8 +1,8 @@
 """Hot loops of the FPGA DSP-chain engine (numba, cached).
 
 - `chain_folds`: per-fold issue cycles (bounded by on-chip read ports), DRAM load and store
-  bytes of one GEMM tiled as activation-row chunks x N tiles x M tiles, the full K reduced inside a
-  fold (see `simulator.engines.dsp_chain` for the meaning of each argument).
+  bytes of one GEMM tiled as activation-row chunks x N tiles x K tiles x M tiles (see
+  `simulator.engines.dsp_chain` for the meaning of each argument).
 """
 
 import numpy as np
@@ -13,8 +13,22 @@ from simulator.kernels import jit_now, lazy_njit as njit
 def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per_col_issue,
                 act_port_bpc, w_port_bpc, shared_port,
                 a_dram_bytes_per_row, w_dram_bytes_per_col, out_bytes_per_elem,
-                w_tile_fits, a_chunk_fits, a_resident, out_resident, pe_cols, p_m_hw, chunk_rows):
-    """Fold arrays of one GEMM tiled as: row chunks (outer) x N tiles of p_n columns x M tiles of p_m rows.
+                w_tile_fits, a_chunk_fits, a_resident, out_resident, pe_cols, p_m_hw, chunk_rows,
+                k_tiles=1, k_outer=False):
+    """Fold arrays of one GEMM tiled as: row chunks (outer) x N tiles of p_n columns x K tiles x
+    M tiles of p_m rows.
+
+    K tiling: the k_steps issues of a dot product are cut into `k_tiles` near-equal tiles; a fold
+    reduces one K tile, and the partial sums of the chunk's rows x p_n columns stay on chip across
+    K tiles (the caller only offers K tilings whose partial sums fit). A K tile's weights and
+    activations are that tile's share of the per-column / per-row DRAM bytes; outputs are stored
+    after the last K tile. With k_tiles = 1 every fold reduces the full K. `k_outer` swaps the K and
+    N tile loops (chunks > K tiles > N tiles > M tiles): the chunk's current K slice of activations
+    is loaded once and every N tile streams past it, so the partial sums of the chunk's rows x all
+    N columns stay on chip. In K-tiled schemes a tile is fetched while the previous one computes
+    (the caller sizes tiles to half of a double-buffered level), modelled by spreading a weight
+    tile's DRAM bytes over its M-tile folds and (k_outer) an activation slice's over its N tiles;
+    k_tiles = 1 keeps the fold-by-fold fetch of the untiled scheme unchanged.
 
     A chunk of `chunk_rows` activation rows is loaded once (when it fits its buffer) and every N
     tile streams its rows past a weight tile that stays in the weight buffer (when it fits), so
@@ -28,10 +42,12 @@ def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per
     """
     n_tiles = -(-N // p_n)
     n_chunks = -(-M // chunk_rows)
+    k_tiles = max(1, min(k_tiles, k_steps))
+    base, extra = k_steps // k_tiles, k_steps % k_tiles
     n_folds = 0
     for c in range(n_chunks):
         rows_c = min(chunk_rows, M - c * chunk_rows)
-        n_folds += n_tiles * (-(-rows_c // p_m))
+        n_folds += n_tiles * k_tiles * (-(-rows_c // p_m))
     issue = np.empty(n_folds)
     cycles = np.empty(n_folds)
     load = np.empty(n_folds)
@@ -42,14 +58,18 @@ def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per
     for c in range(n_chunks):
         rows_c = min(chunk_rows, M - c * chunk_rows)
         m_tiles = -(-rows_c // p_m)
-        for tn in range(n_tiles):
+        for outer in range(n_tiles * k_tiles):
+            tn = outer % n_tiles if k_outer else outer // k_tiles
+            tk = outer // n_tiles if k_outer else outer % k_tiles
             cols = min(p_n, N - tn * p_n)
             pes = -(-cols // pe_cols)
+            steps = base + (1 if tk < extra else 0)
+            share = steps / k_steps
             for tm in range(m_tiles):
                 rows = min(p_m, rows_c - tm * p_m)
-                n_issue = k_steps * (-(-rows // p_m_hw))
-                a_rd = rows * k_steps * act_bytes_per_row_issue * pes
-                w_rd = cols * k_steps * w_bytes_per_col_issue
+                n_issue = steps * (-(-rows // p_m_hw))
+                a_rd = rows * steps * act_bytes_per_row_issue * pes
+                w_rd = cols * steps * w_bytes_per_col_issue
                 act_reads += a_rd
                 w_reads += w_rd
                 bound = float(n_issue)
@@ -63,13 +83,20 @@ def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per
                 issue[f] = n_issue
                 cycles[f] = bound
                 ld = 0.0
-                if tm == 0 or not w_tile_fits:
+                if not w_tile_fits:
+                    ld += cols * w_dram_bytes_per_col * share
+                elif k_tiles > 1:     # tile fetched while the previous one computes: spread over its folds
+                    ld += cols * w_dram_bytes_per_col * share / m_tiles
+                elif tm == 0:
                     ld += cols * w_dram_bytes_per_col
                 if not a_resident:
-                    if (not a_chunk_fits) or tn == 0:
-                        ld += rows * a_dram_bytes_per_row
+                    if k_outer:       # slice fetched during the previous K tile: spread over its N tiles
+                        ld += rows * a_dram_bytes_per_row * share / n_tiles
+                    elif (not a_chunk_fits) or tn == 0:
+                        ld += rows * a_dram_bytes_per_row * share
                 load[f] = ld
-                store[f] = 0.0 if out_resident else rows * cols * out_bytes_per_elem
+                last = tk == k_tiles - 1
+                store[f] = 0.0 if (out_resident or not last) else rows * cols * out_bytes_per_elem
                 f += 1
     return issue, cycles, load, store, act_reads, w_reads
 
@@ -77,4 +104,4 @@ def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per
 def warm_up() -> None:
     """Compile outside timed regions."""
     jit_now()
-    chain_folds(2, 2, 4, 1, 1, 1, 1.0, 1.0, 1.0, 1.0, False, 4.0, 4.0, 1.0, True, True, False, False, 1, 1, 2)
+    chain_folds(2, 2, 4, 1, 1, 2, 1.0, 1.0, 1.0, 1.0, False, 4.0, 4.0, 1.0, True, True, False, False, 1, 1, 2, 2, True)

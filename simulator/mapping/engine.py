@@ -1,0 +1,89 @@
+"""Cost of an op on a 2-D array engine with a searched mapping (`compute.mapping.mode: search`).
+
+Compute cycles: with a dataflow preset and `timing: scalesim`, SCALE-Sim v3's exact per-fold count
+of the engine (the mapping never changes them: tiles hold whole folds); `timing: pipelined` removes
+the fill and drain (rows + cols - 2) of every fold but the first, as when the next fold's fill
+overlaps the current drain; an explicit `spatial` unrolling uses `Unrolling.compute_cycles`.
+Memory: each loop nest of the op (a conv's real dims, else each GEMM shape) is mapped by
+`simulator.mapping.cost`. Stored bytes per dense element come from the engine's per-level bits
+(formats as in `simulator.formats`; N:M engines' per-array-element bits are scaled back by K/K').
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulator.cost import OpCost
+from simulator.errors import SparsimInputError
+from simulator.mapping.cost import MappedCost, mapped_array_cost
+from simulator.mapping.explain import record
+from simulator.mapping.loopnest import Unrolling, nest_of_conv, nest_of_gemm
+from simulator.mapping.spec import unrolling
+from simulator.trace import Op
+
+FIXED_MODEL = "fold-level memory model"
+
+
+def _per_dense_bytes(bits: dict, ratio: float) -> dict[str, dict[str, float]]:
+    out = {}
+    for x, per in bits.items():
+        scale = 1.0 if x == "outputs" else ratio
+        out[x] = {lvl: b / scale / 8.0 for lvl, b in per.items()}
+    return out
+
+
+def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, bits, macs_fraction: float,
+                         notes: str, fold_cycles_of) -> OpCost:
+    mapping = spec.mapping
+    if mapping.spatial is not None and fold_cycles_of is not None:
+        raise SparsimInputError("zero skipping and N:M imbalance are modelled per fold of a dataflow preset, "
+                                "not for an explicit unrolling", field="compute.mapping.spatial",
+                                hint="remove mapping.spatial (use dataflow: os|ws|is) or the skipping")
+    shapes = op.gemm_shapes()
+    K0 = shapes[0].K
+    ratio = K0 / k_of(K0) if k_of else 1.0
+    byte = _per_dense_bytes(bits, ratio)
+    rows_dims, cols_dims = unrolling(spec.dataflow, mapping)
+    unroll = Unrolling(rows_dims, cols_dims, spec.rows, spec.cols)
+    per_shape = []
+    for g in shapes:
+        K = k_of(g.K) if k_of else g.K
+        per_shape.append(_shape_compute(g, K, spec, unroll, fold_cycles_of))
+    if op.kind == "conv2d":
+        nests = [(nest_of_conv(op.dims), sum(per_shape))]
+    else:
+        nests = [(nest_of_gemm(g), c) for g, c in zip(shapes, per_shape)]
+    costs: list[MappedCost] = []
+    for nest, compute in nests:
+        if mapping.spatial is not None:
+            compute = unroll.compute_cycles(nest, mapping.timing) / ratio
+        costs.append(mapped_array_cost(arch, nest, unroll, compute, byte, spec.precision.accumulator, mapping,
+                                       nest.macs * macs_fraction))
+        record(nest, unroll, costs[-1], compute)
+    compute_total = sum(c for _, c in nests) if mapping.spatial is None else \
+        sum(unroll.compute_cycles(n, mapping.timing) / ratio for n, _ in nests)
+    reads = {n: sum(c.reads_bytes[n] for c in costs) for n in arch.memory}
+    writes = {n: sum(c.writes_bytes[n] for c in costs) for n in arch.memory}
+    mem_notes = sorted({n for c in costs for n in c.notes})
+    dense = float(op.dense_macs)
+    what = "searched mapping" if mapping.spatial is None else \
+        f"searched mapping, rows<-{'*'.join(rows_dims)} cols<-{'*'.join(cols_dims)}"
+    mapped_model = f"{what} ({mapping.objective}), {mapping.timing} timing"
+    model = model.replace(FIXED_MODEL, mapped_model) if FIXED_MODEL in model else f"{model} + {mapped_model}"
+    return OpCost(engine=engine, model=model, compute_cycles=compute_total, stall_cycles=sum(c.stall_cycles for c in costs),
+                  macs=dense * macs_fraction, dense_macs=dense, peak_macs_per_cycle=spec.peak_macs_per_cycle,
+                  reads_bytes=reads, writes_bytes=writes, notes="; ".join([n for n in [notes, *mem_notes] if n]),
+                  mapping="; ".join(c.label for c in costs))
+
+
+def _shape_compute(g, K: int, spec, unroll: Unrolling, fold_cycles_of) -> float:
+    """Compute cycles of one GEMM shape (all `count` instances) on a dataflow preset."""
+    from simulator.engines.systolic import folds_and_cycles_per_fold
+    folds, per_fold = folds_and_cycles_per_fold(spec.dataflow, g.M, g.N, K, spec.rows, spec.cols)
+    if fold_cycles_of is None:
+        one = float(folds * per_fold - 1)
+    else:
+        one = float(np.asarray(fold_cycles_of(g, K, folds, per_fold), dtype=np.float64).sum()) - 1
+    if spec.mapping.timing == "pipelined":
+        one -= (folds - 1) * (spec.rows + spec.cols - 2)
+    return one * g.count
