@@ -298,8 +298,10 @@ def test_ampere_like_decode_gemv_gains_about_nothing_as_measured_on_a100():
         assert dense.stall_cycles > dense.compute_cycles
         assert s == pytest.approx(1.0, abs=0.01)
         assert "the 2:4 mode would take" in estimate(gemm(m, 4096, 4096, NM(2, 4), bits=16), arch).notes
+    # Large GEMMs keep a real but measured-size gain (the spec's operand feed matches the library kernels;
+    # tests/test_a100_models_agree.py holds it to the GPU engine's 2:4 speedup within 10%).
     big, _ = speedup(arch, gemm(4096, 4096, 4096, NM(2, 4), bits=16))
-    assert 1.3 < big < 2.0
+    assert 1.2 < big < 2.0
     assert "sparse_offchip_efficiency" in estimate(gemm(4096, 4096, 4096, NM(2, 4), bits=16), arch).notes
 
 
