@@ -101,7 +101,13 @@ def _read_sweep(sweep_dir: Path) -> dict:
     if not path.exists():
         raise SparsimInputError("not a sweep folder (no sweep.json)", path=sweep_dir,
                                 hint="run `sparsim sweep SPEC --out DIR` first")
-    return json.loads(path.read_text())
+    from simulator.inputs import read_json_file
+    rec = read_json_file(path, "sweep record", finite=False)
+    for key, kind in (("base_raw", dict), ("base_arch", str), ("objectives", list)):
+        if not isinstance(rec, dict) or not isinstance(rec.get(key), kind):
+            raise SparsimInputError(f"'{key}' is missing or malformed", path=path,
+                                    hint="the sweep.json was not written by `sparsim sweep`; rerun the sweep")
+    return rec
 
 
 def _design(arch: Optional[Path], workload: Optional[Path], set_: list[str], sweep_dir: Optional[Path],
@@ -135,7 +141,9 @@ def _point_params(sweep_dir: Path, point: str) -> tuple[dict, str]:
         if not summary_path.exists():
             raise SparsimInputError("no summary.json in the sweep folder", path=sweep_dir,
                                     hint="let the sweep finish, or name a point by key")
-        best = json.loads(summary_path.read_text()).get("best", {})
+        from simulator.inputs import read_json_file
+        summary = read_json_file(summary_path, "sweep summary", finite=False)
+        best = summary.get("best", {}) if isinstance(summary, dict) else {}
         name = point.split(":", 1)[1]
         if name not in best:
             guess = nearest(name, list(best))

@@ -175,9 +175,8 @@ def parse_label(name: str) -> dict | None:
 # ----------------------------------------------------------------------------- file reading
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise SparsimInputError("measured file not found", path=path, hint="check the path")
-    data = path.read_bytes()
+    from simulator.inputs import read_bytes
+    data = read_bytes(path, "measured file")
     for enc in ("utf-8-sig", "utf-16", "latin-1"):
         try:
             text = data.decode(enc)

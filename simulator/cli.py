@@ -142,12 +142,8 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    _register_commands()
-    try:
-        app()
-    except SparsimInputError as exc:
-        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, emoji=False, soft_wrap=True)
-        sys.exit(2)
+    from simulator.cli_errors import run_cli
+    run_cli(app, _register_commands)
 
 
 if __name__ == "__main__":

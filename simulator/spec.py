@@ -13,7 +13,6 @@ import copy
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import SparsimInputError, from_validation_error, nearest
@@ -210,16 +209,9 @@ def arch_from_dict(data: Any, *, path: str | Path | None = None) -> Arch:
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise SparsimInputError(f"{what} not found", path=path, hint="check the path")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SparsimInputError(f"malformed YAML{where}: {problem}", path=path, hint="fix the YAML syntax") from None
+    """A YAML file through the input layer (kind, size, UTF-8, duplicate keys, aliases, depth, finite)."""
+    from simulator.inputs import read_yaml_file
+    return read_yaml_file(path, what)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -229,9 +221,10 @@ def parse_override(text: str) -> tuple[str, Any]:
                                 hint="e.g. --set compute.rows=64")
     key, _, raw = text.partition("=")
     key = key.strip()
+    from simulator.inputs import load_yaml
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_yaml(raw, "--set") if raw.strip() else None
+    except SparsimInputError:
         value = raw
     return key, value
 

@@ -456,22 +456,12 @@ def _locate_op_error(exc: ValidationError, data: dict, path) -> SparsimInputErro
 
 def load_trace(path: str | Path) -> Trace:
     """Read a trace from YAML, JSON, or a SCALE-Sim topology CSV, with one clear error on failure."""
-    path = Path(path)
-    if not path.exists():
-        raise SparsimInputError("workload file not found", path=path,
-                                hint="check the path; shipped traces are in workloads/traces/")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    from simulator.inputs import check_file, read_yaml_file
+    path = check_file(path, "workload file")
+    if path.suffix.lower() == ".csv":
         from simulator.scalesim_csv import load_topology_csv
         return load_topology_csv(path)
-    text = path.read_text()
-    try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
-        raise SparsimInputError(f"not valid {'JSON' if suffix == '.json' else 'YAML'}{line}", path=path,
-                                hint="fix the syntax") from None
+    data = read_yaml_file(path, "workload file")
     return trace_from_dict(data, path=path)
 
 

@@ -106,13 +106,8 @@ def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
             raise SparsimInputError("config file not found", path=config,
                                     hint=(f"did you mean '{guess}'? " if guess else "")
                                     + "give a config.json path or one of: " + ", ".join(names))
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SparsimInputError(f"not valid JSON at line {exc.lineno}", path=path, hint="fix the syntax") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SparsimInputError(f"cannot read the config ({type(exc).__name__})", path=path,
-                                hint="give the path of a config.json text file") from None
+    from simulator.inputs import read_json_file
+    data = read_json_file(path, "config")
     if not isinstance(data, dict):
         raise SparsimInputError("a config.json must be a JSON object", path=path)
     return data, str(path)
@@ -333,13 +328,9 @@ def load_expert_counts(source, experts: int, layers: int) -> list[list[int]]:
     either (or `{"layers": [...]}`); one list applies to every layer."""
     path = None
     if isinstance(source, (str, Path)):
+        from simulator.inputs import read_yaml_file
         path = Path(source)
-        if not path.exists():
-            raise SparsimInputError("expert-counts file not found", path=path, field="expert_counts")
-        try:
-            source = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            raise SparsimInputError("expert-counts file is not valid JSON/YAML", path=path) from None
+        source = read_yaml_file(path, "expert-counts file")
     if isinstance(source, dict):
         source = source.get("layers", source.get("counts"))
     hint = f"give {experts} non-negative integers per layer, or a list of {layers} such lists"
