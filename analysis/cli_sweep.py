@@ -13,7 +13,6 @@ finished point and says how to resume (exit 130).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -55,7 +54,8 @@ def sweep(
         sys.exit(130)
     s = result.summary
     if as_json:
-        print(json.dumps(s, indent=1))
+        from simulator.outputs import finite_json
+        print(finite_json(s, indent=1))
         return
     if quiet:
         return
@@ -104,7 +104,7 @@ def _read_sweep(sweep_dir: Path) -> dict:
     from simulator.inputs import read_json_file
     rec = read_json_file(path, "sweep record", finite=False)
     for key, kind in (("base_raw", dict), ("base_arch", str), ("objectives", list)):
-        if not isinstance(rec, dict) or not isinstance(rec.get(key), kind):
+        if not isinstance(rec, dict) or not isinstance(rec.get(key), kind) or not rec.get(key):
             raise SparsimInputError(f"'{key}' is missing or malformed", path=path,
                                     hint="the sweep.json was not written by `sparsim sweep`; rerun the sweep")
     return rec
@@ -162,6 +162,8 @@ def _point_params(sweep_dir: Path, point: str) -> tuple[dict, str]:
 
 
 def _out_stem(out: Optional[Path], default_dir: Path, name: str) -> Path:
+    from simulator.outputs import safe_stem
+    name = safe_stem(name)  # built from trace/arch names: never a path out of the folder
     if out is None:
         return default_dir / name
     if out.suffix.lower() in (".png", ".svg"):

@@ -190,7 +190,7 @@ def _read_text(path: Path) -> str:
 def _csv_rows(text: str) -> list[list[str]]:
     # ncu prints '==PROF==' banner lines before the CSV; skip lines before the header.
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("==")]
-    sample = "\n".join(lines[:5])
+    sample = "\n".join(lines[:5])[:4096]  # the sniffer's regexes are slow on long lines
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:

@@ -358,7 +358,11 @@ class PointFactory:
             env = {}
             for name in p.expr.names:
                 env[name] = params[name] if name in params else get_path(self.sweep.base_raw, name)
-            v = p.expr.evaluate(env)
+            try:
+                v = p.expr.evaluate(env)
+            except ValueError as exc:
+                raise SparsimInputError(f"derived value: {exc}", path=self.sweep.spec_path,
+                                        field=f"parameters.{p.path}", hint="fix the expression") from None
             if isinstance(v, float) and v.is_integer() and all(isinstance(env[n], int) for n in env):
                 v = int(v)
             params[p.path] = _jsonable(v)
@@ -372,11 +376,14 @@ class PointFactory:
 def grid_points(sweep: ResolvedSweep, factory: PointFactory, max_points: int | None) -> list[Point]:
     axes = [(p.path, p.grid_values()) for p in sweep.searched]
     sizes = [len(v) for _, v in axes]
-    total = int(np.prod(sizes)) if sizes else 1
+    total = math.prod(sizes)  # a Python int: no overflow however many axes
     if max_points is not None and max_points < total:
-        idx = np.unique(np.round(np.linspace(0, total - 1, max_points)).astype(np.int64))
+        # evenly spread, exact in integers (the grid may have more points than an int64 holds)
+        from fractions import Fraction
+        idx = sorted({round(Fraction(i * (total - 1), max_points - 1)) if max_points > 1 else 0
+                      for i in range(max_points)})
     else:
-        idx = np.arange(total)
+        idx = range(total)
     points = []
     for i in idx:
         rem, values = int(i), {}

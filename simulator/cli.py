@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -72,7 +70,7 @@ def print_result(result, top: int) -> None:
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")
                          if k in r)
         console.print(f"[bold]resources[/bold] ({r.get('device', '?')}): {used}")
-    if result.memory_bound and "tokens_per_s" in t:
+    if result.memory_bound and "memory_bound_tokens_per_s" in t:
         b = result.memory_bound
         console.print(f"[bold]throughput[/bold]: {t['tokens_per_s']:.4g} tokens/s; memory-bound limit "
                       f"{b['bound_tokens_per_s']:.4g} tokens/s ({b['weight_bytes'] / 1e9:.3g} GB of weights per pass / "
@@ -121,7 +119,8 @@ def simulate(
     if out:
         result.save(out)
     if as_json:
-        print(json.dumps(result.totals, default=float))
+        from simulator.outputs import finite_json
+        print(finite_json(result.totals))
     elif not quiet:
         print_result(result, top)
         if out:

@@ -86,6 +86,15 @@ def run_cli(app: Callable, register: Callable[[], None]) -> None:
     except BrokenPipeError:
         sys.stdout = None  # the reader went away (`| head`): nothing more to say
         code = 1
+    except OSError as exc:
+        if exc.filename is None:
+            if debug:
+                raise
+            say_error(f"internal error: {type(exc).__name__}: {exc} (rerun with SPARSIM_DEBUG=1 for the traceback)")
+            code = INTERNAL_EXIT
+        else:  # the file system said no (a missing folder, no permission, a full disk): not a bug
+            say_error(f"{exc.filename}: cannot access: {exc.strerror or type(exc).__name__} (check the path)")
+            code = USAGE_EXIT
     except MemoryError:
         say_error("out of memory (the workload or design is too large for this machine; shrink it)")
         code = INTERNAL_EXIT

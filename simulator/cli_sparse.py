@@ -7,7 +7,6 @@ dense energy (below 1 saves energy), per op and in total.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -16,6 +15,7 @@ from rich.table import Table
 
 from simulator.cli import (ARCH_OPTION, JSON_OPTION, OUT_OPTION, QUIET_OPTION, SET_OPTION, TOP_OPTION, WORKLOAD_OPTION,
                            app, console, si, simulate_located)
+from simulator.outputs import finite_json
 from simulator.simulate import write_table
 from simulator.spec import Arch
 from simulator.trace import OperandSparsity, Trace
@@ -73,7 +73,7 @@ def compare(
     if out:
         write_table(df, out, {"totals": totals})
     if as_json:
-        print(json.dumps(totals, default=float))
+        print(finite_json(totals))
         return
     if quiet:
         return

@@ -6,7 +6,6 @@ Registered on the main app by `simulator.cli` (COMMAND_MODULES). User mistakes r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +13,7 @@ import typer
 from rich.table import Table
 
 from simulator.cli import app, console, si
+from simulator.outputs import finite_json
 from simulator.errors import SparsimInputError, nearest
 
 
@@ -107,7 +107,7 @@ def llm(
     _write_timelines(result.timeline(), result.prefill.cores, f"{result.model} on {result.system}", timeline, gantt,
                      quiet or as_json)
     if as_json:
-        print(json.dumps(result.to_dict(), default=float))
+        print(finite_json(result.to_dict()))
         return
     if quiet:
         return
@@ -155,7 +155,7 @@ def system_cmd(
                      quiet or as_json)
     totals = result.totals()
     if as_json:
-        print(json.dumps(totals, default=float))
+        print(finite_json(totals))
         return
     if quiet:
         return
@@ -181,7 +181,7 @@ def _save_rows(path: Path, result) -> None:
     if suffix == ".csv":
         pd.DataFrame(result.ops).to_csv(path, index=False)
     elif suffix == ".json":
-        path.write_text(json.dumps({"totals": result.totals(), "ops": result.ops}, indent=1, default=float))
+        path.write_text(finite_json({"totals": result.totals(), "ops": result.ops}, indent=1))
     else:
         raise SparsimInputError(f"cannot write '{suffix}' files", path=path, field="--out", hint="use .csv or .json")
 
@@ -203,7 +203,7 @@ def graph(
             "parallelism": sched.parallelism, "critical_path": sched.critical_path,
             "fused_edges": len(sched.fused_edges), "saved_dram_bytes": sched.saved_dram_bytes}
     if as_json:
-        print(json.dumps(data, default=float))
+        print(finite_json(data))
         return
     console.print(f"critical path {si(sched.latency_s, 's')} vs serial {si(sched.serial_latency_s, 's')} "
                   f"(parallelism {sched.parallelism:.2f}) over {len(sched.critical_path)} ops")

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from simulator.errors import SparsimInputError
 
@@ -50,9 +50,10 @@ def check_file(path: str | Path, what: str = "file", *, max_bytes: int = MAX_FIL
     except (OSError, ValueError) as exc:
         raise SparsimInputError(f"cannot read the {what} ({_os_reason(exc)})", path=path) from None
     if stat.S_ISDIR(st.st_mode):
-        raise SparsimInputError(f"is a directory, not a {what}", path=path, hint="give the path of a file")
+        raise SparsimInputError(f"is a directory, not a file ({what} expected)", path=path,
+                                hint="give the path of a file")
     if not stat.S_ISREG(st.st_mode):
-        raise SparsimInputError(f"is not a regular file (a FIFO, device or socket), not a {what}", path=path,
+        raise SparsimInputError(f"is not a regular file but a FIFO, device or socket ({what} expected)", path=path,
                                 hint="give the path of a file on disk")
     if st.st_size > max_bytes:
         raise SparsimInputError(f"{what} is {st.st_size:,} bytes, over the {max_bytes:,}-byte limit", path=path,
@@ -153,6 +154,8 @@ def load_yaml(text: str, path: str | Path | None = None, *, finite: bool = True)
         raise SparsimInputError(f"malformed YAML{where}: {problem}", path=path, hint="fix the YAML syntax") from None
     except (RecursionError, MemoryError):
         raise SparsimInputError("YAML too deeply nested or too large", path=path) from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise SparsimInputError(f"unreadable value: {_short(exc, 120)}", path=path, hint="fix the value") from None
     check_tree(data, path, finite=finite)
     return data
 
@@ -307,14 +310,11 @@ class StrictFields(BaseModel):
     """A pydantic base that refuses bool-for-number, string-for-number and NaN/infinity in its fields."""
     model_config = ConfigDict(allow_inf_nan=False)
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _strict_field_types(cls, data: Any):
-        if isinstance(data, dict):
-            for name, field in cls.model_fields.items():
-                key = field.alias or name
-                if key in data:
-                    why = strict_value_error(field.annotation, data[key])
-                    if why:
-                        raise ValueError(f"{key}: {why}")
-        return data
+    def _strict_field_types(cls, value: Any, info: ValidationInfo):
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        why = strict_value_error(field.annotation, value) if field is not None else None
+        if why:
+            raise ValueError(why)
+        return value

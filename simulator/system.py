@@ -73,6 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.engines import engine_module
 from simulator.energy import op_energy_pj, static_power_mw
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 from simulator.simulate import locate_op_error
 from simulator.spec import Arch, load_arch, read_yaml
@@ -84,7 +85,7 @@ POLICIES = ("layer_by_layer", "pipeline", "expert_parallel", "graph")
 
 # ----------------------------------------------------------------------------- the system spec (YAML)
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -242,6 +243,8 @@ def replicate(arch: Arch, count: int, *, policy: str = "layer_by_layer", dram_ch
     if count < 1:
         raise SparsimInputError(f"core count must be at least 1 (got {count})", field="--cores",
                                 hint="use --cores N with N >= 1")
+    from simulator.bounds import MAX_CORES, check_limit
+    check_limit(count, MAX_CORES, "the core count", field="--cores", fix="use fewer cores")
     cores = tuple(Core(f"core{i}", arch, dma_engines) for i in range(count))
     bw = cores[0].port_bytes_per_s if dram_bytes_per_s is None else dram_bytes_per_s
     return System(name=f"{count}x {arch.name}", cores=cores, dram_bytes_per_s=bw, dram_channels=dram_channels,
@@ -262,19 +265,18 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
     except ValidationError as exc:
         allowed = {"": list(SystemSpec.model_fields), "dram": list(DramSpec.model_fields),
                    "noc": list(NocSpec.model_fields), "global_buffer": list(GlobalBufferSpec.model_fields)}
-        for i in range(len(data.get("cores") or [])):
+        groups = data.get("cores")
+        for i in range(len(groups) if isinstance(groups, list) else 0):
             allowed[f"cores.[{i}]"] = list(CoreGroupSpec.model_fields)
         raise from_validation_error(exc, path=path, allowed_keys=allowed) from None
     base_dir = base_dir or (Path(path).parent if path else Path.cwd())
     cores: list[Core] = []
+    from simulator.bounds import MAX_CORES, check_limit
+    check_limit(sum(g.count for g in spec.cores), MAX_CORES, "the total core count", path=path, field="cores",
+                fix="the system model runs one process per core; use fewer cores")
     for gi, group in enumerate(spec.cores):
+        arch = _core_arch(group, gi, base_dir, path)
         arch_path = Path(group.arch)
-        if not arch_path.is_absolute():
-            arch_path = base_dir / arch_path
-        if not arch_path.exists():
-            raise SparsimInputError(f"arch file '{group.arch}' not found (looked in {arch_path.parent})", path=path,
-                                    field=f"cores[{gi}].arch", hint="paths are relative to the system file")
-        arch = load_arch(arch_path, group.overrides or None)
         prefix = group.name or arch_path.stem
         for i in range(group.count):
             cores.append(Core(prefix if group.count == 1 else f"{prefix}{i}", arch, group.dma_engines))
@@ -291,6 +293,29 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
                       microbatches=spec.microbatches, **_global_buffer_fields(spec.global_buffer))
     except SparsimInputError as exc:
         raise exc.located(path) from None
+
+
+def _core_arch(group: CoreGroupSpec, gi: int, base_dir: Path, path) -> Arch:
+    """The arch of one core group; a path or override mistake names the system file and the field."""
+    from simulator.inputs import check_file
+    arch_path = Path(group.arch)
+    if not arch_path.is_absolute():
+        arch_path = base_dir / arch_path
+    if not group.arch.strip():
+        raise SparsimInputError("arch is empty", path=path, field=f"cores[{gi}].arch", hint="give an arch YAML path")
+    try:
+        check_file(arch_path, "arch spec")
+    except SparsimInputError as exc:
+        raise SparsimInputError(f"'{group.arch}': {exc.message}", path=path,
+                                field=f"cores[{gi}].arch", hint="paths are relative to the system file") from None
+    try:
+        return load_arch(arch_path, group.overrides or None)
+    except SparsimInputError as exc:
+        if exc.field and any(exc.field == k or exc.field.startswith(k + ".") or k.startswith(exc.field + ".")
+                             for k in group.overrides):
+            raise SparsimInputError(exc.message, path=path, field=f"cores[{gi}].overrides.{exc.field}",
+                                    hint=exc.hint) from None
+        raise
 
 
 def _global_buffer_fields(gb: GlobalBufferSpec | None) -> dict:

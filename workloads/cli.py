@@ -6,7 +6,6 @@ raise `SparsimInputError`, which the main entry point prints as one line with ex
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError
+from simulator.outputs import finite_json
 from simulator.trace import Trace, save_trace
 
 extract_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -26,7 +26,7 @@ def print_summary(trace: Trace, out: Path | None, as_json: bool, quiet: bool) ->
     from workloads.extract import trace_summary
     summary = trace_summary(trace)
     if as_json:
-        print(json.dumps(summary | {"out": str(out) if out else None}, default=float))
+        print(finite_json(summary | {"out": str(out) if out else None}))
         return summary
     if quiet:
         return summary

@@ -78,6 +78,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simulator import fpga
 from simulator.cost import OpCost
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, nearest
 from simulator.kernels.dsp import chain_folds
 from simulator.kernels.schedule import fold_schedule
@@ -88,7 +89,7 @@ from simulator.trace import Op, Trace
 MAX_TILED_FOLDS = 400_000
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
