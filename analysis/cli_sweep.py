@@ -41,13 +41,14 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-evaluate points that failed last time"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or report (errors only)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json to stdout"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the results of a different sweep in --out"),
 ):
     """Explore a design space: evaluate points, keep every result, write the Pareto set, summary and plots."""
     from analysis.sweep import run_sweep
 
     try:
         result = run_sweep(spec, out, jobs=jobs, max_points=max_points, executor=executor, progress=not quiet,
-                           plots=not no_plots, retry_failed=retry_failed)
+                           plots=not no_plots, retry_failed=retry_failed, overwrite=overwrite)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished point is saved in {out}/results.sqlite; "
                           f"rerun the same command to resume", markup=False, highlight=False, soft_wrap=True)

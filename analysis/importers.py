@@ -230,14 +230,20 @@ def load_measured(path: str | Path, *, default_dtype: str = "fp16") -> MeasuredS
     if default_dtype not in DTYPES:
         raise SparsimInputError(f"unknown dtype '{default_dtype}'", field="--dtype", hint="one of " + ", ".join(DTYPES))
     text = _read_text(path)
-    fmt = detect_format(text)
+    try:
+        fmt = detect_format(text)
+    except csv.Error as exc:
+        raise SparsimInputError(f"not a readable CSV ({exc})", path=path, hint="check the file") from None
     readers = {"harness": _read_table, "minimal": _read_table, "ncu": _read_ncu_long, "ncu_raw": _read_ncu_raw,
                "nsys": _read_nsys, "torch_profiler": _read_torch_profiler}
     if fmt not in readers:
         raise SparsimInputError("unrecognised measured-data format" + (" (empty file)" if fmt == "empty" else ""),
                                 path=path, hint="expected the sparsim harness CSV, an M,N,K,latency_ms CSV, "
                                 "ncu --csv, nsys stats CSV or a torch.profiler key_averages table")
-    result = readers[fmt](text, path, default_dtype)
+    try:
+        result = readers[fmt](text, path, default_dtype)
+    except csv.Error as exc:
+        raise SparsimInputError(f"not a readable CSV ({exc})", path=path, hint="check the file") from None
     result.format = fmt
     if not result.kernels:
         detail = ("; " + "; ".join(result.warnings[:3])) if result.warnings else ""

@@ -35,6 +35,7 @@ from simulator.errors import SparsimInputError
 MAX_FILE_BYTES = 64 * 1024 * 1024   # no spec, trace or config comes near; stops /dev/zero-like reads
 MAX_DEPTH = 64                      # deepest real input (an HF config) nests < 10
 MAX_ALIASES = 1000                  # YAML aliases per file (anchors are rare in specs)
+MAX_INT = 2 ** 53                   # no integer field beyond what a float (the engines' arithmetic) holds exactly
 MAX_NODES = 2_000_000               # values in a file, aliases expanded (a 64 MiB trace holds far fewer)
 
 
@@ -287,6 +288,9 @@ def strict_value_error(annotation: Any, value: Any) -> str | None:
         return f"expected a number, got the string {_short(repr(value))}"
     if isinstance(value, float) and not math.isfinite(value) and _numeric(annotation):
         return f"{value} is not a finite number"
+    if isinstance(value, int) and abs(value) > MAX_INT and _numeric(annotation):
+        return (f"an integer of about 2^{value.bit_length()} is too large (the limit is 2^53, the largest "
+                "integer a float holds exactly)")
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple, set) and args and isinstance(value, (list, tuple)):

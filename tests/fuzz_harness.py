@@ -197,3 +197,27 @@ def report(outcomes: list[Outcome], kinds=("failure", "hang", "blowup", "accepte
 
 def finite(x) -> bool:
     return not isinstance(x, float) or math.isfinite(x)
+
+
+def warm() -> None:
+    """Import every command module and run each engine once in this process, so forked cases
+    start warm (numba kernels compiled, modules imported) and cost milliseconds."""
+    import warnings
+
+    from simulator.cli import _register_commands
+    from simulator.engines import ENGINE_KINDS  # noqa: F401
+    from simulator.simulate import simulate
+    from simulator.spec import load_arch
+    from simulator.trace import load_trace
+    _register_commands()
+    import analysis.sweep  # noqa: F401
+    import analysis.sweep_spec  # noqa: F401
+    import workloads.extract.hf_config  # noqa: F401
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trace = load_trace(REPO / "workloads/traces/sparse_layers_70pct_unstructured.yaml")
+        for arch in sorted((REPO / "arch_configs").glob("*.yaml")):
+            try:
+                simulate(trace, load_arch(arch))
+            except Exception:  # noqa: BLE001 - warming only; the cases report real failures
+                pass
