@@ -3,8 +3,8 @@
 The engines keep per-fold arrays (one float per array fold of a GEMM) and per-row counts,
 and the system model creates one SimPy process per core; a dimension of 10^15 or a million
 cores would ask for terabytes or hours. Each limit below is far above any real workload
-(the largest shipped trace, Llama-3.1-8B at 32k tokens, needs about 4 million folds on a
-32x32 array and its largest count, softmax elements, is about 2^35) and is stated in the error that enforces it.
+(the largest shipped case, Llama-3.1-8B attention at 32k tokens, needs 2^23 folds on the
+VEGETA-like array, and the largest count in a shipped trace, softmax elements, is about 2^35) and is stated in the error that enforces it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from simulator.errors import SparsimInputError
 MAX_DIM = 2 ** 40              # any one dimension, count or length in a trace (or an HF config)
 MAX_GEMM_EXTENT = 2 ** 40      # M, N, K of a lowered GEMM (conv: batch x output pixels)
 MAX_REPEAT = 2 ** 40           # identical instances of an op
-MAX_FOLDS = 2 ** 25            # folds of one GEMM on a compute array (the per-fold model keeps an array of them)
+MAX_FOLDS = 2 ** 24            # folds of one GEMM on an array (the per-fold model keeps several float arrays of them)
 MAX_CORES = 4096               # cores in a system
 MAX_GRID_POINTS = 10 ** 6      # points of a sweep's grid, counted before it is built
 

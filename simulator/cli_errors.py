@@ -96,6 +96,8 @@ def run_cli(app: Callable, register: Callable[[], None]) -> None:
             say_error(f"{exc.filename}: cannot access: {exc.strerror or type(exc).__name__} (check the path)")
             code = USAGE_EXIT
     except MemoryError:
+        if debug:
+            raise
         say_error("out of memory (the workload or design is too large for this machine; shrink it)")
         code = INTERNAL_EXIT
     except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, not a user mistake

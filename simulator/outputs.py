@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_+-]+")  # no '.', so a name never makes a suffix or '..' either
 
 
 def finite(obj: Any) -> Any:
@@ -45,5 +45,5 @@ def finite_json(obj: Any, **kwargs) -> str:
 def safe_stem(name: str, limit: int = 120) -> str:
     """A file-name stem built from data (a trace or arch `name`): no path separators, no '..',
     no control characters, so the file always lands in the folder it is written to."""
-    stem = _UNSAFE.sub("_", str(name)).strip("._") or "unnamed"
+    stem = re.sub(r"_+", "_", _UNSAFE.sub("_", str(name))).strip("_") or "unnamed"
     return stem[:limit]

@@ -85,6 +85,9 @@ POLICIES = ("layer_by_layer", "pipeline", "expert_parallel", "graph")
 
 # ----------------------------------------------------------------------------- the system spec (YAML)
 
+MAX_MICROBATCHES = 4096  # SimPy processes per micro-batch / tile group: a limit stated in the error
+
+
 class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -135,8 +138,8 @@ class SystemSpec(_Strict):
     global_buffer: GlobalBufferSpec | None = None
     policy: Policy = "layer_by_layer"
     placement: dict[int, str] = Field(default_factory=dict, description="MoE expert index -> core name")
-    tile_groups: int = Field(default=8, ge=1, description="tile groups an op is issued in")
-    microbatches: int = Field(default=1, ge=1, description="inputs streamed through a pipeline")
+    tile_groups: int = Field(default=8, ge=1, le=MAX_MICROBATCHES, description="tile groups an op is issued in")
+    microbatches: int = Field(default=1, ge=1, le=MAX_MICROBATCHES, description="inputs streamed through a pipeline")
 
 
 # ----------------------------------------------------------------------------- resolved system
@@ -240,6 +243,9 @@ def replicate(arch: Arch, count: int, *, policy: str = "layer_by_layer", dram_ch
               global_buffer_kib: float | None = None, global_buffer_bytes_per_s: float | None = None) -> System:
     """N copies of `arch` sharing one DRAM whose bandwidth defaults to the arch's own off-chip bandwidth
     (and, optionally, a global buffer of `global_buffer_kib` KiB)."""
+    if not 1 <= microbatches <= MAX_MICROBATCHES:
+        raise SparsimInputError(f"microbatches must be in 1..{MAX_MICROBATCHES} (got {microbatches})",
+                                field="--microbatches")
     if count < 1:
         raise SparsimInputError(f"core count must be at least 1 (got {count})", field="--cores",
                                 hint="use --cores N with N >= 1")

@@ -303,6 +303,10 @@ def usage_cases() -> list[Case]:
              ["llm", "-m", "llama2-7b", "-a", A, "-p", "0", "-t", "1"],
              ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "1", "--samples", "0"],
              ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "1", "--acceptance", "nan", "--draft-tokens", "2"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "1000000000", "--samples", "2"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "4", "--samples", "100000"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "4", "-b", "1000000000", "--samples", "1"],
+             ["system", "-w", "t.yaml", "-a", A, "--cores", "2", "--policy", "pipeline", "--microbatches", "100000000"],
              ["compare", "-a", A], ["graph", "-a", A, "-w", "t.yaml", "--set", "x"],
              ["crosscheck", "-a", GPU, "-m", "m.csv", "--dtype", "fp128"], ["measure", "--out", "m.txt"]]
     return [Case("usage/" + ("_".join(a[:1] + a[-2:])[:40] or "none"), a, {"t.yaml": T_TEXT, "m.csv": MEASURED})
@@ -332,10 +336,14 @@ def extreme_valid_cases() -> list[Case]:
                                              "--out", "o.json"], {"a.yaml": _y(fpga_ideal)}, expect="either",
                       outputs=("o.json",)))
     cases.append(Case("extreme/plot_name_escape", ["plot", "roofline", "-a", A, "-w", "t.yaml", "-o", "plots"],
-                      {"t.yaml": _trace(name="../../../../escaped")}, expect="ok"))
+                      {"t.yaml": _trace(name="../../../../escaped")}, expect="ok", writes="plots/*escaped*"))
     return cases
 
 
+def semantic_bundle() -> list[Case]:
+    return (arch_value_cases() + trace_value_cases() + system_cases() + sweep_cases() + extract_cases()
+            + usage_cases() + extreme_valid_cases())
+
+
 def all_cases() -> list[Case]:
-    return (reader_cases() + arch_value_cases() + trace_value_cases() + system_cases() + sweep_cases()
-            + extract_cases() + usage_cases() + extreme_valid_cases())
+    return reader_cases() + semantic_bundle()

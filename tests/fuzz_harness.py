@@ -41,6 +41,7 @@ class Case:
     expect: str = "error"
     names: str | None = None
     outputs: tuple[str, ...] = ()     # files the command writes, checked for non-finite numbers
+    writes: str | None = None         # a glob (in the case folder) that must match after a success
 
 
 @dataclasses.dataclass
@@ -70,6 +71,9 @@ def _child(case: Case, folder: Path, out_fd: int, err_fd: int, memory_bytes: int
     os.chdir(folder)
     os.dup2(out_fd, 1)
     os.dup2(err_fd, 2)
+    # a test runner may have replaced sys.stdout/sys.stderr: write to the real (redirected) fds 1 and 2
+    sys.stdout = open(1, "w", closefd=False, buffering=1)
+    sys.stderr = open(2, "w", closefd=False, buffering=1)
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     sys.argv = ["sparsim", *case.argv]
     code = 99
@@ -173,6 +177,8 @@ def classify(case: Case, rc: int, stdout: str, stderr: str, folder: Path, second
                 problem = problem or nonfinite_in(path.read_text(errors="replace"), path.suffix == ".json")
         if lines and any(not ln.startswith(("note", "wrote", "warning")) for ln in lines):
             problem = problem or f"exit 0 but stderr says: {lines[0][:200]}"
+        if case.writes and not list(folder.glob(case.writes)):
+            problem = problem or f"nothing written matching {case.writes} in the case folder"
         if problem:
             return Outcome(case, "failure", rc, stderr[-2000:], problem, seconds)
         return Outcome(case, "accepted" if case.expect == "error" else "ok", rc, stderr, "", seconds)
