@@ -233,7 +233,13 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
             routed = {"routing": "file", "expert_counts": [_rescale_counts(row, tokens * shape.top_k, tokens)
                                                            for row in distribution]}
         trace = trace_from_hf_config(config, batch=micro, skip_layers=skip, **{**recipe, **routed}, **kw)
-        return simulate_system(trace, system, fusion=fusion)
+        try:
+            return simulate_system(trace, system, fusion=fusion)
+        except SparsimInputError as exc:  # an op of the generated trace: the sizes come from the flags
+            if exc.path is None and (exc.field or "").startswith("ops["):
+                raise SparsimInputError(f"{exc.field}: {exc.message}", field="--prompt-len/--output-len/--batch",
+                                        hint=exc.hint) from None
+            raise
 
     prefill = run(phase="prefill", seq_len=prompt_len, logits="last")
     ttft = prefill.makespan_s
