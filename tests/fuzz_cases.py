@@ -73,6 +73,7 @@ READERS: dict[str, tuple[list[str], str]] = {
     "expert_counts": (["extract", "hf-config", "mixtral-8x7b", "--seq-len", "16", "--routing", "file",
                        "--expert-counts", "{F}"], "bad.yaml"),
     "measured": (["crosscheck", "-a", GPU, "-m", "{F}"], "bad.csv"),
+    "onnx": (["extract", "onnx", "{F}"], "bad.onnx"),
     "llm_arch": (["llm", "-m", "llama2-7b", "-a", "{F}", "-p", "8", "-t", "2", "--samples", "1"], "bad.yaml"),
 }
 

@@ -142,14 +142,34 @@ def _kill_group(pid: int) -> None:
 _NONFINITE = re.compile(r"(?<![A-Za-z_])(NaN|nan|-?Infinity|-?inf)(?![A-Za-z_])")
 
 
+_NON_NEGATIVE = re.compile(r"cycles|energy|_pj$|_s$|bytes|macs|power|area")
+
+
+def _negative(node, key: str = "") -> str | None:
+    """The first quantity that must not be negative (cycles, energy, time, bytes) but is."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found = _negative(v, str(k))
+            if found:
+                return found
+    elif isinstance(node, list):
+        for v in node:
+            found = _negative(v, key)
+            if found:
+                return found
+    elif isinstance(node, (int, float)) and not isinstance(node, bool) and node < 0 and _NON_NEGATIVE.search(key):
+        return f"negative {key} = {node}"
+    return None
+
+
 def nonfinite_in(text: str, json_like: bool) -> str | None:
-    """Where `text` (printed or written output) holds NaN/Infinity, or invalid JSON."""
+    """Where `text` (printed or written output) holds NaN/Infinity or a negative quantity, or invalid JSON."""
     if json_like:
         try:
-            json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
+            data = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(c)))
         except ValueError as exc:
             return f"invalid JSON ({exc})"
-        return None
+        return _negative(data)
     m = _NONFINITE.search(text)
     return f"'{m.group(0)}' in output" if m else None
 

@@ -94,6 +94,7 @@ class ModelShape:
 
 def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
     if isinstance(config, dict):
+        _check_key_types(config, None)
         return config, None
     path = Path(config)
     if not path.exists():
@@ -110,7 +111,27 @@ def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
     data = read_json_file(path, "config")
     if not isinstance(data, dict):
         raise SparsimInputError("a config.json must be a JSON object", path=path)
+    _check_key_types(data, str(path))
     return data, str(path)
+
+
+# Keys read as something other than a size (sizes go through `_Reader._int`): their JSON types.
+_KEY_TYPES = {"model_type": (str,), "torch_dtype": (str,), "dtype": (str,), "architectures": (list, str),
+              "layer_types": (list, str), "mlp_only_layers": (list, int), "use_sliding_window": (bool,)}
+
+
+def _check_key_types(cfg: dict, path: str | None) -> None:
+    """One located error when a key the reader uses holds the wrong JSON type (e.g. architectures: [3])."""
+    for key, (kind, *item) in _KEY_TYPES.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, kind) and not (kind is not bool and isinstance(v, bool))
+        if ok and item:
+            ok = all(isinstance(x, item[0]) and not isinstance(x, bool) for x in v)
+        if not ok:
+            want = f"a list of {item[0].__name__}" if item else kind.__name__
+            raise SparsimInputError(f"'{key}' must be {want}, got {str(v)[:60]}", path=path, field=key)
 
 
 class _Reader:
