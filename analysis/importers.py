@@ -176,7 +176,7 @@ def parse_label(name: str) -> dict | None:
 
 def _read_text(path: Path) -> str:
     from simulator.inputs import read_bytes
-    data = read_bytes(path, "measured file")
+    data = read_bytes(path, "measured file", max_bytes=512 << 20)  # profiler exports can be large
     for enc in ("utf-8-sig", "utf-16", "latin-1"):
         try:
             text = data.decode(enc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import stat
 import types
 import typing
@@ -128,6 +129,13 @@ class _BoundedLoader(yaml.SafeLoader):
                 if dup:
                     raise _Refused(f"duplicate key '{_short(key)}'", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads `1e7` as a string; YAML 1.2 and every user read it as a number.
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$|^[-+]?\.[0-9_]+[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 class _Refused(Exception):

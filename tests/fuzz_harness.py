@@ -27,7 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 20.0
-MEMORY_BYTES = 3 << 30
+MEMORY_BYTES = 3 << 30   # what a case may allocate beyond the warm process it is forked from
 
 
 @dataclasses.dataclass
@@ -74,7 +74,10 @@ def _child(case: Case, folder: Path, out_fd: int, err_fd: int, memory_bytes: int
     # a test runner may have replaced sys.stdout/sys.stderr: write to the real (redirected) fds 1 and 2
     sys.stdout = open(1, "w", closefd=False, buffering=1)
     sys.stderr = open(2, "w", closefd=False, buffering=1)
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    # the cap is on top of what this (forked, already warm) process has mapped: a test process that
+    # imported torch has gigabytes of address space before the case allocates anything
+    limit = _mapped_bytes() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     sys.argv = ["sparsim", *case.argv]
     code = 99
     try:
@@ -93,6 +96,14 @@ def _child(case: Case, folder: Path, out_fd: int, err_fd: int, memory_bytes: int
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _mapped_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def run_case(case: Case, workdir: Path | None = None, timeout_s: float = TIMEOUT_S,

@@ -49,6 +49,7 @@ def test_yaml_loader_refuses_duplicates_deep_nesting_and_alias_bombs():
     assert "not a finite number" in _error(load_yaml, "clock_mhz: .inf").message
     assert _error(load_yaml, "x: {y: [1, .nan]}").field == "x.y[1]"
     assert load_yaml("a: &v 3\nb: *v\n") == {"a": 3, "b": 3}  # a few aliases are fine
+    assert load_yaml("a: 1e7\nb: '1e7'\nc: 64\n") == {"a": 1e7, "b": "1e7", "c": 64}  # YAML 1.2 floats
 
 
 def test_json_loader_refuses_duplicates_nan_and_deep_nesting():
