@@ -341,9 +341,60 @@ def extreme_valid_cases() -> list[Case]:
     return cases
 
 
+def more_cases() -> list[Case]:
+    """A second round written after the first was fixed: other fields, other subcommands."""
+    traces = {
+        "dims_list": [_op(dims=[1, 2, 3])], "block_zero": [_op(sparsity={"weights": {
+            "kind": "block", "density": 0.5, "block": [0, 4]}})],
+        "row_nnz_neg": [_op(sparsity={"weights": {"kind": "unstructured", "density": 0.5,
+                                                  "measured": {"density": 0.5, "row_nnz": [-1, 3]}}})],
+        "moe_empty": [{"name": "e", "kind": "moe_gemm", "dims": {"tokens_per_expert": [], "N": 8, "K": 8}}],
+        "moe_bools": [{"name": "e", "kind": "moe_gemm", "dims": {"tokens_per_expert": [True], "N": 8, "K": 8}}],
+        "heads_zero": [{"name": "q", "kind": "attention_qk",
+                        "dims": {"batch": 1, "heads": 0, "q_len": 1, "kv_len": 8, "head_dim": 8}}],
+        "conv_stride0": [{"name": "c", "kind": "conv2d", "dims": {"C": 3, "H": 8, "W": 8, "K": 4, "R": 3, "S": 3,
+                                                                 "stride": 0}}],
+        "conv_groups": [{"name": "c", "kind": "conv2d", "dims": {"C": 3, "H": 8, "W": 8, "K": 4, "R": 3, "S": 3,
+                                                                "groups": 2}}],
+        "conv_pad_huge": [{"name": "c", "kind": "conv2d", "dims": {"C": 3, "H": 8, "W": 8, "K": 4, "R": 3, "S": 3,
+                                                                  "pad": 10 ** 9}}],
+        "skip_prob_2": [_op(skip_probability=2)], "precision_str": [_op(precision={"weights": "int8"})],
+        "phase_bad": [_op(phase="train")], "name_empty": [_op(name="")], "name_int": [_op(name=5)],
+    }
+    cases = [Case(f"more_trace/{k}", ["compare", "-a", A, "-w", "t.yaml", "--json"], {"t.yaml": _trace(v)},
+                  names="t.yaml") for k, v in traces.items()]
+    flags = [["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--cores", "0"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--policy", "bogus"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--draft-tokens", "2", "--acceptance", "2"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--draft-tokens", "2", "--draft-skip", "1"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--weights", "block:0x4:0.5"],
+             ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "2", "--kv", "0"],
+             ["llm", "-m", "nope-model", "-a", A, "-p", "8", "-t", "2"],
+             ["system", "-w", "t.yaml", "-a", A, "--cores", "2", "--timeline", "/proc/x.json"],
+             ["system", "-w", "t.yaml", "-a", A, "--cores", "2", "--gantt", "g.xyz"],
+             ["system", "-w", "t.yaml", "-a", A, "--out", "o.parquet"],
+             ["plot", "compare", "-a", ".", "-w", "t.yaml", "-o", "p.png"],
+             ["plot", "roofline", "-a", A, "-w", "t.yaml", "-o", "p.bmp"],
+             ["plot", "breakdown", "-w", "t.yaml"],
+             ["crosscheck", "-a", A, "-m", "m.csv"],
+             ["crosscheck", "-a", GPU, "-m", "neg.csv"],
+             ["crosscheck", "-a", GPU, "-m", "m.csv", "--out", "r.txt"],
+             ["extract", "hf-config", "llama2-7b", "--attention", "2"],
+             ["extract", "hf-config", "llama2-7b", "--weights", "block:4x4:0"],
+             ["sweep", "s.yaml", "--out", "t.yaml"], ["sweep", "s.yaml", "--out", "o", "--jobs", "0"],
+             ["sweep", "s.yaml", "--out", "o", "--executor", "dask://"], ["sweep", "s.yaml", "--out", "o", "-n", "0"]]
+    spec = copy.deepcopy(SWEEP)
+    spec["objectives"] = []
+    files = {"t.yaml": T_TEXT, "m.csv": MEASURED, "neg.csv": "M,N,K,latency_ms\n64,64,64,-1\n64,0,64,nan\n",
+             "s.yaml": _y(spec)}
+    cases += [Case("more_flag/" + "_".join(a[:1] + a[-2:])[:48], a, files,
+                   expect="either" if a[-1] == "p.bmp" else "error") for a in flags]  # -o p.bmp: a folder
+    return cases
+
+
 def semantic_bundle() -> list[Case]:
     return (arch_value_cases() + trace_value_cases() + system_cases() + sweep_cases() + extract_cases()
-            + usage_cases() + extreme_valid_cases())
+            + usage_cases() + extreme_valid_cases() + more_cases())
 
 
 def all_cases() -> list[Case]:

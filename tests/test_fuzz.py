@@ -19,8 +19,8 @@ import sys
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 
-from fuzz_cases import (BROKEN, READERS, arch_value_cases, extract_cases, extreme_valid_cases, reader_cases,
-                        semantic_bundle, sweep_cases, system_cases, trace_value_cases, usage_cases)
+from fuzz_cases import (BROKEN, READERS, arch_value_cases, extract_cases, extreme_valid_cases, more_cases,
+                        reader_cases, semantic_bundle, sweep_cases, system_cases, trace_value_cases, usage_cases)
 from fuzz_harness import report, run_case, summarize, warm
 from fuzz_mutate import FAMILIES, mutation_cases
 
@@ -60,7 +60,7 @@ def test_broken_files_for_every_reader_are_one_clean_error():
 
 
 @pytest.mark.parametrize("family", [arch_value_cases, trace_value_cases, system_cases, sweep_cases, extract_cases,
-                                    usage_cases, extreme_valid_cases], ids=lambda f: f.__name__)
+                                    usage_cases, extreme_valid_cases, more_cases], ids=lambda f: f.__name__)
 def test_semantic_cases(family):
     _run_all(family())
 
