@@ -134,6 +134,12 @@ def _check_key_types(cfg: dict, path: str | None) -> None:
             raise SparsimInputError(f"'{key}' must be {want}, got {str(v)[:60]}", path=path, field=key)
 
 
+# Keys that become per-layer or per-expert lists: bounded well above any published model (the
+# largest have ~128 layers and 256 routed experts), so a typo cannot ask for a list of 10^12.
+COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_local_experts": 65_536, "num_experts": 65_536,
+                "num_experts_per_tok": 65_536, "num_attention_heads": 1 << 20, "num_key_value_heads": 1 << 20}
+
+
 class _Reader:
     """Reads required/optional integer keys with one located error naming what is missing."""
 
@@ -157,8 +163,9 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0:
             raise SparsimInputError(f"'{key}' must be a non-negative integer, got {str(v)[:40]}", path=self.path,
                                     field=key)
-        if v > MAX_DIM:
-            raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {MAX_DIM:,}", path=self.path, field=key)
+        limit = COUNT_LIMITS.get(key, MAX_DIM)
+        if v > limit:
+            raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {limit:,}", path=self.path, field=key)
         return int(v)
 
 
