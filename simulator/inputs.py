@@ -36,6 +36,8 @@ from simulator.errors import SparsimInputError
 MAX_FILE_BYTES = 64 * 1024 * 1024   # no spec, trace or config comes near; stops /dev/zero-like reads
 MAX_DEPTH = 64                      # deepest real input (an HF config) nests < 10
 MAX_ALIASES = 1000                  # YAML aliases per file (anchors are rare in specs)
+MAX_FLOAT = 1e30                    # float fields within [1e-30, 1e30] in magnitude (or 0): no spec quantity
+                                    # is near either end, and products/quotients of them cannot overflow
 MAX_INT = 2 ** 53                   # no integer field beyond what a float (the engines' arithmetic) holds exactly
 MAX_NODES = 2_000_000               # values in a file, aliases expanded (a 64 MiB trace holds far fewer)
 
@@ -296,6 +298,10 @@ def strict_value_error(annotation: Any, value: Any) -> str | None:
         return f"expected a number, got the string {_short(repr(value))}"
     if isinstance(value, float) and not math.isfinite(value) and _numeric(annotation):
         return f"{value} is not a finite number"
+    if isinstance(value, float) and abs(value) > MAX_FLOAT and _numeric(annotation):
+        return f"{value:.3g} is too large (the limit for a physical quantity is {MAX_FLOAT:.0e})"
+    if isinstance(value, float) and 0 < abs(value) < 1 / MAX_FLOAT and _numeric(annotation):
+        return f"{value:.3g} is too small (give 0 or a magnitude of at least {1 / MAX_FLOAT:.0e})"
     if isinstance(value, int) and abs(value) > MAX_INT and _numeric(annotation):
         return (f"an integer of about 2^{value.bit_length()} is too large (the limit is 2^53, the largest "
                 "integer a float holds exactly)")

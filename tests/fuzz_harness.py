@@ -170,6 +170,8 @@ def _negative(node, key: str = "") -> str | None:
                 return found
     elif isinstance(node, (int, float)) and not isinstance(node, bool) and node < 0 and _NON_NEGATIVE.search(key):
         return f"negative {key} = {node}"
+    elif node is None and _NON_NEGATIVE.search(key):  # a NaN/inf the JSON writer had to drop
+        return f"{key} is null (not a number)"
     return None
 
 

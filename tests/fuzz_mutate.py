@@ -1,6 +1,6 @@
 """Hypothesis-driven mutation of the shipped specs, systems, sweeps, traces and HF configs.
 
-A mutation picks one place in a parsed shipped file (any mapping value or list item, found by
+A mutation picks one to three places in a parsed shipped file (any mapping value or list item, found by
 walking the tree) and replaces, deletes, renames or duplicates it; the mutated file is then
 fed to the command that reads it. Every outcome must be a clean error or a success with
 finite outputs (see tests/fuzz_harness.py); most mutations are refused, some are valid.
@@ -46,25 +46,30 @@ def _parent(tree, path):
 
 @st.composite
 def mutated(draw, source: dict):
-    """(description, mutated tree) of one shipped document `source`."""
+    """(description, mutated tree) of one shipped document `source`: one to three mutations."""
     tree = copy.deepcopy(source)
-    paths = _paths(tree)
-    path = draw(st.sampled_from(paths))
-    parent, key = _parent(tree, path), path[-1]
-    action = draw(st.sampled_from(["replace", "replace", "scale", "delete", "rename", "nest"]))
-    old = parent[key]
-    if action == "replace":
-        parent[key] = draw(st.sampled_from(ODD_VALUES) | st.integers(-10 ** 6, 10 ** 15) | st.floats(allow_nan=True)
-                           | st.text(max_size=6))
-    elif action == "scale" and isinstance(old, (int, float)) and not isinstance(old, bool):
-        parent[key] = old * draw(st.sampled_from([0, -1, 10 ** 6, 10 ** 12, 1e-9, 2.5]))
-    elif action == "delete":
-        del parent[key]
-    elif action == "rename" and isinstance(parent, dict):
-        parent[str(key) + draw(st.sampled_from(["x", "_", "s"]))] = parent.pop(key)
-    elif action == "nest":
-        parent[key] = [old]
-    return f"{action} {'.'.join(map(str, path))}", tree
+    done = []
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(tree)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent, key = _parent(tree, path), path[-1]
+        action = draw(st.sampled_from(["replace", "replace", "scale", "delete", "rename", "nest"]))
+        old = parent[key]
+        if action == "replace":
+            parent[key] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES) | st.integers(-10 ** 6, 10 ** 15)
+                                             | st.floats(allow_nan=True) | st.text(max_size=6)))
+        elif action == "scale" and isinstance(old, (int, float)) and not isinstance(old, bool):
+            parent[key] = old * draw(st.sampled_from([0, -1, 10 ** 6, 10 ** 12, 1e-9, 2.5]))
+        elif action == "delete":
+            del parent[key]
+        elif action == "rename" and isinstance(parent, dict):
+            parent[str(key) + draw(st.sampled_from(["x", "_", "s"]))] = parent.pop(key)
+        elif action == "nest":
+            parent[key] = [old]
+        done.append(f"{action} {'.'.join(map(str, path))}")
+    return "; ".join(done), tree
 
 
 def _load(rel: str) -> dict:
