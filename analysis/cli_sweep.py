@@ -13,7 +13,6 @@ finished point and says how to resume (exit 130).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -42,6 +41,7 @@ def sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="re-evaluate points that failed last time"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress bar or report (errors only)"),
     as_json: bool = typer.Option(False, "--json", help="print summary.json to stdout"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace the results of a different sweep in --out"),
 ):
     """Explore a design space: evaluate points, keep every result, write the Pareto set, summary and plots."""
     from analysis.sweep import run_sweep
@@ -50,14 +50,15 @@ def sweep(
 
     try:
         result = run_sweep(spec, out, jobs=jobs, max_points=max_points, executor=executor, progress=not quiet,
-                           plots=not no_plots, retry_failed=retry_failed)
+                           plots=not no_plots, retry_failed=retry_failed, overwrite=overwrite)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: every finished point is saved in {out}/results.sqlite; "
                           f"rerun the same command to resume", markup=False, highlight=False, soft_wrap=True)
         sys.exit(130)
     s = result.summary
     if as_json:
-        print(json.dumps(s, indent=1))
+        from simulator.outputs import finite_json
+        print(finite_json(s, indent=1))
         return
     if quiet:
         return
@@ -103,7 +104,13 @@ def _read_sweep(sweep_dir: Path) -> dict:
     if not path.exists():
         raise SparsimInputError("not a sweep folder (no sweep.json)", path=sweep_dir,
                                 hint="run `sparsim sweep SPEC --out DIR` first")
-    return json.loads(path.read_text())
+    from simulator.inputs import read_json_file
+    rec = read_json_file(path, "sweep record", finite=False)
+    for key, kind in (("base_raw", dict), ("base_arch", str), ("objectives", list)):
+        if not isinstance(rec, dict) or not isinstance(rec.get(key), kind) or not rec.get(key):
+            raise SparsimInputError(f"'{key}' is missing or malformed", path=path,
+                                    hint="the sweep.json was not written by `sparsim sweep`; rerun the sweep")
+    return rec
 
 
 def _design(arch: Optional[Path], workload: Optional[Path], set_: list[str], sweep_dir: Optional[Path],
@@ -137,7 +144,9 @@ def _point_params(sweep_dir: Path, point: str) -> tuple[dict, str]:
         if not summary_path.exists():
             raise SparsimInputError("no summary.json in the sweep folder", path=sweep_dir,
                                     hint="let the sweep finish, or name a point by key")
-        best = json.loads(summary_path.read_text()).get("best", {})
+        from simulator.inputs import read_json_file
+        summary = read_json_file(summary_path, "sweep summary", finite=False)
+        best = summary.get("best", {}) if isinstance(summary, dict) else {}
         name = point.split(":", 1)[1]
         if name not in best:
             guess = nearest(name, list(best))
@@ -156,6 +165,8 @@ def _point_params(sweep_dir: Path, point: str) -> tuple[dict, str]:
 
 
 def _out_stem(out: Optional[Path], default_dir: Path, name: str) -> Path:
+    from simulator.outputs import safe_stem
+    name = safe_stem(name)  # built from trace/arch names: never a path out of the folder
     if out is None:
         return default_dir / name
     if out.suffix.lower() in (".png", ".svg"):

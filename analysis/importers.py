@@ -177,9 +177,8 @@ def parse_label(name: str) -> dict | None:
 # ----------------------------------------------------------------------------- file reading
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise SparsimInputError("measured file not found", path=path, hint="check the path")
-    data = path.read_bytes()
+    from simulator.inputs import read_bytes
+    data = read_bytes(path, "measured file", max_bytes=512 << 20)  # profiler exports can be large
     for enc in ("utf-8-sig", "utf-16", "latin-1"):
         try:
             text = data.decode(enc)
@@ -193,7 +192,7 @@ def _read_text(path: Path) -> str:
 def _csv_rows(text: str) -> list[list[str]]:
     # ncu prints '==PROF==' banner lines before the CSV; skip lines before the header.
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("==")]
-    sample = "\n".join(lines[:5])
+    sample = "\n".join(lines[:5])[:4096]  # the sniffer's regexes are slow on long lines
     try:
         dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
@@ -233,14 +232,20 @@ def load_measured(path: str | Path, *, default_dtype: str = "fp16") -> MeasuredS
     if default_dtype not in DTYPES:
         raise SparsimInputError(f"unknown dtype '{default_dtype}'", field="--dtype", hint="one of " + ", ".join(DTYPES))
     text = _read_text(path)
-    fmt = detect_format(text)
+    try:
+        fmt = detect_format(text)
+    except csv.Error as exc:
+        raise SparsimInputError(f"not a readable CSV ({exc})", path=path, hint="check the file") from None
     readers = {"harness": _read_table, "minimal": _read_table, "ncu": _read_ncu_long, "ncu_raw": _read_ncu_raw,
                "nsys": _read_nsys, "torch_profiler": _read_torch_profiler}
     if fmt not in readers:
         raise SparsimInputError("unrecognised measured-data format" + (" (empty file)" if fmt == "empty" else ""),
                                 path=path, hint="expected the sparsim harness CSV, an M,N,K,latency_ms CSV, "
                                 "ncu --csv, nsys stats CSV or a torch.profiler key_averages table")
-    result = readers[fmt](text, path, default_dtype)
+    try:
+        result = readers[fmt](text, path, default_dtype)
+    except csv.Error as exc:
+        raise SparsimInputError(f"not a readable CSV ({exc})", path=path, hint="check the file") from None
     result.format = fmt
     if not result.kernels:
         detail = ("; " + "; ".join(result.warnings[:3])) if result.warnings else ""

@@ -89,10 +89,17 @@ class ResultsStore:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / STORE_NAME
-        self._con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-        self._con.execute("PRAGMA journal_mode=WAL")
-        self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no commit
-        self._con.executescript(_SCHEMA)
+        if os.path.lexists(self.path):
+            from simulator.inputs import check_file
+            check_file(self.path, "results database", max_bytes=1 << 40)
+        try:
+            self._con = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a killed process loses no commit
+            self._con.executescript(_SCHEMA)
+            self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM points LIMIT 1").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _corrupt(self.path, exc) from None
 
     def close(self) -> None:
         self._con.close()
@@ -125,16 +132,18 @@ class ResultsStore:
     # -- reading
     def finished(self, keys=None) -> dict[str, dict]:
         """The latest record of every stored key (optionally only `keys`), params/metrics decoded."""
-        cur = self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM points ORDER BY seq")
         wanted = set(keys) if keys is not None else None
         out: dict[str, dict] = {}
-        for row in cur:
-            rec = dict(zip(COLUMNS, row))
-            if wanted is not None and rec["key"] not in wanted:
-                continue
-            out[rec["key"]] = rec
-        for rec in out.values():
-            _decode(rec)
+        try:
+            for row in self._con.execute(f"SELECT {', '.join(COLUMNS)} FROM points ORDER BY seq"):
+                rec = dict(zip(COLUMNS, row))
+                if wanted is not None and rec["key"] not in wanted:
+                    continue
+                out[rec["key"]] = rec
+            for rec in out.values():
+                _decode(rec)
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            raise _corrupt(self.path, exc) from None
         return out
 
     def count(self) -> int:
@@ -165,10 +174,18 @@ class ResultsStore:
         return path
 
 
+def _corrupt(path: Path, exc: Exception):
+    from simulator.errors import SparsimInputError
+    return SparsimInputError(f"not a readable sweep results database ({type(exc).__name__}: {exc})", path=path,
+                             hint="delete the folder's results.sqlite to start over, or give another --out")
+
+
 def _decode(rec: dict) -> dict:
     rec["params"] = json.loads(rec["params"]) if isinstance(rec.get("params"), str) else (rec.get("params") or {})
     m = rec.get("metrics")
     rec["metrics"] = json.loads(m) if isinstance(m, str) else m
+    if not isinstance(rec["params"], dict) or not isinstance(rec["metrics"], (dict, type(None))):
+        raise ValueError(f"point {rec.get('key')!r} holds malformed params or metrics")
     if rec.get("feasible") is not None:
         rec["feasible"] = bool(rec["feasible"])
     return rec

@@ -177,18 +177,31 @@ def evaluate_batch(ctx: dict, batch: list[tuple[str, dict]]) -> list[dict]:
 
 
 _POOL_CTX: dict | None = None
+_POOL_QUEUE = None
 
 
-def _pool_init(ctx: dict) -> None:
-    global _POOL_CTX
+def _pool_init(ctx: dict, parent: int | None = None, queue=None) -> None:
+    global _POOL_CTX, _POOL_QUEUE
     import signal
+
+    from analysis.sweep_folder import close_inherited_locks
+    from analysis.worker_guard import die_with_parent
+    close_inherited_locks()
+    die_with_parent(parent)  # a killed driver (even kill -9) takes its workers with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle (it shuts the pool down)
-    _POOL_CTX = ctx
+    _POOL_CTX, _POOL_QUEUE = ctx, queue
     _worker_context(ctx)
 
 
 def _pool_eval(batch):
-    return evaluate_batch(_POOL_CTX, batch)
+    """Evaluate a batch point by point, sending each record to the driver the moment it is done."""
+    out = []
+    for item in batch:
+        rec = evaluate_batch(_POOL_CTX, [item])[0]
+        if _POOL_QUEUE is not None:
+            _POOL_QUEUE.put(rec)
+        out.append(rec)
+    return out
 
 
 def _pool_ping(_):
@@ -225,20 +238,41 @@ class LocalExecutor:
         from concurrent.futures import ProcessPoolExecutor
         self.jobs = jobs
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context(method),
-                                        initializer=_pool_init, initargs=(ctx,))
+        context = mp.get_context(method)
+        self.queue = context.Queue()  # finished points, one at a time, as workers finish them
+        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context,
+                                        initializer=_pool_init, initargs=(ctx, os.getpid(), self.queue))
         list(self.pool.map(_pool_ping, range(jobs)))  # start every worker now, before any progress thread
 
     def run(self, batches):
-        from concurrent.futures import as_completed
+        """Yield ([point], [record]) for every point as soon as a worker finishes it (so the driver
+        commits each point on its own); a batch lost with its worker yields its unfinished points
+        as crashed."""
+        import queue as queue_mod
         futures = self._futures = {self.pool.submit(_pool_eval, b): b for b in batches}
+        items = {k: (k, v) for b in batches for k, v in b}
+        seen: set[str] = set()
+        pending = set(futures)
         try:
-            for f in as_completed(futures):
-                b = futures[f]
+            while pending or len(seen) < len(items):
                 try:
-                    yield b, f.result()
-                except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
-                    yield b, _crashed(b, exc)
+                    rec = self.queue.get(timeout=0.05)
+                    if rec["key"] in items and rec["key"] not in seen:  # (not a late message of an earlier run)
+                        seen.add(rec["key"])
+                        yield [items[rec["key"]]], [rec]
+                    continue
+                except queue_mod.Empty:
+                    pass
+                for f in [f for f in pending if f.done()]:
+                    pending.discard(f)
+                    try:
+                        recs = f.result()
+                    except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
+                        recs = _crashed([i for i in futures[f] if i[0] not in seen], exc)
+                    for rec in recs:  # records whose queue message has not arrived yet
+                        if rec["key"] not in seen:
+                            seen.add(rec["key"])
+                            yield [items[rec["key"]]], [rec]
         finally:
             for f in futures:
                 f.cancel()
@@ -256,6 +290,7 @@ class LocalExecutor:
 
     def close(self):
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.queue.close()
 
 
 def _dask_ctx(ctx):
@@ -358,7 +393,11 @@ class PointFactory:
             env = {}
             for name in p.expr.names:
                 env[name] = params[name] if name in params else get_path(self.sweep.base_raw, name)
-            v = p.expr.evaluate(env)
+            try:
+                v = p.expr.evaluate(env)
+            except ValueError as exc:
+                raise SparsimInputError(f"derived value: {exc}", path=self.sweep.spec_path,
+                                        field=f"parameters.{p.path}", hint="fix the expression") from None
             if isinstance(v, float) and v.is_integer() and all(isinstance(env[n], int) for n in env):
                 v = int(v)
             params[p.path] = _jsonable(v)
@@ -372,11 +411,14 @@ class PointFactory:
 def grid_points(sweep: ResolvedSweep, factory: PointFactory, max_points: int | None) -> list[Point]:
     axes = [(p.path, p.grid_values()) for p in sweep.searched]
     sizes = [len(v) for _, v in axes]
-    total = int(np.prod(sizes)) if sizes else 1
+    total = math.prod(sizes)  # a Python int: no overflow however many axes
     if max_points is not None and max_points < total:
-        idx = np.unique(np.round(np.linspace(0, total - 1, max_points)).astype(np.int64))
+        # evenly spread, exact in integers (the grid may have more points than an int64 holds)
+        from fractions import Fraction
+        idx = sorted({round(Fraction(i * (total - 1), max_points - 1)) if max_points > 1 else 0
+                      for i in range(max_points)})
     else:
-        idx = np.arange(total)
+        idx = range(total)
     points = []
     for i in idx:
         rem, values = int(i), {}
@@ -702,11 +744,13 @@ def _nsga2(run: _Run, bar: _Progress, n_trials: int) -> None:
 
 def run_sweep(spec: str | Path | dict | SweepSpec | ResolvedSweep, out_dir: str | Path, jobs: int | None = None,
               max_points: int | None = None, executor: str | None = None, *, progress: bool = False,
-              plots: bool = True, retry_failed: bool = False) -> SweepResult:
+              plots: bool = True, retry_failed: bool = False, overwrite: bool = False) -> SweepResult:
     """Run (or resume) a sweep into `out_dir`; returns counts, this sweep's table and its Pareto set.
 
     Reruns reuse every stored point with the same key; `retry_failed` re-evaluates points that
-    failed with an error (crashed batches are always retried).
+    failed with an error (crashed batches are always retried). The folder is locked while the
+    sweep runs; a folder holding a different sweep is refused unless `overwrite` (see
+    `analysis.sweep_folder`).
     """
     sweep = spec if isinstance(spec, ResolvedSweep) else resolve_sweep(spec, executor=executor, jobs=jobs,
                                                                         max_points=max_points)
@@ -714,9 +758,18 @@ def run_sweep(spec: str | Path | dict | SweepSpec | ResolvedSweep, out_dir: str 
     if out.exists() and not out.is_dir():
         raise SparsimInputError("the output path is a file, not a folder", path=out, field="--out")
     out.mkdir(parents=True, exist_ok=True)
+    from analysis.sweep_folder import FolderLock, claim_folder
+    with FolderLock(out):
+        record = _sweep_record(sweep)
+        claim_folder(out, record, overwrite)
+        return _run_locked(sweep, out, record, jobs, max_points, progress, plots, retry_failed)
+
+
+def _run_locked(sweep: ResolvedSweep, out: Path, record: dict, jobs, max_points, progress: bool, plots: bool,
+                retry_failed: bool) -> SweepResult:
     t_start = time.perf_counter()
     run = _Run(sweep, out, jobs, progress, retry_failed)
-    _write_json_atomic(out / "sweep.json", _sweep_record(sweep))
+    _write_json_atomic(out / "sweep.json", record)
     try:
         if sweep.strategy in ("grid", "random"):
             points = (grid_points(sweep, run.factory, max_points) if sweep.strategy == "grid"
@@ -748,7 +801,8 @@ def _sweep_record(sweep: ResolvedSweep) -> dict:
             "objectives": [{"name": o.name, "key": o.key, "direction": o.direction} for o in sweep.objectives],
             "constraints": [c.text for c in sweep.constraints], "strategy": sweep.strategy,
             "n_points": sweep.n_points, "seed": sweep.seed, "executor": sweep.executor,
-            "color_by": sweep.color_by, "code_version": code_version()}
+            "color_by": sweep.color_by, "code_version": code_version(),
+            "base_digest": sweep.base_digest, "workload_digests": [w.digest for w in sweep.workloads]}
 
 
 def _write_json_atomic(path: Path, obj) -> None:

@@ -48,6 +48,7 @@ from typing import Any, Literal, Union
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, install_hint, nearest
 
 # ----------------------------------------------------------------------------- objectives
@@ -76,7 +77,7 @@ CORE_METRICS = ("cycles", "compute_cycles", "stall_cycles", "macs", "dense_macs"
 SWEEP_FORMAT = 1  # bump when the meaning of stored metrics changes
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -119,9 +120,26 @@ class RangeParam(_Strict):
     def discrete(self) -> bool:
         return self.step is not None or self.num is not None
 
+    def grid_count(self) -> int:
+        """How many values `grid_values` builds (an upper bound before de-duplication), without building them."""
+        lo, hi = self.min, self.max
+        if self.num is not None:
+            return self.num
+        if self.log:
+            return int(math.floor(math.log(hi / lo) / math.log(self.step or 2.0) + 1e-9)) + 1
+        if self.step is not None:
+            return int(math.floor((hi - lo) / self.step + 1e-9)) + 1
+        if self.is_int and hi - lo <= 64:
+            return int(hi) - int(lo) + 1
+        raise ValueError("a grid needs 'step' or 'num' for this range (or log: true for x2 steps)")
+
     def grid_values(self) -> list:
         """The values a grid visits (ascending, unique)."""
+        from simulator.bounds import MAX_GRID_POINTS
         lo, hi = self.min, self.max
+        if self.grid_count() > MAX_GRID_POINTS:
+            raise ValueError(f"this range has {self.grid_count():,} values, over the limit of {MAX_GRID_POINTS:,}; "
+                             "use a larger step, num, or log: true")
         if self.num is not None:
             vals = np.geomspace(lo, hi, self.num) if self.log else np.linspace(lo, hi, self.num)
         elif self.log:
@@ -234,15 +252,52 @@ def _dotted(node: ast.AST) -> str | None:
     return None
 
 
+MAX_EXPR_CHARS = 1000        # an expression longer than this is not a design rule
+MAX_EXPR_INT = 2 ** 256       # no intermediate integer beyond this (no 9**9**9)
+MAX_EXPONENT = 256            # `**` with a larger exponent is refused before it is computed
+
+
+class ExprError(ValueError):
+    """An expression that cannot be evaluated (division by zero, a number too large, a string in arithmetic)."""
+
+
+def _number(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ExprError(f"arithmetic needs numbers, got {str(v)[:40]!r}")
+    return v
+
+
+def _checked(v):
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_EXPR_INT:
+        raise ExprError("an intermediate value exceeds 2**256")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ExprError("the value is not a finite number")
+    return v
+
+
+def _power(a, b):
+    if abs(b) > MAX_EXPONENT:
+        raise ExprError(f"exponent {b} is larger than {MAX_EXPONENT}")
+    if abs(a) > MAX_EXPR_INT:
+        raise ExprError("the base exceeds 2**256")
+    if isinstance(a, int) and isinstance(b, int) and b >= 0 and abs(a) > 1 and b * math.log2(abs(a)) > 256:
+        raise ExprError(f"{a} ** {b} exceeds 2**256")
+    return a ** b
+
+
 class Expr:
-    """A small arithmetic expression over dotted names (no calls except a few math functions)."""
+    """A small, bounded arithmetic expression over dotted names: numbers only (no string
+    repetition), `**` with a bounded exponent, no value beyond 2**256, a few math functions;
+    any failure is an `ExprError` (a ValueError)."""
 
     def __init__(self, text: str):
         self.text = text.strip()
+        if len(self.text) > MAX_EXPR_CHARS:
+            raise ValueError(f"expression is {len(self.text):,} characters long, over the limit of {MAX_EXPR_CHARS}")
         try:
             self.tree = ast.parse(self.text, mode="eval").body
-        except SyntaxError:
-            raise ValueError(f"cannot parse expression '{self.text}'") from None
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            raise ValueError(f"cannot parse expression '{self.text[:80]}'") from None
         self.names: list[str] = []
         self._collect(self.tree)
 
@@ -252,7 +307,8 @@ class Expr:
             if name not in self.names:
                 self.names.append(name)
             return
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str)) \
+                and not isinstance(node.value, bool):
             return
         if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
             self._collect(node.left)
@@ -267,11 +323,18 @@ class Expr:
             self._collect(node.left)
             self._collect(node.comparators[0])
         else:
-            raise ValueError(f"unsupported syntax in expression '{self.text}' (use + - * / // ** %, "
+            raise ValueError(f"unsupported syntax in expression '{self.text[:80]}' (use + - * / // ** %, "
                              f"min/max/ceil/floor/log2/sqrt, and one comparison)")
 
     def evaluate(self, env: dict[str, Any]):
-        return self._eval(self.tree, env)
+        try:
+            return self._eval(self.tree, env)
+        except ExprError as exc:
+            raise ExprError(f"'{self.text[:80]}': {exc}") from None
+        except ZeroDivisionError:
+            raise ExprError(f"'{self.text[:80]}' divides by zero") from None
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            raise ExprError(f"'{self.text[:80]}' cannot be evaluated ({exc})") from None
 
     def _eval(self, node, env):
         name = _dotted(node)
@@ -280,12 +343,14 @@ class Expr:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.BinOp):
-            return _BINOPS[type(node.op)](self._eval(node.left, env), self._eval(node.right, env))
+            a, b = _number(self._eval(node.left, env)), _number(self._eval(node.right, env))
+            op = type(node.op)
+            return _checked(_power(a, b) if op is ast.Pow else _BINOPS[op](a, b))
         if isinstance(node, ast.UnaryOp):
-            v = self._eval(node.operand, env)
+            v = _number(self._eval(node.operand, env))
             return -v if isinstance(node.op, ast.USub) else v
         if isinstance(node, ast.Call):
-            return _FUNCS[node.func.id](*(self._eval(a, env) for a in node.args))
+            return _checked(_FUNCS[node.func.id](*(_number(self._eval(a, env)) for a in node.args)))
         if isinstance(node, ast.Compare):
             return _CMPOPS[type(node.ops[0])](self._eval(node.left, env), self._eval(node.comparators[0], env))
         raise ValueError(self.text)
@@ -324,6 +389,9 @@ class Param:
         if self.kind == "values":
             return list(self.values)
         return self.range.grid_values()
+
+    def grid_count(self) -> int:
+        return len(self.values) if self.kind == "values" else self.range.grid_count()
 
 
 @dataclass(frozen=True)
@@ -380,7 +448,8 @@ class ResolvedSweep:
         return [p for p in self.params if p.kind == "derived"]
 
     def grid_size(self) -> int:
-        return int(np.prod([len(p.grid_values()) for p in self.searched])) if self.searched else 1
+        """Points of the full grid, counted without building any axis."""
+        return math.prod(p.grid_count() for p in self.searched)
 
     def metric_key(self, name: str) -> str:
         return OBJECTIVE_ALIASES[name][0] if name in OBJECTIVE_ALIASES else name
@@ -567,7 +636,12 @@ def _resolve_file(text: str, spec_dir: Path | None, what: str, spec_path, field_
     tries = [p] if p.is_absolute() else ([spec_dir / p] if spec_dir else []) + [Path.cwd() / p]
     for t in tries:
         if t.exists():
-            return t.resolve()
+            from simulator.inputs import check_file
+            try:
+                return check_file(t.resolve(), what)
+            except SparsimInputError as exc:
+                raise SparsimInputError(f"'{text}': {exc.message}", path=spec_path, field=field_name,
+                                        hint=exc.hint) from None
     from simulator.shipped import find
     shipped = find(kind, text) if len(p.parts) == 1 else None
     if shipped is not None:  # a shipped spec or trace by name
@@ -827,9 +901,19 @@ def resolve_sweep(source, *, executor: str | None = None, jobs: int | None = Non
                     p.range.grid_values()
                 except ValueError as exc:
                     raise SparsimInputError(str(exc), path=spec_path, field=f"parameters.{p.path}") from None
+        from simulator.bounds import MAX_GRID_POINTS
+        size = math.prod(p.grid_count() for p in params if p.kind != "derived")
+        if size > MAX_GRID_POINTS and max_points is None:
+            raise SparsimInputError(f"the grid has {size:,} points, over the limit of {MAX_GRID_POINTS:,}",
+                                    path=spec_path, field="parameters",
+                                    hint="give --max-points N (an evenly spread subset), or strategy: {random: N}")
     if max_points is not None:
         if max_points < 1:
             raise SparsimInputError("--max-points must be >= 1", field="--max-points")
+        from simulator.bounds import MAX_GRID_POINTS
+        if max_points > MAX_GRID_POINTS:
+            raise SparsimInputError(f"--max-points {max_points:,} is over the limit of {MAX_GRID_POINTS:,}",
+                                    field="--max-points")
         if n_points is not None:
             n_points = min(n_points, max_points)
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -101,7 +99,7 @@ def print_result(result, top: int, arch=None) -> None:
         used = ", ".join(f"{k.upper()} {r[k]['used']:,}/{r[k]['available']:,}" for k in ("dsp", "bram36", "uram", "lut", "ff")
                          if k in r)
         console.print(f"[bold]resources[/bold] ({r.get('device', '?')}): {used}")
-    if result.memory_bound and "tokens_per_s" in t:
+    if result.memory_bound and "memory_bound_tokens_per_s" in t:
         b = result.memory_bound
         console.print(f"[bold]throughput[/bold]: {t['tokens_per_s']:.4g} tokens/s; memory-bound limit "
                       f"{b['bound_tokens_per_s']:.4g} tokens/s ({b['weight_bytes'] / 1e9:.3g} GB of weights per pass / "
@@ -159,7 +157,8 @@ def simulate(
         print(simulate_located(lambda t, s: explain_op(t, s, explain), trace, spec, arch, workload))
         return
     if as_json:
-        print(json.dumps(result.totals, default=float))
+        from simulator.outputs import finite_json
+        print(finite_json(result.totals))
     elif not quiet:
         print_result(result, top, spec)
         if out:
@@ -180,13 +179,8 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    _register_commands()
-    print_warnings_as_lines()
-    try:
-        app()
-    except SparsimInputError as exc:
-        err_console.print(f"error: {exc.one_line()}", markup=False, highlight=False, emoji=False, soft_wrap=True)
-        sys.exit(2)
+    from simulator.cli_errors import run_cli
+    run_cli(app, _register_commands)
 
 
 if __name__ == "__main__":

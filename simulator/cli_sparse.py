@@ -7,12 +7,12 @@ dense energy (below 1 saves energy), per op and in total.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from simulator.cli import (ARCH_OPTION, JSON_OPTION, OUT_OPTION, QUIET_OPTION, SET_OPTION, TOP_OPTION, WORKLOAD_OPTION,
                            app, console, si, simulate_located)
+from simulator.outputs import finite_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,7 +79,7 @@ def compare(
     if out:
         write_table(df, out, {"totals": totals})
     if as_json:
-        print(json.dumps(totals, default=float))
+        print(finite_json(totals))
         return
     if quiet:
         return

@@ -6,7 +6,6 @@ Registered on the main app by `simulator.cli` (COMMAND_MODULES). User mistakes r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from simulator.cli import JSON_RESULT_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
 from simulator.errors import SparsimInputError, nearest
+from simulator.outputs import finite_json
 
 
 def _target(arch: Optional[Path], system: Optional[Path], cores: int, set_: list[str], policy: Optional[str],
@@ -107,7 +107,7 @@ def llm(
     _write_timelines(result.timeline(), result.prefill.cores, f"{result.model} on {result.system}", timeline, gantt,
                      quiet or as_json)
     if as_json:
-        print(json.dumps(result.to_dict(), default=float))
+        print(finite_json(result.to_dict()))
         return
     if quiet:
         return
@@ -158,7 +158,7 @@ def system_cmd(
                      quiet or as_json)
     totals = result.totals()
     if as_json:
-        print(json.dumps(totals, default=float))
+        print(finite_json(totals))
         return
     if quiet:
         return
@@ -203,7 +203,7 @@ def graph(
             "parallelism": sched.parallelism, "critical_path": sched.critical_path,
             "fused_edges": len(sched.fused_edges), "saved_dram_bytes": sched.saved_dram_bytes}
     if as_json:
-        print(json.dumps(data, default=float))
+        print(finite_json(data))
         return
     if quiet:
         return

@@ -29,7 +29,7 @@ class SparsimInputError(ValueError):
     def one_line(self) -> str:
         parts = [p for p in (self.path, self.field) if p]
         text = ": ".join(parts + [self.message])
-        return f"{text} ({self.hint})" if self.hint else text
+        return printable(f"{text} ({self.hint})" if self.hint else text)
 
     def located(self, path: str | Path | None = None, field_prefix: str | None = None) -> "SparsimInputError":
         """The same error with a file and/or a field prefix filled in (for errors raised deep inside)."""
@@ -52,6 +52,12 @@ def missing_extra(extra: str, package: str, what: str) -> SparsimInputError:
     """The error for a feature whose optional extra is not installed (one line, exit code 2)."""
     return SparsimInputError(f"{what} needs the '{extra}' extra ({package} is not installed)",
                              hint=install_hint(extra))
+
+
+def printable(text: str, limit: int = 2000) -> str:
+    """One terminal line: control characters (a newline in a file name) escaped, length capped."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def nearest(word: str, choices: Iterable[str]) -> str | None:
@@ -102,10 +108,13 @@ def from_validation_error(exc: ValidationError, *, path: str | Path | None = Non
         hint = "add it"
     elif kind in ("literal_error", "enum"):
         expected = err.get("ctx", {}).get("expected")
-        msg = f"invalid value {err.get('input')!r}"
+        shown = repr(err.get("input"))
+        msg = f"invalid value {shown if len(shown) <= 80 else shown[:80] + '...'}"
         hint = f"allowed: {expected}" if expected else None
     elif kind.startswith("value_error"):
         msg = msg.removeprefix("Value error, ")
     else:
-        msg = f"{msg} (got {err.get('input')!r})" if "input" in err and not isinstance(err.get("input"), dict) else msg
+        shown = repr(err.get("input"))
+        shown = shown if len(shown) <= 80 else shown[:80] + "..."
+        msg = f"{msg} (got {shown})" if "input" in err and not isinstance(err.get("input"), dict) else msg
     return SparsimInputError(msg, path=path, field=field or None, hint=hint)

@@ -275,7 +275,7 @@ def resources_report(arch) -> dict:
     for key in ("dsp", "bram36", "uram", "lut", "ff"):
         used, avail = r["used"][key], r["available"][key]
         out[key] = {"used": int(math.ceil(used)), "available": int(avail),
-                    "utilization": used / avail if avail else math.inf}
+                    "utilization": used / avail if avail else (0.0 if used == 0 else None)}  # None: none available
     out["over_budget"] = list(r["over"])
     out["chains"] = spec.n_chains
     out["chain_length"] = spec.chain_length
@@ -283,10 +283,13 @@ def resources_report(arch) -> dict:
     out["peak_macs_per_cycle"] = spec.peak_macs_per_cycle
     out["peak_tops"] = 2 * spec.peak_macs_per_cycle * arch.clock_mhz * 1e6 / 1e12
     off = arch.memory[arch.offchip_name]
-    peak = math.inf if off.ideal else off.bandwidth_bytes_per_cycle * arch.clock_mhz * 1e6 / 1e9
     out["offchip"] = {"level": arch.offchip_name, "kind": off.kind, "channels": spec.offchip_channels,
-                      "peak_gb_per_s": peak, "efficiency": spec.offchip_efficiency,
-                      "effective_gb_per_s": peak * spec.offchip_efficiency}
+                      "efficiency": spec.offchip_efficiency}
+    if off.ideal:  # unlimited: no number to state
+        out["offchip"]["note"] = "ideal off-chip memory (unlimited bandwidth)"
+    else:
+        peak = off.bandwidth_bytes_per_cycle * arch.clock_mhz * 1e6 / 1e9
+        out["offchip"].update(peak_gb_per_s=peak, effective_gb_per_s=peak * spec.offchip_efficiency)
     out["static_power_w"] = spec.static_power_w
     return out
 

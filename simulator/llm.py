@@ -128,6 +128,9 @@ class LLMResult:
         return out
 
 
+MAX_SAMPLES = 256  # decode steps simulated (the rest are interpolated)
+
+
 def _sample_points(first: int, last: int, samples: int) -> list[int]:
     if last <= first or samples <= 1:
         return sorted({first, last})
@@ -138,8 +141,17 @@ def _sum_interpolated(points: list[int], values: list[float], first: int, last: 
     """Sum over every integer L in [first, last] of the piecewise-linear curve through (points, values)."""
     if last < first:
         return 0.0
-    grid = np.arange(first, last + 1, dtype=np.float64)
-    return float(np.interp(grid, np.asarray(points, float), np.asarray(values, float)).sum())
+    # closed form per segment (no array of every step, so a long generation costs nothing extra);
+    # like np.interp, the curve is flat beyond its first and last points
+    total = values[0] * max(0, min(points[0], last + 1) - first) + values[-1] * max(0, last - max(points[-1], first - 1))
+    for (a, va), (b, vb) in zip(zip(points, values), zip(points[1:], values[1:])):
+        lo, hi = max(a, first), min(b - 1, last)  # the integers of [a, b)
+        if hi >= lo:
+            n = hi - lo + 1
+            total += n * va + (vb - va) / (b - a) * ((lo + hi) * n / 2 - n * a)
+    if first <= points[-1] <= last:
+        total += values[-1]
+    return float(total)
 
 
 def _rescale_counts(row: list[int], total: int, cap: int) -> list[int]:
@@ -190,8 +202,9 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
     for label, v in (("--prompt-len", prompt_len), ("--output-len", output_len), ("--batch", batch)):
         if not isinstance(v, int) or v < 1:
             raise SparsimInputError(f"{label.lstrip('-')} must be a positive integer (got {v!r})", field=label)
-    if samples < 2:
-        raise SparsimInputError(f"samples must be >= 2 (got {samples})", field="--samples")
+    if not 2 <= samples <= MAX_SAMPLES:
+        raise SparsimInputError(f"samples must be in 2..{MAX_SAMPLES} (got {samples})", field="--samples",
+                                hint="each sample simulates one decode step")
     system = target if isinstance(target, System) else replicate(target, cores)
     if policy is not None:
         system = system.with_(policy=policy)
@@ -222,7 +235,13 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
             routed = {"routing": "file", "expert_counts": [_rescale_counts(row, tokens * shape.top_k, tokens)
                                                            for row in distribution]}
         trace = trace_from_hf_config(config, batch=micro, skip_layers=skip, **{**recipe, **routed}, **kw)
-        return simulate_system(trace, system, fusion=fusion)
+        try:
+            return simulate_system(trace, system, fusion=fusion)
+        except SparsimInputError as exc:  # an op of the generated trace: the sizes come from the flags
+            if exc.path is None and (exc.field or "").startswith("ops["):
+                raise SparsimInputError(f"{exc.field}: {exc.message}", field="--prompt-len/--output-len/--batch",
+                                        hint=exc.hint) from None
+            raise
 
     prefill = run(phase="prefill", seq_len=prompt_len, logits="last")
     ttft = prefill.makespan_s

@@ -11,6 +11,7 @@ from PyTorch's floor rule for some strides; the importer stores that size explic
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -33,11 +34,13 @@ def _parse_nm(text: str, path, line: int) -> dict | None:
 
 
 def load_topology_csv(path: str | Path) -> Trace:
+    from simulator.inputs import read_text
     path = Path(path)
-    if not path.exists():
-        raise SparsimInputError("topology file not found", path=path, hint="check the path")
-    with path.open(newline="") as fh:
-        rows = [[c.strip() for c in row] for row in csv.reader(fh)]
+    text = read_text(path, "topology file")
+    try:
+        rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
+    except csv.Error as exc:
+        raise SparsimInputError(f"not a readable CSV ({exc})", path=path, hint="one layer per line") from None
     rows = [r[:-1] if r and r[-1] == "" else r for r in rows]
     rows = [r for r in rows if any(r)]
     if len(rows) < 2:
@@ -52,8 +55,8 @@ def load_topology_csv(path: str | Path) -> Trace:
             raise SparsimInputError(f"line {line}: {len(row)} fields, need {need}", path=path,
                                     field=row[0] if row else None, hint=f"a row is: {fields},")
         try:
-            nums = [int(float(x)) for x in row[1:need]]
-        except ValueError:
+            nums = [_whole(x) for x in row[1:need]]
+        except (ValueError, OverflowError):
             raise SparsimInputError(f"line {line}: non-numeric field in {row[1:need]}", path=path, field=row[0],
                                     hint=f"a row is: {fields},") from None
         sparsity = _parse_nm(row[need], path, line) if len(row) > need else None
@@ -74,4 +77,15 @@ def load_topology_csv(path: str | Path) -> Trace:
             ops.append(Op.model_validate(op))
         except ValidationError as exc:
             raise from_validation_error(exc, path=path, field_prefix=f"line {line} ({row[0]})") from None
-    return Trace(name=path.stem, source=f"SCALE-Sim topology {path.name}", ops=ops)
+    try:
+        return Trace(name=path.stem, source=f"SCALE-Sim topology {path.name}", ops=ops)
+    except ValidationError as exc:
+        raise from_validation_error(exc, path=path) from None
+
+
+def _whole(text: str) -> int:
+    """A whole number written as '64' or '64.0' (ValueError for '6.5', 'inf', 'nan' or words)."""
+    value = float(text)
+    if not math.isfinite(value) or not value.is_integer():
+        raise ValueError(text)
+    return int(value)

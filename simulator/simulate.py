@@ -62,7 +62,8 @@ def write_table(df: "pd.DataFrame", path: str | Path, header: dict) -> Path:
     elif suffix == ".parquet":
         df.to_parquet(path, index=False)
     else:
-        path.write_text(json.dumps({**header, "ops": df.to_dict(orient="records")}, indent=1, default=float))
+        from simulator.outputs import finite_json
+        path.write_text(finite_json({**header, "ops": df.to_dict(orient="records")}, indent=1))
     return path
 
 
@@ -132,19 +133,26 @@ def simulate(trace: Trace, arch: Arch) -> Result:
     energy_keys = dict.fromkeys(k for r in rows for k in r if k.startswith("energy_") and k != "energy_pj")
     for key in energy_keys:
         totals[key] = float(sum(r.get(key, 0.0) for r in rows))
+        for r in rows:
+            r.setdefault(key, 0.0)  # an op without this component spent 0 pJ on it (not NaN in tables)
     for r in rows:
         del r["_peak"]
     area = area_breakdown_mm2(arch)
     totals["area_mm2"] = sum(area.values())
     totals["ops"] = len(rows)
     totals["edp_js"] = totals["energy_pj"] * 1e-12 * totals["latency_s"]
-    totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else math.nan
+    totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else 0.0
     power = power_summary(totals["energy_pj"] * 1e-12, totals["latency_s"], board_tdp_w(arch), trace_tokens(trace))
     totals.update({k: v for k, v in power.items() if k != "average_power_w"})
     resources = engine.resources_report(arch) if hasattr(engine, "resources_report") else {}
     bound = engine.memory_bound(trace, arch) if hasattr(engine, "memory_bound") else {}
     if bound and totals["latency_s"] > 0:
         totals["tokens_per_s"] = bound["tokens"] / totals["latency_s"]
-        totals["memory_bound_tokens_per_s"] = bound["bound_tokens_per_s"]
+        if math.isfinite(bound["bound_tokens_per_s"]):
+            totals["memory_bound_tokens_per_s"] = bound["bound_tokens_per_s"]
+    if bound and not math.isfinite(bound.get("bound_tokens_per_s", 0.0)):
+        # ideal (unlimited) off-chip bandwidth: there is no memory-bound limit to state as a number
+        bound = {k: v for k, v in bound.items() if not (isinstance(v, float) and math.isinf(v))}
+        bound["note"] = "no memory-bound limit: the off-chip memory is ideal (unlimited bandwidth)"
     return Result(arch=arch.name, workload=trace.name, rows=rows, totals=totals, area_mm2=area,
                   resources=resources, memory_bound=bound)

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 
 OperandName = Literal["activations", "weights", "outputs"]
 OFFCHIP_KINDS = ("dram", "hbm", "ddr")
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -76,7 +76,8 @@ class MemoryLevel(_Strict):
 class EnergyTable(_Strict):
     """Per-action energies (pJ). None means: take the cited default from `simulator.energy`."""
     technology_nm: float = Field(default=45, gt=0)
-    mac_pj: dict[int, float] | None = Field(default=None, description="MAC energy by operand bits")
+    mac_pj: dict[Annotated[int, Field(ge=1, le=64)], Annotated[float, Field(ge=0)]] | None = Field(
+        default=None, description="MAC energy by operand bits")
     gated_mac_fraction: float = Field(default=0.032, ge=0, le=1,
                                       description="energy of a zero-gated MAC relative to a full one")
     index_select_pj: float | None = Field(default=None, ge=0,
@@ -91,7 +92,7 @@ class AreaTable(_Strict):
     fixed_mm2: float = Field(default=0.0, ge=0, description="controller, NoC, I/O not modelled otherwise")
 
 
-class Arch(BaseModel):
+class Arch(StrictFields):
     """A whole accelerator: compute engine + memory hierarchy + tables."""
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
     name: str = "arch"
@@ -168,7 +169,10 @@ def _compute_model(kind: Any, path) -> type[BaseModel]:
     if kind is None:
         raise SparsimInputError("missing 'kind'", path=path, field="compute.kind",
                                 hint="one of: " + ", ".join(ENGINE_KINDS))
-    if kind not in ENGINE_KINDS:
+    if not isinstance(kind, str) or kind not in ENGINE_KINDS:
+        if not isinstance(kind, str):
+            raise SparsimInputError(f"compute kind must be a name, got {str(kind)[:60]}", path=path,
+                                    field="compute.kind", hint="one of: " + ", ".join(ENGINE_KINDS))
         guess = nearest(kind, ENGINE_KINDS)
         raise SparsimInputError(f"unknown compute kind '{kind}'", path=path, field="compute.kind",
                                 hint=(f"did you mean '{guess}'? " if guess else "") + "allowed: " + ", ".join(ENGINE_KINDS))
@@ -212,16 +216,9 @@ def arch_from_dict(data: Any, *, path: str | Path | None = None) -> Arch:
 
 
 def read_yaml(path: str | Path, what: str = "file") -> Any:
-    path = Path(path)
-    if not path.exists():
-        raise SparsimInputError(f"{what} not found", path=path, hint="check the path")
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise SparsimInputError(f"malformed YAML{where}: {problem}", path=path, hint="fix the YAML syntax") from None
+    """A YAML file through the input layer (kind, size, UTF-8, duplicate keys, aliases, depth, finite)."""
+    from simulator.inputs import read_yaml_file
+    return read_yaml_file(path, what)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -231,9 +228,10 @@ def parse_override(text: str) -> tuple[str, Any]:
                                 hint="e.g. --set compute.rows=64")
     key, _, raw = text.partition("=")
     key = key.strip()
+    from simulator.inputs import load_yaml
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = load_yaml(raw, "--set") if raw.strip() else None
+    except SparsimInputError:
         value = raw
     return key, value
 

@@ -73,6 +73,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simulator.engines import engine_module
 from simulator.energy import op_energy_pj, static_power_mw
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 from simulator.simulate import locate_op_error
 from simulator.spec import Arch, load_arch, read_yaml
@@ -84,7 +85,10 @@ POLICIES = ("layer_by_layer", "pipeline", "expert_parallel", "graph")
 
 # ----------------------------------------------------------------------------- the system spec (YAML)
 
-class _Strict(BaseModel):
+MAX_MICROBATCHES = 4096  # SimPy processes per micro-batch / tile group: a limit stated in the error
+
+
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -134,8 +138,8 @@ class SystemSpec(_Strict):
     global_buffer: GlobalBufferSpec | None = None
     policy: Policy = "layer_by_layer"
     placement: dict[int, str] = Field(default_factory=dict, description="MoE expert index -> core name")
-    tile_groups: int = Field(default=8, ge=1, description="tile groups an op is issued in")
-    microbatches: int = Field(default=1, ge=1, description="inputs streamed through a pipeline")
+    tile_groups: int = Field(default=8, ge=1, le=MAX_MICROBATCHES, description="tile groups an op is issued in")
+    microbatches: int = Field(default=1, ge=1, le=MAX_MICROBATCHES, description="inputs streamed through a pipeline")
 
 
 # ----------------------------------------------------------------------------- resolved system
@@ -239,9 +243,14 @@ def replicate(arch: Arch, count: int, *, policy: str = "layer_by_layer", dram_ch
               global_buffer_kib: float | None = None, global_buffer_bytes_per_s: float | None = None) -> System:
     """N copies of `arch` sharing one DRAM whose bandwidth defaults to the arch's own off-chip bandwidth
     (and, optionally, a global buffer of `global_buffer_kib` KiB)."""
+    if not 1 <= microbatches <= MAX_MICROBATCHES:
+        raise SparsimInputError(f"microbatches must be in 1..{MAX_MICROBATCHES} (got {microbatches})",
+                                field="--microbatches")
     if count < 1:
         raise SparsimInputError(f"core count must be at least 1 (got {count})", field="--cores",
                                 hint="use --cores N with N >= 1")
+    from simulator.bounds import MAX_CORES, check_limit
+    check_limit(count, MAX_CORES, "the core count", field="--cores", fix="use fewer cores")
     cores = tuple(Core(f"core{i}", arch, dma_engines) for i in range(count))
     bw = cores[0].port_bytes_per_s if dram_bytes_per_s is None else dram_bytes_per_s
     return System(name=f"{count}x {arch.name}", cores=cores, dram_bytes_per_s=bw, dram_channels=dram_channels,
@@ -262,22 +271,18 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
     except ValidationError as exc:
         allowed = {"": list(SystemSpec.model_fields), "dram": list(DramSpec.model_fields),
                    "noc": list(NocSpec.model_fields), "global_buffer": list(GlobalBufferSpec.model_fields)}
-        for i in range(len(data.get("cores") or [])):
+        groups = data.get("cores")
+        for i in range(len(groups) if isinstance(groups, list) else 0):
             allowed[f"cores.[{i}]"] = list(CoreGroupSpec.model_fields)
         raise from_validation_error(exc, path=path, allowed_keys=allowed) from None
     base_dir = base_dir or (Path(path).parent if path else Path.cwd())
     cores: list[Core] = []
+    from simulator.bounds import MAX_CORES, check_limit
+    check_limit(sum(g.count for g in spec.cores), MAX_CORES, "the total core count", path=path, field="cores",
+                fix="the system model runs one process per core; use fewer cores")
     for gi, group in enumerate(spec.cores):
+        arch = _core_arch(group, gi, base_dir, path)
         arch_path = Path(group.arch)
-        if not arch_path.is_absolute():
-            arch_path = base_dir / arch_path
-        if not arch_path.exists() and len(Path(group.arch).parts) == 1:
-            from simulator.shipped import resolve
-            arch_path = resolve(group.arch, "specs")  # a shipped spec by name
-        if not arch_path.exists():
-            raise SparsimInputError(f"arch file '{group.arch}' not found (looked in {arch_path.parent})", path=path,
-                                    field=f"cores[{gi}].arch", hint="paths are relative to the system file")
-        arch = load_arch(arch_path, group.overrides or None)
         prefix = group.name or arch_path.stem
         for i in range(group.count):
             cores.append(Core(prefix if group.count == 1 else f"{prefix}{i}", arch, group.dma_engines))
@@ -294,6 +299,32 @@ def system_from_dict(data: Any, *, path: str | Path | None = None, base_dir: Pat
                       microbatches=spec.microbatches, **_global_buffer_fields(spec.global_buffer))
     except SparsimInputError as exc:
         raise exc.located(path) from None
+
+
+def _core_arch(group: CoreGroupSpec, gi: int, base_dir: Path, path) -> Arch:
+    """The arch of one core group; a path or override mistake names the system file and the field."""
+    from simulator.inputs import check_file
+    arch_path = Path(group.arch)
+    if not arch_path.is_absolute():
+        arch_path = base_dir / arch_path
+    if not arch_path.exists() and len(Path(group.arch).parts) == 1:
+        from simulator.shipped import resolve
+        arch_path = resolve(group.arch, "specs")  # a shipped spec by name
+    if not group.arch.strip():
+        raise SparsimInputError("arch is empty", path=path, field=f"cores[{gi}].arch", hint="give an arch YAML path")
+    try:
+        check_file(arch_path, "arch spec")
+    except SparsimInputError as exc:
+        raise SparsimInputError(f"'{group.arch}': {exc.message}", path=path,
+                                field=f"cores[{gi}].arch", hint="paths are relative to the system file") from None
+    try:
+        return load_arch(arch_path, group.overrides or None)
+    except SparsimInputError as exc:
+        if exc.field and any(exc.field == k or exc.field.startswith(k + ".") or k.startswith(exc.field + ".")
+                             for k in group.overrides):
+            raise SparsimInputError(exc.message, path=path, field=f"cores[{gi}].overrides.{exc.field}",
+                                    hint=exc.hint) from None
+        raise
 
 
 def _global_buffer_fields(gb: GlobalBufferSpec | None) -> dict:

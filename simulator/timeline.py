@@ -53,6 +53,10 @@ def write_chrome_trace(path: str | Path, intervals: Iterable[Interval], cores: l
 def write_gantt(path: str | Path, intervals: Iterable[Interval], cores: list[str], *, title: str = "",
                 max_labels: int = 40) -> Path:
     """A per-core Gantt chart (PNG/SVG/PDF by suffix). Bars are labelled when there are few."""
+    if Path(path).suffix.lower() not in (".png", ".svg", ".pdf"):
+        from simulator.errors import SparsimInputError
+        raise SparsimInputError(f"cannot write '{Path(path).suffix}' charts", path=path, field="--gantt",
+                                hint="use .png, .svg or .pdf")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -26,6 +26,7 @@ from typing import Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error
 
 SCHEMA_VERSION = 2
@@ -34,7 +35,7 @@ TRAINING_PHASES = ("forward", "backward", "optimizer")
 OPERANDS = ("activations", "weights", "outputs")
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -333,7 +334,7 @@ class Op(_Strict):
     def _typed_dims(cls, data):
         # Pick the dims model from `kind` so errors name the right fields.
         if isinstance(data, dict) and isinstance(data.get("dims"), dict):
-            model = DIMS_FOR_KIND.get(data.get("kind"))
+            model = DIMS_FOR_KIND.get(data.get("kind")) if isinstance(data.get("kind"), str) else None
             if model is not None:
                 try:
                     data = {**data, "dims": model.model_validate(data["dims"])}
@@ -348,6 +349,8 @@ class Op(_Strict):
         expected = DIMS_FOR_KIND[self.kind]
         if not isinstance(self.dims, expected):
             raise ValueError(f"op kind '{self.kind}' needs {expected.__name__} dims")
+        from simulator.bounds import check_op_size
+        check_op_size(self)
         return self
 
     @property
@@ -418,11 +421,49 @@ class Trace(_Strict):
             if op.name in seen:
                 raise ValueError(f"op name '{op.name}' appears twice; op names must be unique")
             seen.add(op.name)
+        check_dependencies(self.ops)
         return self
 
     @property
     def dense_macs(self) -> int:
         return sum(op.dense_macs * op.repeat for op in self.ops)
+
+
+def check_dependencies(ops: list[Op]) -> None:
+    """`depends_on` names existing other ops and forms no cycle (None means: the previous op)."""
+    names = [op.name for op in ops]
+    known = set(names)
+    deps: dict[str, list[str]] = {}
+    for i, op in enumerate(ops):
+        if op.depends_on is None:
+            deps[op.name] = names[i - 1:i]
+            continue
+        for d in op.depends_on:
+            if d == op.name:
+                raise ValueError(f"ops[{op.name}].depends_on: op '{op.name}' depends on itself")
+            if d not in known:
+                raise ValueError(f"ops[{op.name}].depends_on: '{d}' is not an op of this trace")
+        deps[op.name] = list(op.depends_on)
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for root in names:
+        stack = [(root, iter(deps[root]))]
+        state.setdefault(root, 1)
+        if state[root] == 2:
+            continue
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                path = [n for n, _ in stack]
+                cycle = " -> ".join(path[path.index(child):] + [child])
+                raise ValueError(f"ops[{node}].depends_on: dependency cycle: {cycle} "
+                                 "(depends_on must form a DAG; remove one of these dependencies)")
+            elif child not in state:
+                state[child] = 1
+                stack.append((child, iter(deps[child])))
 
 
 # ----------------------------------------------------------------------------- file I/O
@@ -461,22 +502,16 @@ def _locate_op_error(exc: ValidationError, data: dict, path) -> SparsimInputErro
 
 def load_trace(path: str | Path) -> Trace:
     """Read a trace from YAML, JSON, or a SCALE-Sim topology CSV, with one clear error on failure."""
+    from simulator.inputs import check_file, read_yaml_file
     from simulator.shipped import not_found_hint, resolve
     path = resolve(path, "traces")
     if not path.exists():
         raise SparsimInputError("workload file not found", path=path, hint=not_found_hint("traces", path))
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
+    path = check_file(path, "workload file")
+    if path.suffix.lower() == ".csv":
         from simulator.scalesim_csv import load_topology_csv
         return load_topology_csv(path)
-    text = path.read_text()
-    try:
-        data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else (f" at line {exc.lineno}" if hasattr(exc, "lineno") else "")
-        raise SparsimInputError(f"not valid {'JSON' if suffix == '.json' else 'YAML'}{line}", path=path,
-                                hint="fix the syntax") from None
+    data = read_yaml_file(path, "workload file")
     return trace_from_dict(data, path=path)
 
 

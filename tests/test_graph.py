@@ -23,6 +23,21 @@ def trace(*ops):
     return trace_from_dict({"schema_version": 1, "name": "g", "ops": list(ops)})
 
 
+def unchecked_trace(*ops):
+    """A trace whose dependencies are not validated (loading one now refuses bad depends_on), so
+    the graph builder's own checks can be tested."""
+    from simulator.trace import Op, Trace
+    return Trace.model_construct(schema_version=1, name="g", ops=[Op.model_validate(o) for o in ops])
+
+
+def test_loading_a_trace_refuses_bad_dependencies():
+    for ops, words in (([vec("a", 32, depends_on=["c"]), vec("b", 32), vec("c", 32)], "dependency cycle"),
+                       ([vec("add", 32, depends_on=["nrom2"])], "'nrom2'"),
+                       ([vec("a", 32, depends_on=["a"])], "depends on itself")):
+        with pytest.raises(SparsimInputError, match=words):
+            trace(*ops)
+
+
 def vec(name, elements, inputs=1, **kw):
     return {"name": name, "kind": "elementwise", "dims": {"elements": elements, "inputs": inputs}, **kw}
 
@@ -92,7 +107,7 @@ def test_fusion_needs_a_buffer_that_holds_the_whole_output_and_a_single_consumer
 
 
 def test_a_dependency_cycle_is_one_clear_error():
-    tr = trace(vec("a", 32, depends_on=["c"]), vec("b", 32), vec("c", 32))
+    tr = unchecked_trace(vec("a", 32, depends_on=["c"]), vec("b", 32), vec("c", 32))
     with pytest.raises(SparsimInputError) as info:
         build_graph(tr)
     assert "dependency cycle" in info.value.message
@@ -101,7 +116,7 @@ def test_a_dependency_cycle_is_one_clear_error():
 
 
 def test_a_dependency_on_a_missing_op_names_it():
-    tr = trace(vec("norm1", 32), vec("add", 32, inputs=2, depends_on=["norm1", "nrom2"]))
+    tr = unchecked_trace(vec("norm1", 32), vec("add", 32, inputs=2, depends_on=["norm1", "nrom2"]))
     with pytest.raises(SparsimInputError) as info:
         build_graph(tr)
     assert "'nrom2'" in info.value.message and info.value.field == "ops[add].depends_on"
@@ -110,4 +125,4 @@ def test_a_dependency_on_a_missing_op_names_it():
 
 def test_self_dependency_is_an_error():
     with pytest.raises(SparsimInputError, match="depends on itself"):
-        build_graph(trace(vec("a", 32, depends_on=["a"])))
+        build_graph(unchecked_trace(vec("a", 32, depends_on=["a"])))

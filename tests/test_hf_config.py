@@ -423,7 +423,7 @@ def test_bert_config_dict_total_with_pooler_and_optional_mlm_head():
 
 
 def test_unreadable_config_and_bad_window_are_located_errors(tmp_path):
-    with pytest.raises(SparsimInputError, match="cannot read the config"):
+    with pytest.raises(SparsimInputError, match="cannot read the config|is a directory"):
         model_shape(tmp_path)                                          # a directory, not a file
     with pytest.raises(SparsimInputError) as exc:
         model_shape(dict(MISTRAL_7B, sliding_window=0))

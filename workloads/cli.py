@@ -6,7 +6,6 @@ raise `SparsimInputError`, which the main entry point prints as one line with ex
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -15,6 +14,7 @@ from rich.table import Table
 
 from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError, install_hint
+from simulator.outputs import finite_json
 
 if TYPE_CHECKING:
     from simulator.trace import Trace
@@ -28,7 +28,7 @@ def print_summary(trace: Trace, out: Path | None, as_json: bool, quiet: bool) ->
     from workloads.extract import trace_summary
     summary = trace_summary(trace)
     if as_json:
-        print(json.dumps(summary | {"out": str(out) if out else None}, default=float))
+        print(finite_json(summary | {"out": str(out) if out else None}))
         return summary
     if quiet:
         return summary

@@ -81,6 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simulator import fpga
 from simulator.cost import OpCost
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, nearest
 from simulator.engines.dsp_ktiling import MAX_K_TILED_FOLDS, Buffers, tilings
 from simulator.kernels.dsp import chain_folds
@@ -92,7 +93,7 @@ from simulator.trace import Op, Trace
 MAX_TILED_FOLDS = 400_000
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -69,6 +69,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.cost import OpCost
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError
 from simulator.spec import Arch
 from simulator.trace import Op, Sparsity
@@ -80,7 +81,7 @@ SPLIT_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
 ATTENTION_BLOCK_Q = 128
 
 
-class _Strict(BaseModel):
+class _Strict(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

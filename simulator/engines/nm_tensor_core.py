@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from simulator.cost import OpCost
 from simulator.engines.systolic import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
+from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
                                 parse_pattern, tile_max_slots)
@@ -61,7 +62,7 @@ from simulator.trace import Op
 OTHER = {"weights": "activations", "activations": "weights"}
 
 
-class ComputeSpec(BaseModel):
+class ComputeSpec(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["nm_tensor_core"] = "nm_tensor_core"
     rows: int = Field(ge=1, description="PE rows")

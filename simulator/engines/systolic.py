@@ -39,6 +39,8 @@ from typing import Callable, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator.bounds import check_folds
+from simulator.inputs import StrictFields
 from simulator.cost import OpCost
 from simulator.engines.vector import vector_op_cost
 from simulator.formats import bits_per_element
@@ -52,7 +54,7 @@ Dataflow = Literal["os", "ws", "is"]
 SparseHandling = Literal["none", "gate", "skip"]
 
 
-class SparseSupport(BaseModel):
+class SparseSupport(StrictFields):
     """How the array exploits operand zeros (see the module docstring)."""
     model_config = ConfigDict(extra="forbid", frozen=True)
     weights: SparseHandling = "none"
@@ -64,7 +66,7 @@ class SparseSupport(BaseModel):
         return self.layerwise_nm or self.weights != "none" or self.activations != "none"
 
 
-class ComputeSpec(BaseModel):
+class ComputeSpec(StrictFields):
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: Literal["systolic"] = "systolic"
     rows: int = Field(ge=1, description="PE rows")
@@ -132,12 +134,14 @@ def gemm_on_array(op: Op, arch: Arch, spec, *, engine: str, model: str, k_of=Non
     for g in op.gemm_shapes():
         K = k_of(g.K) if k_of else g.K
         folds, per_fold = folds_and_cycles_per_fold(spec.dataflow, g.M, g.N, K, spec.rows, spec.cols)
+        check_folds(folds, spec.rows, spec.cols)
         if fold_cycles_of is None:
             fold_cycles = np.full(folds, float(per_fold))
             compute += (folds * per_fold - 1) * g.count
         else:
             fold_cycles = np.asarray(fold_cycles_of(g, K, folds, per_fold), dtype=np.float64)
-            compute += (float(fold_cycles.sum()) - 1) * g.count
+            # SCALE-Sim's "- 1", but never below zero (a 1x1 array skipping almost everything)
+            compute += max(float(fold_cycles.sum()) - 1, 0.0) * g.count
         mem = array_memory_cost(arch, g.M, g.N, K, spec.dataflow, spec.rows, spec.cols,
                                 fold_cycles, bits, spec.precision.accumulator)
         stall += mem.stall_cycles * g.count

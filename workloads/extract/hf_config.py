@@ -41,12 +41,12 @@ PV), `skip_layers` as each block op's skip probability (SWIFT-style layer skippi
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
-import yaml
+
+from pydantic import ValidationError
 
 from simulator.errors import SparsimInputError, nearest
 from simulator.trace import Sparsity, Trace
@@ -94,6 +94,7 @@ class ModelShape:
 
 def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
     if isinstance(config, dict):
+        _check_key_types(config, None)
         return config, None
     path = Path(config)
     if not path.exists():
@@ -106,16 +107,37 @@ def _load_config(config: str | Path | dict) -> tuple[dict, str | None]:
             raise SparsimInputError("config file not found", path=config,
                                     hint=(f"did you mean '{guess}'? " if guess else "")
                                     + "give a config.json path or one of: " + ", ".join(names))
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SparsimInputError(f"not valid JSON at line {exc.lineno}", path=path, hint="fix the syntax") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SparsimInputError(f"cannot read the config ({type(exc).__name__})", path=path,
-                                hint="give the path of a config.json text file") from None
+    from simulator.inputs import read_json_file
+    data = read_json_file(path, "config")
     if not isinstance(data, dict):
         raise SparsimInputError("a config.json must be a JSON object", path=path)
+    _check_key_types(data, str(path))
     return data, str(path)
+
+
+# Keys read as something other than a size (sizes go through `_Reader._int`): their JSON types.
+_KEY_TYPES = {"model_type": (str,), "torch_dtype": (str,), "dtype": (str,), "architectures": (list, str),
+              "layer_types": (list, str), "mlp_only_layers": (list, int), "use_sliding_window": (bool,)}
+
+
+def _check_key_types(cfg: dict, path: str | None) -> None:
+    """One located error when a key the reader uses holds the wrong JSON type (e.g. architectures: [3])."""
+    for key, (kind, *item) in _KEY_TYPES.items():
+        v = cfg.get(key)
+        if v is None:
+            continue
+        ok = isinstance(v, kind) and not (kind is not bool and isinstance(v, bool))
+        if ok and item:
+            ok = all(isinstance(x, item[0]) and not isinstance(x, bool) for x in v)
+        if not ok:
+            want = f"a list of {item[0].__name__}" if item else kind.__name__
+            raise SparsimInputError(f"'{key}' must be {want}, got {str(v)[:60]}", path=path, field=key)
+
+
+# Keys that become per-layer or per-expert lists: bounded well above any published model (the
+# largest have ~128 layers and 256 routed experts), so a typo cannot ask for a list of 10^12.
+COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_local_experts": 65_536, "num_experts": 65_536,
+                "num_experts_per_tok": 65_536, "num_attention_heads": 1 << 20, "num_key_value_heads": 1 << 20}
 
 
 class _Reader:
@@ -137,9 +159,24 @@ class _Reader:
 
     def _int(self, key: str) -> int:
         v = self.cfg[key]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
-            raise SparsimInputError(f"'{key}' must be a non-negative integer, got {v!r}", path=self.path, field=key)
+        from simulator.bounds import MAX_DIM
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0:
+            raise SparsimInputError(f"'{key}' must be a non-negative integer, got {str(v)[:40]}", path=self.path,
+                                    field=key)
+        limit = COUNT_LIMITS.get(key, MAX_DIM)
+        if v > limit:
+            raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {limit:,}", path=self.path, field=key)
         return int(v)
+
+
+def _check_experts(experts: int, top_k: int, path) -> None:
+    """A MoE config routes each token to 1..experts experts (0 experts is not a dense model)."""
+    if experts < 1:
+        raise SparsimInputError(f"a MoE model needs at least one expert, got {experts}", path=path,
+                                field="num_local_experts", hint="copy it from the model's config.json")
+    if not 1 <= top_k <= experts:
+        raise SparsimInputError(f"num_experts_per_tok {top_k} must be in 1..{experts}", path=path,
+                                field="num_experts_per_tok")
 
 
 ARCHITECTURE_PREFIXES = (("Qwen2Moe", "qwen2_moe"), ("Qwen2", "qwen2"), ("Mixtral", "mixtral"), ("Mistral", "mistral"),
@@ -184,6 +221,7 @@ def model_shape(config: str | Path | dict) -> ModelShape:
         if mt == "mixtral":
             experts = r.req("num_local_experts", "num_experts")
             top_k = r.req("num_experts_per_tok")
+            _check_experts(experts, top_k, path)
             ffn = expert_ffn = r.req("intermediate_size")
             moe_layers = tuple(range(layers))
         elif mt == "qwen2_moe":
@@ -191,6 +229,7 @@ def model_shape(config: str | Path | dict) -> ModelShape:
             # (i + 1) % decoder_sparse_step == 0; sparse layers add a shared expert.
             experts = r.req("num_experts")
             top_k = r.req("num_experts_per_tok")
+            _check_experts(experts, top_k, path)
             expert_ffn = r.req("moe_intermediate_size")
             shared = r.opt("shared_expert_intermediate_size", 0)
             ffn = r.opt("intermediate_size", expert_ffn)
@@ -333,13 +372,9 @@ def load_expert_counts(source, experts: int, layers: int) -> list[list[int]]:
     either (or `{"layers": [...]}`); one list applies to every layer."""
     path = None
     if isinstance(source, (str, Path)):
+        from simulator.inputs import read_yaml_file
         path = Path(source)
-        if not path.exists():
-            raise SparsimInputError("expert-counts file not found", path=path, field="expert_counts")
-        try:
-            source = yaml.safe_load(path.read_text())
-        except yaml.YAMLError:
-            raise SparsimInputError("expert-counts file is not valid JSON/YAML", path=path) from None
+        source = read_yaml_file(path, "expert-counts file")
     if isinstance(source, dict):
         source = source.get("layers", source.get("counts"))
     hint = f"give {experts} non-negative integers per layer, or a list of {layers} such lists"
@@ -350,9 +385,13 @@ def load_expert_counts(source, experts: int, layers: int) -> list[list[int]]:
         raise SparsimInputError(f"expert counts give {len(rows)} layers, the model has {layers}", path=path,
                                 field="expert_counts", hint=hint)
     for i, row in enumerate(rows):
-        if len(row) != experts or any(not isinstance(c, int) or c < 0 for c in row):
+        if not isinstance(row, list) or len(row) != experts or any(
+                isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in row):
             raise SparsimInputError(f"layer {i}: expected {experts} non-negative integer counts, got {row!r}",
                                     path=path, field=f"expert_counts[{i}]", hint=hint)
+        if sum(row) == 0:
+            raise SparsimInputError(f"layer {i}: every expert count is 0 (no token is routed)", path=path,
+                                    field=f"expert_counts[{i}]", hint=hint)
     return [list(r) for r in rows]
 
 
@@ -621,16 +660,24 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     """
     s = model_shape(config)
     if bits is not None:
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 64:
+            raise SparsimInputError(f"bits must be an integer in 1..64, got {bits!r}", field="bits")
         s = dataclasses.replace(s, bits=int(bits))
+    if routing not in ROUTINGS:
+        raise SparsimInputError(f"unknown routing '{routing}'", field="routing",
+                                hint="one of " + ", ".join(ROUTINGS))
     if phase not in PHASES:
         raise SparsimInputError(f"unknown phase '{phase}'", field="phase", hint="one of " + ", ".join(PHASES))
     if logits not in ("all", "last"):
         raise SparsimInputError(f"unknown logits mode '{logits}'", field="logits", hint="all or last")
-    for label, v in (("seq_len", seq_len), ("batch", batch)):
-        if not isinstance(v, int) or v < 1:
+    from simulator.bounds import MAX_DIM
+    for label, v in (("seq_len", seq_len), ("batch", batch), ("kv_len", kv_len)):
+        if v is None and label == "kv_len":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise SparsimInputError(f"{label} must be a positive integer, got {v!r}", field=label)
-    if kv_len is not None and (not isinstance(kv_len, int) or kv_len < 1):
-        raise SparsimInputError(f"kv_len must be a positive integer, got {kv_len!r}", field="kv_len")
+        if v > MAX_DIM:
+            raise SparsimInputError(f"{label} is {v:,}, over the limit of {MAX_DIM:,}", field=label)
     if s.encoder and phase != "prefill":
         raise SparsimInputError(f"'{s.model_type}' is an encoder: it has no decode phase", field="phase",
                                 hint="use --phase prefill")
@@ -670,10 +717,10 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
             q = 1
         counts = counts_for(batch * q) if s.experts else None
         if counts is not None and counts_per_layer is not None:
-            for i, row in enumerate(counts):
-                if i in s.moe_layers and sum(row) != batch * q * s.top_k:
-                    log.warning("layer %d: expert counts sum to %d, not tokens x top_k = %d", i, sum(row),
-                                batch * q * s.top_k)
+            off = [i for i, row in enumerate(counts) if i in s.moe_layers and sum(row) != batch * q * s.top_k]
+            if off:
+                log.warning("warning: expert counts of %d layer(s) (first: layer %d, %d) do not sum to tokens x "
+                            "top_k = %d", len(off), off[0], sum(counts[off[0]]), batch * q * s.top_k)
         part = _phase_ops(s, ph, seq_len, kv_p, batch, recipe, counts, want_lm, logits, repeat_layers, prune_lm_head)
         if len(phases) > 1:
             part = _prefixed_phase(part, ph)
@@ -693,6 +740,12 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     try:
         return Trace.model_validate({"name": label, "description": desc,
                                      "source": f"workloads.extract.hf_config from {src}", "ops": ops})
+    except ValidationError as exc:
+        if "over the limit" in str(exc):  # the flags make a model too large to represent
+            raise SparsimInputError("the model is too large at these settings: " + str(exc.errors()[0]["msg"])
+                                    .removeprefix("Value error, "), field="--seq-len/--batch/--kv-len",
+                                    hint="use smaller sizes") from None
+        raise RuntimeError(f"hf_config built an invalid trace for {src}: {exc}") from exc
     except Exception as exc:  # a bug in this module, not a user error: say which config caused it
         raise RuntimeError(f"hf_config built an invalid trace for {src}: {exc}") from exc
 

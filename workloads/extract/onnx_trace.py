@@ -317,11 +317,11 @@ class _Graph:
 def trace_from_onnx(path: str | Path, *, batch: int = 1, seq_len: int = 128, dims: dict[str, int] | None = None,
                     bits: int = 16, weights=None, measure_weights: bool = True, name: str | None = None) -> Trace:
     """A trace of every node of the ONNX model at `path` (external weight files are never read)."""
+    from simulator.inputs import read_bytes
     path = Path(path)
-    if not path.exists():
-        raise SparsimInputError("ONNX file not found", path=path)
+    data = read_bytes(path, "ONNX file", max_bytes=2 << 30)  # a regular file (not a FIFO or device), read once
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(data)  # external weight files are never opened
     except Exception as exc:  # noqa: BLE001 - onnx raises assorted decode errors
         raise SparsimInputError(f"not a readable ONNX model ({type(exc).__name__})", path=path) from None
     declared = parse_weights(weights, "--weights")
