@@ -140,6 +140,12 @@ COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_local_experts": 65_536, "num_e
                 "num_experts_per_tok": 65_536, "num_attention_heads": 1 << 20, "num_key_value_heads": 1 << 20}
 
 
+# Sizes a model cannot have zero of (a zero head count would divide by zero).
+POSITIVE_KEYS = {"hidden_size", "n_embd", "num_attention_heads", "n_head", "num_key_value_heads", "head_dim",
+                 "num_hidden_layers", "n_layer", "vocab_size", "intermediate_size", "ffn_dim", "n_inner",
+                 "moe_intermediate_size", "word_embed_proj_dim"}
+
+
 class _Reader:
     """Reads required/optional integer keys with one located error naming what is missing."""
 
@@ -163,6 +169,8 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0:
             raise SparsimInputError(f"'{key}' must be a non-negative integer, got {str(v)[:40]}", path=self.path,
                                     field=key)
+        if v == 0 and key in POSITIVE_KEYS:
+            raise SparsimInputError(f"'{key}' must be at least 1, got 0", path=self.path, field=key)
         limit = COUNT_LIMITS.get(key, MAX_DIM)
         if v > limit:
             raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {limit:,}", path=self.path, field=key)
