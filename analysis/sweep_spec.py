@@ -752,6 +752,19 @@ def load_sweep_spec(source: str | Path | dict | SweepSpec) -> tuple[SweepSpec, P
     return spec, spec_path, data
 
 
+def _check_point_count(params: list[Param], strategy: str, max_points: int | None, spec_path) -> None:
+    """A grid's size is counted (not built) and bounded; --max-points is in 1..MAX_GRID_POINTS."""
+    from simulator.bounds import MAX_GRID_POINTS
+    if max_points is not None and not 1 <= max_points <= MAX_GRID_POINTS:
+        raise SparsimInputError(f"--max-points must be in 1..{MAX_GRID_POINTS:,} (got {max_points:,})",
+                                field="--max-points")
+    size = math.prod(p.grid_count() for p in params if p.kind != "derived") if strategy == "grid" else 0
+    if size > MAX_GRID_POINTS and max_points is None:
+        raise SparsimInputError(f"the grid has {size:,} points, over the limit of {MAX_GRID_POINTS:,}",
+                                path=spec_path, field="parameters",
+                                hint="give --max-points N (an evenly spread subset), or strategy: {random: N}")
+
+
 def resolve_sweep(source, *, executor: str | None = None, jobs: int | None = None,
                   max_points: int | None = None, check_scheduler: bool = True) -> ResolvedSweep:
     """Validate a sweep completely and load what it needs; raises one SparsimInputError on a mistake."""
@@ -901,19 +914,8 @@ def resolve_sweep(source, *, executor: str | None = None, jobs: int | None = Non
                     p.range.grid_values()
                 except ValueError as exc:
                     raise SparsimInputError(str(exc), path=spec_path, field=f"parameters.{p.path}") from None
-        from simulator.bounds import MAX_GRID_POINTS
-        size = math.prod(p.grid_count() for p in params if p.kind != "derived")
-        if size > MAX_GRID_POINTS and max_points is None:
-            raise SparsimInputError(f"the grid has {size:,} points, over the limit of {MAX_GRID_POINTS:,}",
-                                    path=spec_path, field="parameters",
-                                    hint="give --max-points N (an evenly spread subset), or strategy: {random: N}")
+    _check_point_count(params, strategy, max_points, spec_path)
     if max_points is not None:
-        if max_points < 1:
-            raise SparsimInputError("--max-points must be >= 1", field="--max-points")
-        from simulator.bounds import MAX_GRID_POINTS
-        if max_points > MAX_GRID_POINTS:
-            raise SparsimInputError(f"--max-points {max_points:,} is over the limit of {MAX_GRID_POINTS:,}",
-                                    field="--max-points")
         if n_points is not None:
             n_points = min(n_points, max_points)
 

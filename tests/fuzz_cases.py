@@ -277,6 +277,9 @@ def extract_cases() -> list[Case]:
                           names="c.json"))
     cases.append(Case("hf/deep", ["extract", "hf-config", "c.json"], {"c.json": '{"x":' * 3000 + "1" + "}" * 3000},
                       names="c.json"))
+    opt = json.loads((REPO / "workloads/hf_configs/opt-6.7b.json").read_text())
+    cases.append(Case("hf/heads_zero", ["extract", "hf-config", "c.json", "--seq-len", "16"],
+                      {"c.json": json.dumps({**opt, "num_attention_heads": 0})}, names="c.json"))  # found by mutation
     cases.append(Case("hf/experts_zero", ["extract", "hf-config", "c.json", "--seq-len", "16"],
                       {"c.json": json.dumps({**mix, "num_local_experts": 0})}, names="c.json"))
     for argv in (["--bits", "0"], ["--bits", "-3"], ["--bits", "1000"], ["--seq-len", "0"], ["--seq-len", "-5"],

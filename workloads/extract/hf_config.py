@@ -140,6 +140,12 @@ COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_local_experts": 65_536, "num_e
                 "num_experts_per_tok": 65_536, "num_attention_heads": 1 << 20, "num_key_value_heads": 1 << 20}
 
 
+# Sizes a model cannot have zero of (a zero head count would divide by zero).
+POSITIVE_KEYS = {"hidden_size", "n_embd", "num_attention_heads", "n_head", "num_key_value_heads", "head_dim",
+                 "num_hidden_layers", "n_layer", "vocab_size", "intermediate_size", "ffn_dim", "n_inner",
+                 "moe_intermediate_size", "word_embed_proj_dim"}
+
+
 class _Reader:
     """Reads required/optional integer keys with one located error naming what is missing."""
 
@@ -163,6 +169,8 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0:
             raise SparsimInputError(f"'{key}' must be a non-negative integer, got {str(v)[:40]}", path=self.path,
                                     field=key)
+        if v == 0 and key in POSITIVE_KEYS:
+            raise SparsimInputError(f"'{key}' must be at least 1, got 0", path=self.path, field=key)
         limit = COUNT_LIMITS.get(key, MAX_DIM)
         if v > limit:
             raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {limit:,}", path=self.path, field=key)
@@ -640,6 +648,22 @@ def _phase_ops(s: ModelShape, phase: str, seq_len: int, kv_len: int, batch: int,
     return ops
 
 
+def _check_flags(bits, routing: str, seq_len, batch, kv_len) -> None:
+    """The extraction settings, each one located error (before any op is built)."""
+    from simulator.bounds import MAX_DIM
+    if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 64):
+        raise SparsimInputError(f"bits must be an integer in 1..64, got {bits!r}", field="bits")
+    if routing not in ROUTINGS:
+        raise SparsimInputError(f"unknown routing '{routing}'", field="routing", hint="one of " + ", ".join(ROUTINGS))
+    for label, v in (("seq_len", seq_len), ("batch", batch), ("kv_len", kv_len)):
+        if v is None and label == "kv_len":
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SparsimInputError(f"{label} must be a positive integer, got {v!r}", field=label)
+        if v > MAX_DIM:
+            raise SparsimInputError(f"{label} is {v:,}, over the limit of {MAX_DIM:,}", field=label)
+
+
 def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", seq_len: int = 2048,
                          kv_len: int | None = None, batch: int = 1, weights=None, activations=None, kv=None,
                          routing: str = "uniform", zipf_skew: float = 1.0, expert_counts=None,
@@ -659,25 +683,13 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     or the layers differ (per-layer routing counts, Qwen2-MoE dense layers).
     """
     s = model_shape(config)
+    _check_flags(bits, routing, seq_len, batch, kv_len)
     if bits is not None:
-        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 64:
-            raise SparsimInputError(f"bits must be an integer in 1..64, got {bits!r}", field="bits")
         s = dataclasses.replace(s, bits=int(bits))
-    if routing not in ROUTINGS:
-        raise SparsimInputError(f"unknown routing '{routing}'", field="routing",
-                                hint="one of " + ", ".join(ROUTINGS))
     if phase not in PHASES:
         raise SparsimInputError(f"unknown phase '{phase}'", field="phase", hint="one of " + ", ".join(PHASES))
     if logits not in ("all", "last"):
         raise SparsimInputError(f"unknown logits mode '{logits}'", field="logits", hint="all or last")
-    from simulator.bounds import MAX_DIM
-    for label, v in (("seq_len", seq_len), ("batch", batch), ("kv_len", kv_len)):
-        if v is None and label == "kv_len":
-            continue
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise SparsimInputError(f"{label} must be a positive integer, got {v!r}", field=label)
-        if v > MAX_DIM:
-            raise SparsimInputError(f"{label} is {v:,}, over the limit of {MAX_DIM:,}", field=label)
     if s.encoder and phase != "prefill":
         raise SparsimInputError(f"'{s.model_type}' is an encoder: it has no decode phase", field="phase",
                                 hint="use --phase prefill")
