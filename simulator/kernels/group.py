@@ -1,0 +1,89 @@
+"""Kernels that call each other, run as plain Python for short runs and compiled together later.
+
+numba can only call a compiled function from a compiled function, so kernels that call each other
+(the mapping engine's reuse model and search) are compiled as one group: at compile time each
+member is re-created over a copy of its module's globals in which every member name is bound to
+its `numba.njit(cache=True)` dispatcher, so the compiled entry points call compiled callees (and
+load from numba's on-disk cache like any `cache=True` kernel). Until then the module's own
+functions are the plain Python members, calling each other at plain-Python speed, and no numba
+import is paid: a short CLI run finishes before numba would have loaded.
+
+When a group compiles (deterministically, never on timing): after `simulator.kernels.jit_now()`,
+or once the estimated work of its interpreted entry calls would pass `budget` units (each entry
+says what one call costs, e.g. how many candidate mappings a search visits). Interpreted and
+compiled forms give identical floats (numba keeps IEEE semantics and the operation order; no
+fastmath), so when the switch happens never changes a result.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+
+from simulator import kernels
+
+
+class KernelGroup:
+    """The kernels of one module; `member` registers a callee, `entry` a function called from outside."""
+
+    def __init__(self, module_globals: dict, budget: float):
+        self._globals = module_globals
+        self._members: list[str] = []
+        self._jitted: dict | None = None
+        self.budget = budget
+        self.work = 0.0                     # estimated work done interpreted so far
+
+    def member(self, fn):
+        """Register `fn` (called by other members); the module keeps the plain function."""
+        self._members.append(fn.__name__)
+        return fn
+
+    def entry(self, work=None, interpreted_args=None):
+        """Decorator: register `fn` and return a callable that runs it interpreted or compiled.
+        `work(*args)` estimates one call's cost in budget units (default 1); `interpreted_args(args)`
+        may hand the plain function faster equivalents (e.g. a read-only float64 array as a list of
+        the same Python floats: the same IEEE doubles, indexed without numpy's scalar overhead)."""
+        def wrap(fn):
+            self.member(fn)
+            return _Entry(self, fn, work, interpreted_args)
+        return wrap
+
+    def compiled(self, name: str):
+        """The compiled dispatcher of member `name` (compiling the group's bindings if needed)."""
+        if self._jitted is None:
+            from numba import njit
+            g = dict(self._globals)
+            jitted = {}
+            for name_ in self._members:
+                fn = self._globals[name_]
+                fn = getattr(fn, "py_func", fn)
+                copy = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+                copy.__qualname__, copy.__module__, copy.__doc__ = fn.__qualname__, fn.__module__, fn.__doc__
+                jitted[name_] = njit(cache=True)(copy)
+            g.update(jitted)
+            self._jitted = jitted
+        return self._jitted[name]
+
+    def should_compile(self, work: float) -> bool:
+        return self._jitted is not None or kernels._jit_now or self.work + work > self.budget
+
+
+class _Entry:
+    """A group entry point: the plain function while the group runs interpreted, else its dispatcher."""
+
+    def __init__(self, group: KernelGroup, fn, work, interpreted_args):
+        self._group, self._fn, self._work, self._args = group, fn, work, interpreted_args
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args):
+        group = self._group
+        work = 1.0 if self._work is None else self._work(*args)
+        if group.should_compile(work):
+            return group.compiled(self._fn.__name__)(*args)
+        group.work += work
+        return self._fn(*(args if self._args is None else self._args(args)))
+
+    @property
+    def py_func(self):
+        """The plain Python function (as numba's dispatchers expose it)."""
+        return self._fn
