@@ -73,13 +73,18 @@ def _calls(x):
     return _twice(x) + 1.0
 
 
-def test_group_compiles_once_its_work_budget_is_spent(monkeypatch):
+def test_group_compiles_for_a_big_call_or_once_its_time_is_spent(monkeypatch):
     monkeypatch.setattr(kernels, "_jit_now", False)   # a warm_up() earlier in the session may have set it
-    group = KernelGroup(dict(globals()), budget=3.0)
+    group = KernelGroup(dict(globals()), max_call_work=10.0, seconds=3600.0)
     group.member(_twice)
-    entry = group.entry(work=lambda x: 1.0)(_calls)
+    entry = group.entry(work=lambda x: x)(_calls)
     assert [entry(1.0) for _ in range(3)] == [3.0] * 3 and group._jitted is None
-    assert entry(1.0) == 3.0 and group._jitted is not None     # the 4th call would pass the budget
+    assert entry(20.0) == 41.0 and group._jitted is not None     # estimated work over max_call_work
+    group = KernelGroup(dict(globals()), max_call_work=10.0, seconds=0.0)
+    group.member(_twice)
+    entry = group.entry(work=lambda x: x)(_calls)
+    assert entry(1.0) == 3.0 and group._jitted is None and group.spent > 0.0
+    assert entry(1.0) == 3.0 and group._jitted is not None       # the interpreted time is spent
     assert group._jitted["_calls"].py_func.__globals__["_twice"] is group._jitted["_twice"]
 
 

@@ -8,16 +8,19 @@ load from numba's on-disk cache like any `cache=True` kernel). Until then the mo
 functions are the plain Python members, calling each other at plain-Python speed, and no numba
 import is paid: a short CLI run finishes before numba would have loaded.
 
-When a group compiles (deterministically, never on timing): after `simulator.kernels.jit_now()`,
-or once the estimated work of its interpreted entry calls would pass `budget` units (each entry
-says what one call costs, e.g. how many candidate mappings a search visits). Interpreted and
-compiled forms give identical floats (numba keeps IEEE semantics and the operation order; no
-fastmath), so when the switch happens never changes a result.
+When a group compiles: after `simulator.kernels.jit_now()`; for a call whose estimated work is
+over `max_call_work` units (each entry says what one call costs, e.g. an upper bound of the
+candidate mappings a search visits), so one big call never runs interpreted; and once the group
+has spent `seconds` interpreted (about what loading numba's cache costs, so a long run pays at
+most twice the faster choice). Interpreted and compiled forms give identical floats (numba keeps
+IEEE semantics and the operation order; no fastmath), so when the switch happens never changes a
+result (tests/test_mapping_lazy.py checks it exactly).
 """
 
 from __future__ import annotations
 
 import functools
+import time
 import types
 
 from simulator import kernels
@@ -26,12 +29,12 @@ from simulator import kernels
 class KernelGroup:
     """The kernels of one module; `member` registers a callee, `entry` a function called from outside."""
 
-    def __init__(self, module_globals: dict, budget: float):
+    def __init__(self, module_globals: dict, max_call_work: float, seconds: float):
         self._globals = module_globals
         self._members: list[str] = []
         self._jitted: dict | None = None
-        self.budget = budget
-        self.work = 0.0                     # estimated work done interpreted so far
+        self.max_call_work, self.seconds = max_call_work, seconds
+        self.spent = 0.0                    # seconds spent running interpreted so far
 
     def member(self, fn):
         """Register `fn` (called by other members); the module keeps the plain function."""
@@ -40,8 +43,8 @@ class KernelGroup:
 
     def entry(self, work=None, interpreted_args=None):
         """Decorator: register `fn` and return a callable that runs it interpreted or compiled.
-        `work(*args)` estimates one call's cost in budget units (default 1); `interpreted_args(args)`
-        may hand the plain function faster equivalents (e.g. a read-only float64 array as a list of
+        `work(*args)` estimates one call's cost in units of `max_call_work` (default 1);
+        `interpreted_args(args)` may hand the plain function faster equivalents (e.g. a read-only float64 array as a list of
         the same Python floats: the same IEEE doubles, indexed without numpy's scalar overhead)."""
         def wrap(fn):
             self.member(fn)
@@ -65,7 +68,8 @@ class KernelGroup:
         return self._jitted[name]
 
     def should_compile(self, work: float) -> bool:
-        return self._jitted is not None or kernels._jit_now or self.work + work > self.budget
+        return self._jitted is not None or kernels._jit_now or work > self.max_call_work or \
+            self.spent > self.seconds
 
 
 class _Entry:
@@ -80,8 +84,11 @@ class _Entry:
         work = 1.0 if self._work is None else self._work(*args)
         if group.should_compile(work):
             return group.compiled(self._fn.__name__)(*args)
-        group.work += work
-        return self._fn(*(args if self._args is None else self._args(args)))
+        t0 = time.perf_counter()
+        try:
+            return self._fn(*(args if self._args is None else self._args(args)))
+        finally:
+            group.spent += time.perf_counter() - t0
 
     @property
     def py_func(self):

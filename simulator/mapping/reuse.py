@@ -65,10 +65,12 @@ ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1,
 CLASS_NAMES = ("K", "C", "NPQ")
 
 # The kernels below call each other: one group, plain Python for short runs, compiled together
-# once the interpreted work would pass SEARCH_BUDGET (about what loading numba costs) or after
-# `simulator.kernels.jit_now()`; see `simulator.kernels.group`.
-SEARCH_BUDGET = 40_000.0   # ~0.1-0.7 s of interpreted search (1.5-18 us per unit measured)
-_group = KernelGroup(globals(), budget=SEARCH_BUDGET)
+# for a search over MAX_INTERPRETED_WORK units, once INTERPRETED_SECONDS were spent interpreted
+# (about what loading numba's cache costs), or after `simulator.kernels.jit_now()`; see
+# `simulator.kernels.group`.
+MAX_INTERPRETED_WORK = 60_000.0   # ~0.1-1 s interpreted (1.5-18 us per unit measured)
+INTERPRETED_SECONDS = 0.5
+_group = KernelGroup(globals(), max_call_work=MAX_INTERPRETED_WORK, seconds=INTERPRETED_SECONDS)
 
 
 def _search_work(cands, counts, p, best_t, best_out):
