@@ -81,6 +81,8 @@ class _Entry:
 
     def __call__(self, *args):
         group = self._group
+        if group._jitted is not None:
+            return group._jitted[self._fn.__name__](*args)
         work = 1.0 if self._work is None else self._work(*args)
         if group.should_compile(work):
             return group.compiled(self._fn.__name__)(*args)
