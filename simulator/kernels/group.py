@@ -11,10 +11,11 @@ import is paid: a short CLI run finishes before numba would have loaded.
 When a group compiles: after `simulator.kernels.jit_now()`; for a call whose estimated work is
 over `max_call_work` units (each entry says what one call costs, e.g. an upper bound of the
 candidate mappings a search visits), so one big call never runs interpreted; and once the group
-has spent `seconds` interpreted (about what loading numba's cache costs, so a long run pays at
-most twice the faster choice). Interpreted and compiled forms give identical floats (numba keeps
-IEEE semantics and the operation order; no fastmath), so when the switch happens never changes a
-result (tests/test_mapping_lazy.py checks it exactly).
+has spent `seconds` of CPU time interpreted (about what importing numba and loading its cache
+costs, so a long run pays at most about twice the faster choice; CPU time, so a loaded machine
+does not shorten the interpreted phase). Interpreted and compiled forms give identical floats
+(numba keeps IEEE semantics and the operation order; no fastmath), so when the switch happens
+never changes a result (tests/test_mapping_lazy.py checks it exactly).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class KernelGroup:
         self._members: list[str] = []
         self._jitted: dict | None = None
         self.max_call_work, self.seconds = max_call_work, seconds
-        self.spent = 0.0                    # seconds spent running interpreted so far
+        self.spent = 0.0                    # CPU seconds spent running interpreted so far
 
     def member(self, fn):
         """Register `fn` (called by other members); the module keeps the plain function."""
@@ -86,11 +87,11 @@ class _Entry:
         work = 1.0 if self._work is None else self._work(*args)
         if group.should_compile(work):
             return group.compiled(self._fn.__name__)(*args)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             return self._fn(*(args if self._args is None else self._args(args)))
         finally:
-            group.spent += time.perf_counter() - t0
+            group.spent += time.process_time() - t0
 
     @property
     def py_func(self):

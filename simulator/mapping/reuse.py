@@ -65,11 +65,11 @@ ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1,
 CLASS_NAMES = ("K", "C", "NPQ")
 
 # The kernels below call each other: one group, plain Python for short runs, compiled together
-# for a search over MAX_INTERPRETED_WORK units, once INTERPRETED_SECONDS were spent interpreted
-# (about what loading numba's cache costs), or after `simulator.kernels.jit_now()`; see
-# `simulator.kernels.group`.
+# for a search over MAX_INTERPRETED_WORK units, once INTERPRETED_SECONDS of CPU time were spent
+# interpreted (about what importing numba and loading its cache costs: 0.6-0.9 s measured), or
+# after `simulator.kernels.jit_now()`; see `simulator.kernels.group`.
 MAX_INTERPRETED_WORK = 60_000.0   # ~0.1-1 s interpreted (1.5-18 us per unit measured)
-INTERPRETED_SECONDS = 0.5
+INTERPRETED_SECONDS = 0.7
 _group = KernelGroup(globals(), max_call_work=MAX_INTERPRETED_WORK, seconds=INTERPRETED_SECONDS)
 
 
