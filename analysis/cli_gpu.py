@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
+from simulator.cli_rich import Table, escape
 
 from simulator.cli import JSON_RESULT_OPTION, QUIET_OPTION, app, console
 from simulator.errors import SparsimInputError
