@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from simulator.cli_rich import Table, escape
+from rich.markup import escape
+from rich.table import Table
 
 from simulator.cli import JSON_RESULT_OPTION, QUIET_OPTION, app, console
 from simulator.errors import SparsimInputError

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from simulator.cli_rich import Table
+from rich.table import Table
 
 from simulator.cli import QUIET_OPTION, app, console, err_console, si
 from simulator.errors import SparsimInputError, nearest

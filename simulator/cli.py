@@ -8,15 +8,16 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from simulator.cli_conventions import plain_flags_show_no_type, print_warnings_as_lines
-from simulator.cli_rich import LazyConsole, Table
 from simulator.errors import SparsimInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="sparsim: simulate sparse neural networks on accelerator designs.")
-console = LazyConsole()
-err_console = LazyConsole(stderr=True)
+console = Console()
+err_console = Console(stderr=True)
 
 
 plain_flags_show_no_type()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from simulator.cli_rich import Table
+from rich.table import Table
 
 from simulator.cli import JSON_RESULT_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
 from simulator.errors import SparsimInputError, nearest

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
-from simulator.cli_rich import Table
+from rich.table import Table
 
 from simulator.cli import app, console, si
 from simulator.errors import SparsimInputError, install_hint
