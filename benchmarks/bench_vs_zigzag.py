@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator import load_arch, simulate  # noqa: E402
+from simulator.kernels import jit_now  # noqa: E402
 from simulator.trace import trace_from_dict  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "zigzag"
@@ -146,6 +147,7 @@ def _mapping_memo_clearer():
 def time_sparsim(trace, arch, repeats: int) -> tuple[object, float]:
     """(result, median seconds per simulate) after one warm-up run; the mapping memo is cleared per run."""
     clear_cache = _mapping_memo_clearer()
+    jit_now()   # a long run: compiled kernels (short runs start interpreted, see simulator.kernels)
     result = simulate(trace, arch)
     if repeats <= 0:
         return result, math.nan

@@ -7,7 +7,8 @@ array arguments), the first `INTERPRETED_CALLS` calls with small arrays (at most
 `INTERPRETED_MAX_ELEMENTS` elements in all) run the same function as plain Python, which gives the same floats (numba
 keeps IEEE semantics and the loop order; no fastmath); after that, or for a large input, or
 after `jit_now()` (the `warm_up()` of each kernel module calls it), the kernel is compiled
-with `numba.njit(cache=True)` or loaded from the cache. Kernels do not call each other.
+with `numba.njit(cache=True)` or loaded from the cache. These kernels do not call each other;
+kernels that do (the mapping engine's) form a `simulator.kernels.group.KernelGroup`, compiled together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Analytical access counts and timing of one mapping (Timeloop-style reuse), compiled with numba.
+"""Analytical access counts and timing of one mapping (Timeloop-style reuse); numba-compiled for long runs.
 
 A mapping of a loop nest (dims G, N, K, C, P, Q; R and S whole) at the on-chip tiling level is a
 tile size per dim and a loop order of the tile loops. G (relevant to every operand) is always
@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+
+from simulator.kernels.group import KernelGroup
 
 # Indices into the parameter vector (one float64 array, so the numba kernels take few arguments).
 D0 = 0                          # 0..5: sizes of G, N, K, C, P, Q
@@ -62,23 +63,46 @@ OBJECTIVES = {"latency": 0, "energy": 1, "edp": 2}
 REL = np.array([[0, 1, 1], [1, 1, 0], [1, 0, 1]], dtype=np.int64)
 ORDERS = np.array([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]], dtype=np.int64)
 CLASS_NAMES = ("K", "C", "NPQ")
+
+# The kernels below call each other: one group, plain Python for short runs, compiled together
+# for a search over MAX_INTERPRETED_WORK units, once INTERPRETED_SECONDS of CPU time were spent
+# interpreted (about what importing numba and loading its cache costs: 0.6-0.9 s measured), or
+# after `simulator.kernels.jit_now()`; see `simulator.kernels.group`.
+MAX_INTERPRETED_WORK = 60_000.0   # ~0.1-1 s interpreted (1.5-18 us per unit measured)
+INTERPRETED_SECONDS = 0.7
+_group = KernelGroup(globals(), max_call_work=MAX_INTERPRETED_WORK, seconds=INTERPRETED_SECONDS)
+
+
+def _search_work(cands, counts, p, best_t, best_out):
+    """Budget units of one `search_kernel` call: an upper bound of the (K, C) steps it walks."""
+    outer = 1.0
+    for d in OUTER_DIMS:
+        outer *= float(counts[d])
+    return outer * float(counts[2] + counts[3])
+
+
+def _params_as_list(args):
+    """Interpreted calls read the (read-only) parameter vector, the third argument, as Python floats."""
+    return args[:2] + (args[2].tolist(),) + args[3:]
+
+
 N_OUT = 12   # evaluate() result fields, see `RESULT_FIELDS`
 RESULT_FIELDS = ("feasible", "read_input", "read_weights", "read_outputs", "write_outputs", "stall_cycles",
                  "cycles", "energy_pj", "objective", "mult_input", "mult_weights", "mult_outputs")
 
 
-@njit(cache=True)
+@_group.member
 def _ceil(a, b):
     return math.ceil(a / b - 1e-12)
 
 
-@njit(cache=True)
+@_group.member
 def _extent(t, stride, r):
     """Input rows touched by t consecutive output rows."""
     return (t - 1.0) * stride + r if r >= stride else t * r
 
 
-@njit(cache=True)
+@_group.member
 def _halo_sum(d, t, stride, r, limit):
     """Input rows fetched over all tiles of an output dim of size d in tiles of t (halos included)."""
     n = _ceil(d, t)
@@ -86,7 +110,7 @@ def _halo_sum(d, t, stride, r, limit):
     return (n - 1) * min(_extent(t, stride, r), limit) + min(_extent(last, stride, r), limit)
 
 
-@njit(cache=True)
+@_group.member
 def footprints(t, p):
     """Elements of each operand's tile (input with its halo) and the output tile's bytes per element."""
     n_c = _ceil(p[D0 + 3], t[3])
@@ -98,7 +122,7 @@ def footprints(t, p):
     return f_in, f_w, f_out, out_width
 
 
-@njit(cache=True)
+@_group.member
 def fits(t, p):
     """Do the tiles fit every buffer (operands sharing a buffer share its usable capacity)?"""
     f_in, f_w, f_out, out_width = footprints(t, p)
@@ -113,7 +137,7 @@ def fits(t, p):
     return True
 
 
-@njit(cache=True)
+@_group.member
 def tile_terms(t, p, s):
     """Order-independent terms of tile sizes `t` into scratch `s`: tile counts of G and the three
     classes, and the whole-op data of input (halos included), weights and outputs."""
@@ -129,7 +153,7 @@ def tile_terms(t, p, s):
         s[8 + d] = _ceil(p[D0 + d], t[d])
 
 
-@njit(cache=True)
+@_group.member
 def _bypass_mult(x, s, p):
     """An operand with no on-chip buffer is streamed again for every tile of a temporal dim it does not
     depend on (splitting an unrolled dim only splits the folds the array demand already counts)."""
@@ -140,14 +164,14 @@ def _bypass_mult(x, s, p):
     return m
 
 
-@njit(cache=True)
+@_group.member
 def _bypass_outputs(s, p):
     """(partial-sum read bytes, write bytes) of outputs with no on-chip buffer."""
     rounds = p[ROUNDS] * _bypass_mult(2, s, p)
     return p[OUTS] * (rounds - 1.0) * p[ACC], p[OUTS] * ((rounds - 1.0) * p[ACC] + p[DB + 2])
 
 
-@njit(cache=True)
+@_group.entry(interpreted_args=_params_as_list)
 def evaluate(t, o, p, out):
     """Fill `out` (see RESULT_FIELDS) for tile sizes `t` (G, N, K, C, P, Q) and class order `ORDERS[o]`."""
     out[:] = 0.0
@@ -186,12 +210,12 @@ def _order_tables():
 MULT, CHANGES, CANONICAL = _order_tables()
 
 
-@njit(cache=True)
+@_group.member
 def pattern(s):
     return (s[1] > 1) * 1 + (s[2] > 1) * 2 + (s[3] > 1) * 4 + (s[0] > 1) * 8
 
 
-@njit(cache=True)
+@_group.member
 def _mult(x, s, o, pat):
     """Refetch multiplier of operand x: tile counts of its irrelevant loops above its innermost relevant one."""
     m = 1.0
@@ -201,7 +225,7 @@ def _mult(x, s, o, pat):
     return m
 
 
-@njit(cache=True)
+@_group.member
 def _fetches(x, s, o, pat):
     """How many times operand x's tile is (re)loaded over the tile schedule."""
     fetches = 1.0
@@ -213,7 +237,7 @@ def _fetches(x, s, o, pat):
     return fetches
 
 
-@njit(cache=True)
+@_group.member
 def evaluate_order(s, o, p, out):
     """Traffic, stalls, energy and objective of class order `ORDERS[o]`, given `tile_terms` in `s`."""
     pat = pattern(s)
@@ -237,7 +261,7 @@ def evaluate_order(s, o, p, out):
     out[8] = cycles if obj == 0.0 else (energy if obj == 1.0 else energy * cycles)
 
 
-@njit(cache=True)
+@_group.member
 def _onchip_need(read_in, read_w, write_out, read_out, p):
     """Cycles the busiest on-chip level needs for its traffic (fills follow the DRAM traffic)."""
     need = 0.0
@@ -247,7 +271,7 @@ def _onchip_need(read_in, read_w, write_out, read_out, p):
     return need
 
 
-@njit(cache=True)
+@_group.member
 def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
     """DRAM stall cycles of the tile schedule (see the module docstring)."""
     cpb = p[CPB]
@@ -279,7 +303,7 @@ OUTER_DIMS = np.array([0, 1, 4, 5], dtype=np.int64)
 TIE = 1e-9    # relative: values this close are equal (floating-point sums of the same terms in another order)
 
 
-@njit(cache=True)
+@_group.member
 def _better(key, moved, energy, best):
     """Lower objective; at an equal objective fewer DRAM bytes; then lower energy."""
     if key < best[0] * (1 - TIE):
@@ -293,7 +317,7 @@ def _better(key, moved, energy, best):
     return energy < best[2] * (1 - TIE)
 
 
-@njit(cache=True)
+@_group.member
 def _consider(t, p, terms, out, best, best_t, best_out):
     """Evaluate tiles `t` under each distinct order; keep the best in `best` = [objective, bytes, energy, order]."""
     tile_terms(t, p, terms)
@@ -309,14 +333,14 @@ def _consider(t, p, terms, out, best, best_t, best_out):
             best_out[:] = out
 
 
-@njit(cache=True)
+@_group.member
 def _fits_kc(t, p, cands, k, c):
     t[2] = cands[2, k]
     t[3] = cands[3, c]
     return fits(t, p)
 
 
-@njit(cache=True)
+@_group.member
 def _can_grow(t, p, cands, counts, idx):
     """Does the tile still fit with one of the outer dims one size larger? (Then it is dominated.)"""
     for d in OUTER_DIMS:
@@ -330,7 +354,7 @@ def _can_grow(t, p, cands, counts, idx):
     return False
 
 
-@njit(cache=True)
+@_group.member
 def _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
     """Cost the maximal fitting (K, C) tile pairs for the other dims in `t`: walking K up, the largest
     C that fits (below the whole C) only falls; a pair is maximal when neither tile can grow. The whole
@@ -370,7 +394,7 @@ def _staircase(t, p, cands, counts, idx, terms, out, best, best_t, best_out):
     return found
 
 
-@njit(cache=True)
+@_group.entry(work=_search_work, interpreted_args=_params_as_list)
 def search_kernel(cands, counts, p, best_t, best_out):
     """The best mapping over every candidate tile size and distinct order (ties: fewer DRAM bytes, then
     lower energy); returns its order's index, -1 if nothing fits.
