@@ -81,6 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from simulator import fpga
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, nearest
 from simulator.engines.dsp_ktiling import MAX_K_TILED_FOLDS, Buffers, tilings
@@ -180,7 +181,7 @@ class SparseChainSpec(_Strict):
         return out
 
 
-class ComputeSpec(_Strict):
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["dsp_chain"] = "dsp_chain"
     family: str = Field(default="dsp48e2", description="dsp48e2 (UltraScale+), dsp58 (Versal), dsp48e1 (7-series)")
     chain_length: int = Field(description="MAC positions (DSP slices) per cascade chain (L)")
@@ -285,6 +286,17 @@ class ComputeSpec(_Strict):
     def peak_macs_per_cycle(self) -> float:
         # L MAC positions per chain (a wide MAC spans slices_per_mac slices, see fpga.resources)
         return float(self.n_chains * self.chain_length * self.pack_n * self.pack_k)
+
+    @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
+
+    @property
+    def board_tdp_w(self) -> float | None:
+        """The card's maximum total power from its data sheet (`simulator.power.CARD_MAX_POWER_W`)."""
+        from simulator.power import CARD_MAX_POWER_W
+        limit = CARD_MAX_POWER_W.get(self.device.part)
+        return limit[0] if limit else None
 
     @property
     def static_power_w(self) -> float:

@@ -69,6 +69,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError
 from simulator.spec import Arch
@@ -124,7 +125,7 @@ class BoardPower(_Strict):
         return self
 
 
-class ComputeSpec(_Strict):
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["gpu"] = "gpu"
     vendor: str = ""
     sm_count: int = Field(ge=1, description="streaming multiprocessors (NVIDIA) / compute units (AMD)")
@@ -169,6 +170,10 @@ class ComputeSpec(_Strict):
         best = max(r.dense_flops_per_cycle_per_sm for r in self.tensor_math.values())
         return best * self.sm_count / 2.0
 
+    @property
+    def board_tdp_w(self) -> float | None:
+        return float(self.power.tdp_w) if self.power is not None and self.power.tdp_w else None
+
 
 # ----------------------------------------------------------------------------- arch checks
 
@@ -196,10 +201,9 @@ def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     spec: ComputeSpec = arch.compute
     if spec.die_area_mm2 is None:
         return 0.0
-    from simulator.area import SRAM_MM2_PER_KIB_45NM
-    sram = arch.area.sram_mm2_per_kib or SRAM_MM2_PER_KIB_45NM * (arch.energy.technology_nm / 45.0) ** 2
+    from simulator.area import sram_area_mm2
     onchip = sum((lv.capacity_kib or 0.0) for lv in arch.memory.values() if not lv.offchip)
-    return max(0.0, spec.die_area_mm2 - onchip * sram)
+    return max(0.0, spec.die_area_mm2 - sram_area_mm2(arch, onchip))
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -49,6 +49,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.engines.systolic import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
 from simulator.inputs import StrictFields
@@ -62,8 +63,7 @@ from simulator.trace import Op
 OTHER = {"weights": "activations", "activations": "weights"}
 
 
-class ComputeSpec(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["nm_tensor_core"] = "nm_tensor_core"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
@@ -110,6 +110,10 @@ class ComputeSpec(StrictFields):
     @property
     def peak_macs_per_cycle(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
 
     @property
     def pe_count(self) -> int:

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from simulator.bounds import check_folds
 from simulator.inputs import StrictFields
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.engines.vector import vector_op_cost
 from simulator.formats import bits_per_element
 from simulator.memory import array_memory_cost, ceil_div, operand_bits
@@ -66,8 +67,7 @@ class SparseSupport(StrictFields):
         return self.layerwise_nm or self.weights != "none" or self.activations != "none"
 
 
-class ComputeSpec(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["systolic"] = "systolic"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
@@ -81,6 +81,10 @@ class ComputeSpec(StrictFields):
     @property
     def peak_macs_per_cycle(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
 
     @property
     def pe_count(self) -> int:
