@@ -94,7 +94,7 @@ class MemoryCost:
     onchip_stall_cycles: float
     reads_bytes: dict[str, float] = field(default_factory=dict)
     writes_bytes: dict[str, float] = field(default_factory=dict)
-    notes: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def operand_bits(op: Op, arch: Arch, value_bits: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -311,7 +311,7 @@ def array_memory_cost(arch: Arch, M: int, N: int, K: int, dataflow: str, rows: i
         if best is None or key < best[0]:
             best = (key, float(dram_stall), reads, writes)
     (stall, _), dram_stall, reads, writes = best
-    notes = "partial sums spill to DRAM" if spill else ""
+    notes = ("partial sums spill to DRAM",) if spill else ()
     return MemoryCost(stall_cycles=stall, dram_stall_cycles=dram_stall, onchip_stall_cycles=stall - dram_stall,
                       reads_bytes=reads, writes_bytes=writes, notes=notes)
 

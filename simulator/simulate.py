@@ -89,7 +89,7 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
         "gated_macs": cost.gated_macs * executions, "utilization": cost.utilization,
         "energy_pj": sum(energy.values()), "latency_s": latency_s,
         "weights_sparsity": op.sparsity.weights.label, "activations_sparsity": op.sparsity.activations.label,
-        "notes": cost.notes,
+        "notes": cost.note_text,
     }
     if cost.mapping:
         row["mapping"] = cost.mapping

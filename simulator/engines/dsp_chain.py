@@ -684,7 +684,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
                   compute_cycles=best.compute, stall_cycles=best.port_stall + best.dram_stall,
                   macs=best.macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=spec.peak_macs_per_cycle,
                   index_selects=best.index_selects, reads_bytes=best.reads, writes_bytes=best.writes,
-                  extra_energy_pj={"device_static": best.cycles * static_pj_per_cycle}, notes="; ".join(notes))
+                  extra_energy_pj={"device_static": best.cycles * static_pj_per_cycle}, notes=tuple(notes))
 
 
 # ----------------------------------------------------------------------------- whole-trace bounds

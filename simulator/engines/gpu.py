@@ -425,7 +425,7 @@ def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: f
     return OpCost(engine="gpu", model=f"{model} [{kt.choice}]", compute_cycles=compute, stall_cycles=stall,
                   macs=macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=peak_macs_per_cycle,
                   reads_bytes=reads, writes_bytes=writes, extra_energy_pj=_board_energy_pj(arch, kt, launch),
-                  notes="; ".join(notes))
+                  notes=tuple(notes))
 
 
 def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str,
@@ -537,14 +537,14 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
                       for g in gemms)
     _check_capacity(spec, total_bytes)
     grouped = op.kind == "moe_gemm"
-    kind_word = "grouped" if grouped else ("batched" if sum(g.count for g in gemms) > 1 else "")
+    gemm_word = "grouped GEMM" if grouped else ("batched GEMM" if sum(g.count for g in gemms) > 1 else "GEMM")
 
     if sparse_operand:
         kt = _tiled_gemm_time(arch, gemms, bits, rate.sparse_2_4_flops_per_cycle_per_sm,
                               spec.efficiency.sparse_tensor, True, spec.sparse_split_k)
         launches = 1 + spec.sparse_extra_launches
-        model = f"gpu 2:4 sparse {kind_word} GEMM ({dtype}): tile waves at the sparse peak, compressed operand"
-        return _cost(op, arch, kt, launches, model.replace("  ", " "), dense_macs / 2.0, notes,
+        model = f"gpu 2:4 sparse {gemm_word} ({dtype}): tile waves at the sparse peak, compressed operand"
+        return _cost(op, arch, kt, launches, model, dense_macs / 2.0, notes,
                      _dense_peak_macs(spec, rate))
 
     if max(g.M for g in gemms) <= spec.gemv_max_m and not grouped:
@@ -558,8 +558,8 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
 
     kt = _tiled_gemm_time(arch, gemms, bits, rate.dense_flops_per_cycle_per_sm, spec.efficiency.tensor,
                           False, spec.split_k and not grouped)
-    model = f"gpu {kind_word} GEMM ({dtype}): CTA tile waves bounded by tensor math, L2 and HBM"
-    return _cost(op, arch, kt, 1, model.replace("  ", " "), dense_macs, notes, _dense_peak_macs(spec, rate))
+    model = f"gpu {gemm_word} ({dtype}): CTA tile waves bounded by tensor math, L2 and HBM"
+    return _cost(op, arch, kt, 1, model, dense_macs, notes, _dense_peak_macs(spec, rate))
 
 
 def estimate(op: Op, arch: Arch) -> OpCost:
