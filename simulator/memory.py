@@ -43,6 +43,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import math
+
 import numpy as np
 
 from simulator.formats import bits_per_element
@@ -316,20 +318,50 @@ def array_memory_cost(arch: Arch, M: int, N: int, K: int, dataflow: str, rows: i
                       reads_bytes=reads, writes_bytes=writes, notes=notes)
 
 
-def streaming_memory_cost(arch: Arch, bytes_read: float, bytes_written: float,
-                          compute_cycles: float) -> MemoryCost:
-    """An op that streams its operands once through DRAM (vector ops, GEMV-like): the slower of
-    compute and transfer bounds it (transfers overlap compute when double-buffered)."""
-    dram = arch.memory[arch.offchip_name]
-    transfer = 0.0 if dram.ideal else (bytes_read + bytes_written) / dram.bandwidth_bytes_per_cycle
-    stall = max(0.0, transfer - compute_cycles) if dram.double_buffered else transfer
-    reads = {name: 0.0 for name in arch.memory}
-    writes = {name: 0.0 for name in arch.memory}
-    reads[arch.offchip_name] = bytes_read
-    writes[arch.offchip_name] = bytes_written
-    return MemoryCost(stall_cycles=stall, dram_stall_cycles=stall, onchip_stall_cycles=0.0,
+# ----------------------------------------------------------------------------- the engines' view of the hierarchy
+
+def no_traffic(arch: Arch) -> dict[str, float]:
+    """Zero bytes at every level (a traffic dict to fill)."""
+    return {name: 0.0 for name in arch.memory}
+
+
+def offchip_bytes_per_cycle(arch: Arch, efficiency: float = 1.0) -> float:
+    """Off-chip bytes per cycle at `efficiency` x the level's peak (inf when ideal)."""
+    return arch.memory[arch.offchip_name].bytes_per_cycle * efficiency
+
+
+def last_onchip_level(arch: Arch) -> str | None:
+    """The outermost on-chip level (a GPU's L2), None when the arch has none."""
+    onchip = [name for name, level in arch.memory.items() if not level.offchip]
+    return onchip[-1] if onchip else None
+
+
+def usable_bytes(arch: Arch, level: str) -> float:
+    """Capacity a tile may use at `level`: half of it when double-buffered."""
+    lv = arch.memory[level]
+    return lv.capacity_bytes * (0.5 if lv.double_buffered else 1.0)
+
+
+def streaming_memory_cost(arch: Arch, bytes_read: float, bytes_written: float, compute_cycles: float, *,
+                          level: str | None = None, bytes_per_cycle: float | None = None,
+                          double_buffered: bool | None = None) -> MemoryCost:
+    """An op that streams its operands once through one level (DRAM by default; vector ops,
+    GEMV-like): the slower of compute and transfer bounds it (transfers overlap compute when
+    double-buffered). `bytes_per_cycle` / `double_buffered` override the level's own figures
+    (an engine's achievable bandwidth; a buffer an engine streams through on chip)."""
+    level = level or arch.offchip_name
+    lv = arch.memory[level]
+    bpc = lv.bytes_per_cycle if bytes_per_cycle is None else bytes_per_cycle
+    transfer = (bytes_read + bytes_written) / bpc if math.isfinite(bpc) else 0.0
+    double = lv.double_buffered if double_buffered is None else double_buffered
+    stall = max(0.0, transfer - compute_cycles) if double else transfer
+    reads, writes = no_traffic(arch), no_traffic(arch)
+    reads[level] = bytes_read
+    writes[level] = bytes_written
+    dram_stall = stall if lv.offchip else 0.0
+    return MemoryCost(stall_cycles=stall, dram_stall_cycles=dram_stall, onchip_stall_cycles=stall - dram_stall,
                       reads_bytes=reads, writes_bytes=writes)
 
 
 __all__ = ["FoldGrid", "fold_grid", "MemoryCost", "array_memory_cost", "streaming_memory_cost",
-           "operand_bits", "ceil_div"]
+           "operand_bits", "ceil_div", "no_traffic", "offchip_bytes_per_cycle", "last_onchip_level", "usable_bytes"]

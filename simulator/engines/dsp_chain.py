@@ -79,7 +79,9 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from simulator import fpga
+from simulator import fpga, memory
+from simulator.engines.vector import vector_work
+from simulator.memory import streaming_memory_cost
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
@@ -336,8 +338,7 @@ def check_spec(spec: ComputeSpec) -> None:
 
 def offchip_bytes_per_cycle(arch: Arch) -> float:
     """Achieved off-chip bytes per cycle: the level's peak x `offchip_efficiency` (inf when ideal)."""
-    dram = arch.memory[arch.offchip_name]
-    return math.inf if dram.ideal else dram.bandwidth_bytes_per_cycle * arch.compute.offchip_efficiency
+    return memory.offchip_bytes_per_cycle(arch, arch.compute.offchip_efficiency)
 
 
 # ----------------------------------------------------------------------------- sparsity choice
@@ -408,11 +409,6 @@ class _Cost:
     @property
     def cycles(self) -> float:
         return self.compute + self.port_stall + self.dram_stall
-
-
-def _usable(arch: Arch, level: str) -> float:
-    lv = arch.memory[level]
-    return lv.capacity_bytes * (0.5 if lv.double_buffered else 1.0)
 
 
 def _act_width(spec: ComputeSpec) -> float:
@@ -502,7 +498,7 @@ def _gemm_plan(spec, arch, mode, M, N, K, count, plan, instances=1, b_operand="w
                    out_tile=p_m_hw * p_n * o_b, psum_row=p_n * p.accumulator / 8.0,
                    psum_row_all=N * p.accumulator / 8.0,
                    ws_rows=spec.weight_stationary_rows, a_lvl=a_lvl, w_lvl=w_lvl, o_lvl=o_lvl,
-                   usable={n: _usable(arch, n) for n in arch.memory})
+                   usable={n: memory.usable_bytes(arch, n) for n in arch.memory})
     # On-chip residency between ops (FlightLLM's always-on-chip decode): the whole tensor of all
     # `count` GEMMs must fit its level; weights / KV must fit with every `instances` copy (layers),
     # since they stay there for the whole run.
@@ -571,8 +567,8 @@ def _tiled_cost(spec, arch, mode, shape, plan, bufs, tiling, resident, issue_byt
     if mode.kind == "nm":
         cost.index_selects = dense_macs * kept
     cost.k_tiling = tiling.label
-    reads = {n: 0.0 for n in arch.memory}
-    writes = {n: 0.0 for n in arch.memory}
+    reads = memory.no_traffic(arch)
+    writes = memory.no_traffic(arch)
     off = arch.offchip_name
     reads[off] += float(load.sum()) * count
     writes[off] += float(store.sum()) * count
@@ -604,31 +600,24 @@ def _vector_cost(op: Op, arch: Arch) -> OpCost:
     `onchip_resident` and fit it (bounded by its ports), else through off-chip memory at the derated
     bandwidth. The slower of compute and transfer bounds the op (double-buffered streaming)."""
     spec: ComputeSpec = arch.compute
-    d = op.dims
     lanes = spec.vector_lanes or spec.n_chains
-    compute = float(math.ceil(d.elements / lanes) * max(1, math.ceil(d.flops_per_element)))
     bits = spec.precision.activations
-    rd, wr = d.elements * d.inputs * bits / 8.0, d.elements * bits / 8.0
-    reads = {n: 0.0 for n in arch.memory}
-    writes = {n: 0.0 for n in arch.memory}
+    work = vector_work(op, lanes, bits, bits)
+    compute, rd, wr = work.lane_cycles, work.read_bytes, work.write_bytes
     a_lvl = arch.buffer_for("activations")
     on_chip = "activations" in spec.onchip_resident and a_lvl is not None and \
         rd + wr <= arch.memory[a_lvl].capacity_bytes
     if on_chip:
-        reads[a_lvl], writes[a_lvl] = rd, wr
-        bpc = arch.memory[a_lvl].bytes_per_cycle
+        mem = streaming_memory_cost(arch, rd, wr, compute, level=a_lvl, double_buffered=True)
         where = f"on chip ({a_lvl})"
     else:
-        reads[arch.offchip_name], writes[arch.offchip_name] = rd, wr
-        bpc = offchip_bytes_per_cycle(arch)
+        mem = streaming_memory_cost(arch, rd, wr, compute, bytes_per_cycle=offchip_bytes_per_cycle(arch))
         where = "off chip"
-    transfer = (rd + wr) / bpc if math.isfinite(bpc) else 0.0
-    double = on_chip or arch.memory[arch.offchip_name].double_buffered
-    stall = max(0.0, transfer - compute) if double else transfer
+    stall = mem.stall_cycles
     static_pj = spec.static_power_w / arch.clock_hz * 1e12
     return OpCost(engine="dsp_chain", model=f"dsp_chain vector lanes x{lanes}, streaming {where} (analytic)",
                   compute_cycles=compute, stall_cycles=stall, macs=0.0, dense_macs=0.0,
-                  peak_macs_per_cycle=float(lanes), reads_bytes=reads, writes_bytes=writes,
+                  peak_macs_per_cycle=float(lanes), reads_bytes=mem.reads_bytes, writes_bytes=mem.writes_bytes,
                   extra_energy_pj={"device_static": (compute + stall) * static_pj})
 
 
@@ -644,7 +633,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     best_mode, best = None, None
     for mode in weight_modes(spec, op):        # dense first: it wins ties
         parts = [_gemm(spec, arch, mode, g.M, g.N, g.K, g.count, op.repeat, b_operand) for g in shapes]
-        total = _Cost(reads={n: 0.0 for n in arch.memory}, writes={n: 0.0 for n in arch.memory})
+        total = _Cost(reads=memory.no_traffic(arch), writes=memory.no_traffic(arch))
         for c in parts:
             total.compute += c.compute
             total.port_stall += c.port_stall

@@ -71,7 +71,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
+from simulator.engines.vector import vector_work
 from simulator.errors import SparsimInputError
+from simulator.memory import last_onchip_level, no_traffic
+from simulator.memory import offchip_bytes_per_cycle as offchip_bytes_per_cycle_at
 from simulator.spec import Arch
 from simulator.trace import Op, Sparsity
 
@@ -179,18 +182,15 @@ class ComputeSpec(ComputeSpecBase):
 
 def _levels(arch: Arch) -> tuple[str, str]:
     """(L2 level name, HBM level name) of a GPU arch."""
-    onchip = [n for n, lv in arch.memory.items() if not lv.offchip]
-    return onchip[-1], arch.offchip_name
+    return last_onchip_level(arch), arch.offchip_name
 
 
 def check_arch(arch: Arch) -> None:
     """A GPU arch needs an on-chip L2 (sram) level and HBM, both with finite bandwidth."""
-    names = list(arch.memory)
-    onchip = [n for n in names if not arch.memory[n].offchip]
-    if not onchip:
+    if last_onchip_level(arch) is None:
         raise SparsimInputError("a GPU arch needs an on-chip L2 level before HBM", field="memory",
                                 hint="add l2: {kind: sram, capacity_kib: ..., bandwidth_bytes_per_cycle: ...}")
-    for name in (onchip[-1], names[-1]):
+    for name in _levels(arch):
         if arch.memory[name].ideal:
             raise SparsimInputError("GPU memory levels need a finite bandwidth, not ideal: true",
                                     field=f"memory.{name}", hint="set bandwidth_bytes_per_cycle")
@@ -267,8 +267,7 @@ def _bandwidths(arch: Arch, kernel: str = "stream") -> tuple[float, float]:
     """(L2, HBM) achievable bytes per cycle for a kernel family (see `_hbm_efficiency`)."""
     l2, hbm = _levels(arch)
     eff = arch.compute.efficiency
-    return (arch.memory[l2].bytes_per_cycle * eff.l2,
-            arch.memory[hbm].bytes_per_cycle * _hbm_efficiency(eff, kernel))
+    return (arch.memory[l2].bytes_per_cycle * eff.l2, offchip_bytes_per_cycle_at(arch, _hbm_efficiency(eff, kernel)))
 
 
 def offchip_bytes_per_cycle(arch: Arch) -> float:
@@ -370,8 +369,8 @@ def _launch_cycles(arch: Arch, launches: int = 1) -> float:
 
 def _traffic(arch: Arch, kt: KernelTime) -> tuple[dict, dict]:
     l2, hbm = _levels(arch)
-    reads = {n: 0.0 for n in arch.memory}
-    writes = {n: 0.0 for n in arch.memory}
+    reads = no_traffic(arch)
+    writes = no_traffic(arch)
     reads[hbm], writes[hbm] = kt.hbm_read_bytes, kt.hbm_write_bytes
     reads[l2], writes[l2] = kt.l2_read_bytes, kt.l2_write_bytes
     return reads, writes
@@ -447,9 +446,8 @@ def _check_capacity(spec: ComputeSpec, total_bytes: float) -> None:
 # ----------------------------------------------------------------------------- per op kind
 
 def _vector_cost(op: Op, arch: Arch) -> OpCost:
-    d = op.dims
-    b = op.precision.activations / 8.0
-    kt = _streaming(arch, d.elements * d.inputs * b, d.elements * op.precision.outputs / 8.0, 0.0,
+    work = vector_work(op, None, op.precision.activations, op.precision.outputs)  # math hidden under HBM time
+    kt = _streaming(arch, work.read_bytes, work.write_bytes, work.lane_cycles,
                     "streaming kernel (bytes / achievable HBM bandwidth)")
     return _cost(op, arch, kt, 1, "gpu memory-bound kernel: bytes / achievable HBM bandwidth", 0.0, [],
                  arch.compute.peak_macs_per_cycle)
