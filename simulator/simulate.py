@@ -76,7 +76,7 @@ def _mac_bits(arch: Arch, op: Op) -> int:
 
 def op_row(op: Op, arch: Arch, estimate) -> dict:
     cost = estimate(op, arch)
-    executions = op.repeat * (1.0 - op.skip_probability)
+    executions = op.executions
     cycles = cost.cycles * executions
     latency_s = cycles / arch.clock_hz
     energy = op_energy_pj(cost, arch, _mac_bits(arch, op), executions, latency_s)

@@ -629,7 +629,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     if op.is_vector:
         return _vector_cost(op, arch)
     shapes = op.gemm_shapes()
-    b_operand = "kv" if op.kind in ("attention_qk", "attention_pv") else "weights"
+    b_operand = op.dims.b_operand
     best_mode, best = None, None
     for mode in weight_modes(spec, op):        # dense first: it wins ties
         parts = [_gemm(spec, arch, mode, g.M, g.N, g.K, g.count, op.repeat, b_operand) for g in shapes]
@@ -695,10 +695,9 @@ def memory_bound(trace: Trace, arch: Arch, tokens: int | None = None) -> dict:
     for op in trace.ops:
         if op.is_vector:
             continue
-        executions = op.repeat * (1.0 - op.skip_probability)
-        if op.kind in ("attention_qk", "attention_pv"):
-            d = op.dims
-            kv_bytes += d.batch * d.n_kv_heads * d.kv_len * d.head_dim * spec.precision.weights / 8.0 * executions
+        executions = op.executions
+        if op.dims.b_operand == "kv":
+            kv_bytes += op.dims.kv_elements * spec.precision.weights / 8.0 * executions
             continue
         bits = min(stored_weight_bits(spec, m) for m in weight_modes(spec, op))
         for g in op.gemm_shapes():

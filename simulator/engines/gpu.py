@@ -76,7 +76,7 @@ from simulator.errors import SparsimInputError
 from simulator.memory import last_onchip_level, no_traffic
 from simulator.memory import offchip_bytes_per_cycle as offchip_bytes_per_cycle_at
 from simulator.spec import Arch
-from simulator.trace import Op, Sparsity
+from simulator.trace import AttentionDims, Op, Sparsity
 
 Dtype = Literal["fp16", "bf16", "tf32", "fp32", "int8", "fp8"]
 DTYPES_FOR_BITS: dict[int, tuple[str, ...]] = {16: ("fp16", "bf16"), 8: ("int8", "fp8"), 32: ("tf32", "fp32")}
@@ -460,7 +460,7 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
     _, rate = tensor_rate(spec, bits)
     b = bits / 8.0
     flops = 2.0 * d.batch * d.heads * d.q_len * d.kv_len * d.head_dim   # this half (QK^T or PV)
-    kv_bytes = d.batch * d.n_kv_heads * d.kv_len * d.head_dim * b         # K (qk) or V (pv), read once
+    kv_bytes = d.kv_elements * b                                          # K (qk) or V (pv), read once
     q_or_o = d.batch * d.heads * d.q_len * d.head_dim * b                 # Q read (qk) or O written (pv)
     _check_capacity(spec, 2 * kv_bytes + 2 * q_or_o)
     per_sm = rate.dense_flops_per_cycle_per_sm * spec.efficiency.attention
@@ -534,7 +534,7 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
     total_bytes = sum((g.M * g.K * bits["a"] + g.K * g.N * bits["b"] + g.M * g.N * bits["c"]) / 8.0 * g.count
                       for g in gemms)
     _check_capacity(spec, total_bytes)
-    grouped = op.kind == "moe_gemm"
+    grouped = op.dims.grouped
     gemm_word = "grouped GEMM" if grouped else ("batched GEMM" if sum(g.count for g in gemms) > 1 else "GEMM")
 
     if sparse_operand:
@@ -564,7 +564,7 @@ def estimate(op: Op, arch: Arch) -> OpCost:
     """Cycles (at the spec clock) of one execution of `op` as one GPU kernel."""
     if op.is_vector:
         return _vector_cost(op, arch)
-    if op.kind in ("attention_qk", "attention_pv"):
+    if isinstance(op.dims, AttentionDims):
         return _attention_cost(op, arch)
     return _gemm_cost(op, arch)
 
