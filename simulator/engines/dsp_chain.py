@@ -101,7 +101,7 @@ class _Strict(StrictFields):
 
 
 class DeviceSpec(_Strict):
-    """The FPGA's budget: a known `part` (see simulator.fpga.DEVICES) and/or explicit counts."""
+    """The FPGA's budget: a known `part` (arch_configs/fpga_devices/, `simulator.fpga.DEVICES`) and/or explicit counts."""
     part: str | None = None
     dsp: int | None = Field(default=None, ge=0)
     bram36: int | None = Field(default=None, ge=0)

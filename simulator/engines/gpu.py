@@ -80,7 +80,6 @@ from simulator.trace import AttentionDims, Op, Sparsity
 
 Dtype = Literal["fp16", "bf16", "tf32", "fp32", "int8", "fp8"]
 DTYPES_FOR_BITS: dict[int, tuple[str, ...]] = {16: ("fp16", "bf16"), 8: ("int8", "fp8"), 32: ("tf32", "fp32")}
-BITS_FOR_DTYPE = {"fp16": 16, "bf16": 16, "tf32": 32, "fp32": 32, "int8": 8, "fp8": 8}
 SPLIT_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
 ATTENTION_BLOCK_Q = 128
 
@@ -570,4 +569,4 @@ def estimate(op: Op, arch: Arch) -> OpCost:
 
 
 __all__ = ["ComputeSpec", "TensorRate", "Efficiency", "BoardPower", "estimate", "check_arch", "compute_area_mm2",
-           "tensor_rate", "runs_as_2_4", "BITS_FOR_DTYPE", "DTYPES_FOR_BITS"]
+           "tensor_rate", "runs_as_2_4", "DTYPES_FOR_BITS"]
