@@ -66,7 +66,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase

@@ -46,13 +46,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase
 from simulator.engines.array import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
-from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
                                 parse_pattern, tile_max_slots)

@@ -37,7 +37,7 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from simulator.inputs import StrictFields
 from simulator.cost import OpCost
@@ -46,7 +46,7 @@ from simulator.engines.array import (Dataflow, compressed_k_bits, compute_cycles
                                       gemm_on_array, value_bits)
 from simulator.engines.vector import vector_op_cost
 from simulator.memory import ceil_div
-from simulator.sparsity import block_extents, index_bits, operand_density, tile_max_nnz
+from simulator.sparsity import block_extents, operand_density, tile_max_nnz
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
@@ -192,3 +192,8 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
 
 def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     return arch.compute.pe_count * pe_mm2
+
+
+# compute_cycles / folds_and_cycles_per_fold / value_bits live in simulator.engines.array (re-exported here)
+__all__ = ["ComputeSpec", "SparseSupport", "estimate", "compute_area_mm2", "layerwise_k", "compute_cycles",
+           "folds_and_cycles_per_fold", "value_bits", "gemm_on_array", "compressed_k_bits", "Dataflow"]
