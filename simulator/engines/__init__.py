@@ -15,7 +15,9 @@ The contract is `simulator.engines.base.Engine`. To add an engine:
    `register_engine(kind, module_name)` at run time, e.g. from a plugin or a test).
 
 Nothing else changes: arch loading, `simulate`, area, sweeps and the system model reach an
-engine only through `load_engine(kind)`.
+engine only through `load_engine(kind)`. A registry line also adds the block to the generated
+spec docs: run `python -m simulator.docs_gen` (tests/test_docs_gen.py checks they are current).
+tests/test_engine_contract.py registers a toy engine this way.
 """
 
 from __future__ import annotations
