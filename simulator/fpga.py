@@ -228,7 +228,7 @@ def resources(spec, arch=None) -> dict:
     if spec.int8_packing and segments > 1:
         used["lut"] += chains * segments * LUT_PER_SEGMENT
         used["ff"] += chains * segments * FF_PER_SEGMENT
-    rows = getattr(spec, "weight_stationary_rows", 1)
+    rows = spec.weight_stationary_rows
     if rows > 1:  # per-row partial sums of the stationary rows, in LUTRAM (64 bits per LUT)
         used["lut"] += chains * lanes * rows * fam.acc_bits / 64.0
     used["lut"] += pes * LUT_PER_PE
