@@ -68,8 +68,8 @@ def test_a_registered_toy_engine_simulates_an_op(toy):
 
 
 def test_unknown_kind_error_is_unchanged_and_names_the_registered_kinds(toy):
+    assert toy_arch().compute.kind == "toy"
     with pytest.raises(SparsimInputError) as info:
-        toy_arch().model_copy()  # the toy loads
         arch_from_dict({"clock_mhz": 1, "compute": {"kind": "tyo"},
                         "memory": {"dram": {"kind": "dram", "ideal": True}}})
     assert "unknown compute kind 'tyo'" in str(info.value) and "toy" in str(info.value)
