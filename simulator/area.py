@@ -6,7 +6,7 @@
 - SRAM: a 45 nm 6T cell is ~0.35 um^2 (Intel 45 nm); with ~50% array efficiency
   ~0.7 um^2 per bit -> 0.0057 mm^2 per KiB.
 Scaling: area scales with (technology_nm / 45)^2 (ideal scaling; real SRAM scales worse).
-Engines with non-PE compute (DSP slices, SMs) provide `compute_area_mm2(arch, pe_mm2)`.
+Each engine's `compute_area_mm2(arch, pe_mm2)` hook (`simulator.engines.base.Engine`) gives its compute part.
 """
 
 from __future__ import annotations
@@ -24,19 +24,21 @@ def pe_area_mm2(arch: Arch, bits: int) -> float:
     return PE_UM2_45NM[key] * 1e-6 * (arch.energy.technology_nm / 45.0) ** 2
 
 
+def sram_area_mm2(arch: Arch, kib: float) -> float:
+    """Area of `kib` KiB of on-chip SRAM: the arch's figure, else the 45 nm default scaled."""
+    per_kib = arch.area.sram_mm2_per_kib or SRAM_MM2_PER_KIB_45NM * (arch.energy.technology_nm / 45.0) ** 2
+    return kib * per_kib
+
+
 def area_breakdown_mm2(arch: Arch) -> dict[str, float]:
     """Area per component (mm^2); the components sum to the total."""
-    from simulator.engines import engine_module
-    compute = arch.compute
-    precision = getattr(compute, "precision", None)
+    from simulator.engines import load_engine
+    precision = arch.compute.datapath_precision
     bits = max(precision.activations, precision.weights) if precision is not None else 8
-    parts: dict[str, float] = {}
-    area_fn = getattr(engine_module(compute.kind), "compute_area_mm2", None)
-    parts["compute"] = area_fn(arch, pe_area_mm2(arch, bits)) if area_fn else 0.0
-    sram = arch.area.sram_mm2_per_kib or SRAM_MM2_PER_KIB_45NM * (arch.energy.technology_nm / 45.0) ** 2
+    parts: dict[str, float] = {"compute": load_engine(arch.compute.kind).compute_area_mm2(arch, pe_area_mm2(arch, bits))}
     for name, level in arch.memory.items():
         if not level.offchip:
-            parts[name] = (level.capacity_kib or 0.0) * sram
+            parts[name] = sram_area_mm2(arch, level.capacity_kib or 0.0)
     parts["fixed"] = arch.area.fixed_mm2
     return parts
 

@@ -53,7 +53,7 @@ def _arch_note(arch) -> str:
     """'800 MHz, a8/w8 operands' for a table title: the clock and the datapath precision."""
     if arch is None:
         return ""
-    p = getattr(arch.compute, "precision", None)
+    p = arch.compute.datapath_precision
     bits = f", a{p.activations}/w{p.weights} operands" if p is not None else ""
     return f" ({arch.clock_mhz:g} MHz{bits})"
 

@@ -24,8 +24,13 @@ class OpCost:
     reads_bytes: dict[str, float] = field(default_factory=dict)   # per memory level
     writes_bytes: dict[str, float] = field(default_factory=dict)
     extra_energy_pj: dict[str, float] = field(default_factory=dict)  # engine-specific components, already in pJ
-    notes: str = ""
+    notes: tuple[str, ...] = ()     # what the user must know (sparsity not exploited, ...), one string each
     mapping: str = ""               # the chosen mapping (tile sizes | loop order), engines with a mapping search
+
+    @property
+    def note_text(self) -> str:
+        """The notes as one '; '-separated line (the result table's `notes` column)."""
+        return "; ".join(self.notes)
 
     @property
     def cycles(self) -> float:

@@ -49,6 +49,7 @@ def arch_schema() -> dict:
         sub["title"] = f"compute (kind: {kind})"
         defs[name] = sub
         options.append({"$ref": f"#/$defs/{name}"})
+    defs.pop("ComputeSpecBase", None)  # the Python base of the blocks below, not a block itself
     schema["properties"]["compute"] = {"oneOf": options, "title": "Compute",
                                        "description": "the compute engine; `kind` selects which block applies"}
     return _finish(schema, "sparsim arch spec")

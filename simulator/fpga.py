@@ -15,11 +15,12 @@ What is modelled
   while n * 2^(a+w-2) <= 2^(pack_shift-1) - 1, i.e. 7 for INT8 x INT8 on DSP48E2 (the limit
   WP486 works around by cutting the cascade and adding in fabric). Longer chains are cut into
   segments of that length whose partial sums are extracted and added in LUTs.
-- Devices (`DEVICES`): DSP, BRAM36, URAM, LUT and FF counts from the AMD product tables
+- Devices (`DEVICES`, one data file per part in arch_configs/fpga_devices/): DSP, BRAM36, URAM,
+  LUT and FF counts from the AMD product tables
   (UltraScale+ DS890 / Alveo U280 DS963 for XCU280; DS890 for XCVU9P on the VCU1525;
   Versal AI Core DS950 for XCVC1902 on the VCK190). Static power is an order-of-magnitude
   placeholder for a warm 16 nm / 7 nm part (replace it with a Vivado `report_power` or
-  XPE number for a real design).
+  XPE number for a real design). A new part is one more file there.
 - Memories: BRAM is counted FINN-style from a memory's width and depth, choosing the best
   of the BRAM18 aspect ratios (16Kx1, 8Kx2, 4Kx4, 2Kx9, 1Kx18, 512x36 simple dual-port);
   two BRAM18 make one BRAM36. URAM (fixed 4Kx72) = ceil(width/72) * ceil(depth/4096).
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 from simulator.errors import SparsimInputError, nearest
 
@@ -104,11 +106,6 @@ def slices_per_mac(fam: DspFamily, a_bits: int, w_bits: int) -> int:
     return math.ceil(wide / fam.a_bits) * math.ceil(narrow / fam.b_bits)
 
 
-# Per-bit access energies of FPGA memories (pJ/bit, 16 nm; see the module docstring). The
-# shipped specs put them in each level's read_energy_pj_per_bit.
-FPGA_LEVEL_PJ_PER_BIT = {"bram": 0.10, "uram": 0.12, "hbm": 3.9, "ddr": 20.0}
-
-
 def offchip_bytes_per_cycle(channels: int, gb_per_s_per_channel: float, clock_mhz: float) -> float:
     """Peak off-chip bytes per fabric cycle: HBM pseudo-channels or DDR channels x their rate.
     U280: 32 PCs x 14.375 GB/s at 225 MHz = 2044.4 (UG1393); VCU1525: 4 x 19.2 GB/s at 200 MHz = 384.
@@ -130,32 +127,24 @@ class Device:
     source: str
 
 
-DEVICES: dict[str, Device] = {
-    # Alveo U280 (XCU280, VU37P-class, 16 nm, 8 GiB HBM2): DS963 / DS890.
-    "xcu280": Device("xcu280", dsp=9024, bram36=2016, uram=960, lut=1_303_680, ff=2_607_360,
-                     static_power_w=12.0, source="AMD DS963 Alveo U280 data sheet; DS890"),
-    # VCU1525 / Alveo U200 class (XCVU9P, 16 nm): DS890.
-    "xcvu9p": Device("xcvu9p", dsp=6840, bram36=2160, uram=960, lut=1_182_240, ff=2_364_480,
-                     static_power_w=10.0, source="AMD DS890 UltraScale+ product table (XCVU9P)"),
-    # VCK190 (XCVC1902, Versal AI Core, 7 nm; DSP58 'DSP Engines'): DS950.
-    "xcvc1902": Device("xcvc1902", dsp=1968, bram36=967, uram=463, lut=899_840, ff=1_799_680,
-                       static_power_w=6.0, source="AMD DS950 Versal AI Core data sheet (XCVC1902)"),
-}
+DEVICES_FOLDER = Path(__file__).resolve().parents[1] / "arch_configs" / "fpga_devices"
 
 
-def device_part(name: str) -> Device:
-    if name not in DEVICES:
-        guess = nearest(name, DEVICES)
-        raise SparsimInputError(f"unknown FPGA part '{name}'", field="compute.device.part",
-                                hint=(f"did you mean '{guess}'? " if guess else "") + "known: " + ", ".join(DEVICES)
-                                + "; or give dsp, bram36, uram, lut and ff counts yourself")
-    return DEVICES[name]
+def _load_devices(folder: Path = DEVICES_FOLDER) -> dict[str, Device]:
+    """The device table, one YAML file per part (read once, at import)."""
+    from simulator.inputs import read_yaml_file
+    out: dict[str, Device] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = read_yaml_file(path, "FPGA device")
+        out[data["part"]] = Device(**data)
+    return out
+
+
+DEVICES: dict[str, Device] = _load_devices()
 
 
 # ----------------------------------------------------------------------------- memories
 
-BRAM36_BITS = 36 * 1024
-URAM_BITS = 288 * 1024
 BRAM18_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))  # depth x width
 
 
@@ -239,7 +228,7 @@ def resources(spec, arch=None) -> dict:
     if spec.int8_packing and segments > 1:
         used["lut"] += chains * segments * LUT_PER_SEGMENT
         used["ff"] += chains * segments * FF_PER_SEGMENT
-    rows = getattr(spec, "weight_stationary_rows", 1)
+    rows = spec.weight_stationary_rows
     if rows > 1:  # per-row partial sums of the stationary rows, in LUTRAM (64 bits per LUT)
         used["lut"] += chains * lanes * rows * fam.acc_bits / 64.0
     used["lut"] += pes * LUT_PER_PE
@@ -333,6 +322,6 @@ def check_resources(arch) -> None:
                             hint="use fewer chains/PEs or fewer sparse patterns, or a bigger part")
 
 
-__all__ = ["DspFamily", "FAMILIES", "offchip_bytes_per_cycle", "FPGA_LEVEL_PJ_PER_BIT", "family", "packed_chain_limit",
-           "slices_per_mac", "Device", "DEVICES", "device_part", "bram18_count", "bram36_count", "uram_count",
+__all__ = ["DspFamily", "FAMILIES", "offchip_bytes_per_cycle", "family", "packed_chain_limit",
+           "slices_per_mac", "Device", "DEVICES", "bram18_count", "bram36_count", "uram_count",
            "finn_mvu", "level_blocks", "resources", "resources_report", "check_resources"]

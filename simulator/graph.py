@@ -200,7 +200,7 @@ def fused_costs(trace: Trace, arch, costs: dict, graph: nx.DiGraph | None = None
         reads[dram] = reads.get(dram, 0.0) - r
         writes[dram] = writes.get(dram, 0.0) - w
         stall = max(0.0, cost.stall_cycles - (r + w) / bytes_per_cycle)
-        note = "; ".join(x for x in (cost.notes, "fused with a neighbour (tensor kept on chip)") if x)
+        note = (*cost.notes, "fused with a neighbour (tensor kept on chip)")
         new[name] = replace(cost, stall_cycles=stall, reads_bytes=reads, writes_bytes=writes, notes=note)
         op = graph.nodes[name]["op"]
         total_saved += (r + w) * op.repeat * (1.0 - op.skip_probability)

@@ -36,15 +36,7 @@ CARD_MAX_POWER_W: dict[str, tuple[float, str]] = {
 
 def board_tdp_w(arch: Arch) -> float | None:
     """The board power limit of one core of `arch` in watts, or None when the spec does not give one."""
-    compute = arch.compute
-    power = getattr(compute, "power", None)
-    if power is not None and getattr(power, "tdp_w", None):
-        return float(power.tdp_w)
-    device = getattr(compute, "device", None)
-    part = getattr(device, "part", None) if device is not None else None
-    if part in CARD_MAX_POWER_W:
-        return CARD_MAX_POWER_W[part][0]
-    return None
+    return arch.compute.board_tdp_w
 
 
 def system_tdp_w(archs: list[Arch]) -> float | None:

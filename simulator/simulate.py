@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from simulator.area import area_breakdown_mm2
-from simulator.engines import engine_module
+from simulator.engines import load_engine
 from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
 from simulator.power import board_tdp_w, summary as power_summary, trace_tokens
@@ -68,7 +68,7 @@ def write_table(df: "pd.DataFrame", path: str | Path, header: dict) -> Path:
 
 
 def _mac_bits(arch: Arch, op: Op) -> int:
-    precision = getattr(arch.compute, "precision", None)
+    precision = arch.compute.datapath_precision
     if precision is not None:
         return max(precision.activations, precision.weights)
     return max(op.precision.activations, op.precision.weights)
@@ -76,7 +76,7 @@ def _mac_bits(arch: Arch, op: Op) -> int:
 
 def op_row(op: Op, arch: Arch, estimate) -> dict:
     cost = estimate(op, arch)
-    executions = op.repeat * (1.0 - op.skip_probability)
+    executions = op.executions
     cycles = cost.cycles * executions
     latency_s = cycles / arch.clock_hz
     energy = op_energy_pj(cost, arch, _mac_bits(arch, op), executions, latency_s)
@@ -89,7 +89,7 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
         "gated_macs": cost.gated_macs * executions, "utilization": cost.utilization,
         "energy_pj": sum(energy.values()), "latency_s": latency_s,
         "weights_sparsity": op.sparsity.weights.label, "activations_sparsity": op.sparsity.activations.label,
-        "notes": cost.notes,
+        "notes": cost.note_text,
     }
     if cost.mapping:
         row["mapping"] = cost.mapping
@@ -119,7 +119,7 @@ def is_arch_error(exc: SparsimInputError) -> bool:
 
 def simulate(trace: Trace, arch: Arch) -> Result:
     """Simulate every op of `trace` on `arch`, layer by layer."""
-    engine = engine_module(arch.compute.kind)
+    engine = load_engine(arch.compute.kind)
     estimate = engine.estimate
     rows = []
     for op in trace.ops:
@@ -144,8 +144,8 @@ def simulate(trace: Trace, arch: Arch) -> Result:
     totals["power_w"] = totals["energy_pj"] * 1e-12 / totals["latency_s"] if totals["latency_s"] > 0 else 0.0
     power = power_summary(totals["energy_pj"] * 1e-12, totals["latency_s"], board_tdp_w(arch), trace_tokens(trace))
     totals.update({k: v for k, v in power.items() if k != "average_power_w"})
-    resources = engine.resources_report(arch) if hasattr(engine, "resources_report") else {}
-    bound = engine.memory_bound(trace, arch) if hasattr(engine, "memory_bound") else {}
+    resources = engine.resources_report(arch)
+    bound = engine.memory_bound(trace, arch)
     if bound and totals["latency_s"] > 0:
         totals["tokens_per_s"] = bound["tokens"] / totals["latency_s"]
         if math.isfinite(bound["bound_tokens_per_s"]):

@@ -13,8 +13,9 @@ import copy
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
+from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 
@@ -99,7 +100,9 @@ class Arch(StrictFields):
     description: str | None = None
     sources: list[str] = Field(default_factory=list, description="citations for the numbers in this spec")
     clock_mhz: float = Field(gt=0)
-    compute: Any
+    # Any registered engine's ComputeSpec; `arch_from_dict` picks the class from `kind` through
+    # the engine registry (one clear error for a missing or unknown kind) before this model sees it.
+    compute: SerializeAsAny[ComputeSpecBase]
     memory: dict[str, MemoryLevel] = Field(min_length=1)
     energy: EnergyTable = EnergyTable()
     area: AreaTable = AreaTable()
@@ -164,8 +167,8 @@ def _model_at(path: list[str], compute_model: type[BaseModel] | None) -> type[Ba
     return model
 
 
-def _compute_model(kind: Any, path) -> type[BaseModel]:
-    from simulator.engines import ENGINE_KINDS, engine_module
+def _compute_model(kind: Any, path) -> type[ComputeSpecBase]:
+    from simulator.engines import ENGINE_KINDS, load_engine
     if kind is None:
         raise SparsimInputError("missing 'kind'", path=path, field="compute.kind",
                                 hint="one of: " + ", ".join(ENGINE_KINDS))
@@ -176,7 +179,7 @@ def _compute_model(kind: Any, path) -> type[BaseModel]:
         guess = nearest(kind, ENGINE_KINDS)
         raise SparsimInputError(f"unknown compute kind '{kind}'", path=path, field="compute.kind",
                                 hint=(f"did you mean '{guess}'? " if guess else "") + "allowed: " + ", ".join(ENGINE_KINDS))
-    return engine_module(kind).ComputeSpec
+    return load_engine(kind).ComputeSpec
 
 
 def arch_from_dict(data: Any, *, path: str | Path | None = None) -> Arch:
@@ -205,13 +208,11 @@ def arch_from_dict(data: Any, *, path: str | Path | None = None) -> Arch:
         arch = Arch.model_validate({**data, "compute": compute})
     except ValidationError as exc:
         raise from_validation_error(exc, path=path, allowed_keys={"": _fields_of(Arch), **hints_for(exc, [])}) from None
-    from simulator.engines import engine_module
-    check = getattr(engine_module(compute.kind), "check_arch", None)
-    if check is not None:
-        try:
-            check(arch)
-        except SparsimInputError as exc:
-            raise exc.located(path) from None
+    from simulator.engines import load_engine
+    try:
+        load_engine(compute.kind).check_arch(arch)
+    except SparsimInputError as exc:
+        raise exc.located(path) from None
     return arch
 
 

@@ -21,7 +21,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Literal, Union
+from typing import ClassVar, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -215,9 +215,14 @@ class GemmDims(_Strict):
     N: int = Field(ge=1, description="output columns (features)")
     K: int = Field(ge=1, description="reduction length")
     batch: int = Field(default=1, ge=1, description="independent GEMMs of this shape")
+    b_operand: ClassVar[str] = "weights"    # what the GEMMs' B side is (attention: the KV cache)
+    grouped: ClassVar[bool] = False         # GEMMs of different M run as one grouped kernel (MoE)
 
-    def gemm_shapes(self) -> list[GemmShape]:
+    def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         return [GemmShape(M=self.M, N=self.N, K=self.K, count=self.batch)]
+
+    def operand_elements(self, kind: str | None = None) -> dict[str, int]:
+        return _gemm_operand_elements(self.gemm_shapes())
 
 
 class ConvDims(_Strict):
@@ -246,18 +251,27 @@ class ConvDims(_Strict):
             raise ValueError(f"filter width S={self.S} exceeds padded input width {self.W + 2 * self.pad}")
         return self
 
+    b_operand: ClassVar[str] = "weights"
+    grouped: ClassVar[bool] = False
+
     @property
     def P(self) -> int:
+        """Output rows: `out_h` when given, else PyTorch's floor((H + 2 pad - R) / stride) + 1."""
         return self.out_h or (self.H + 2 * self.pad - self.R) // self.stride + 1
 
     @property
     def Q(self) -> int:
         return self.out_w or (self.W + 2 * self.pad - self.S) // self.stride + 1
 
-    def gemm_shapes(self) -> list[GemmShape]:
+    def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         # im2col lowering: output pixels x (filter taps x in-channels) x filters, per group
         return [GemmShape(M=self.N * self.P * self.Q, N=self.K // self.groups,
                           K=(self.C // self.groups) * self.R * self.S, count=self.groups)]
+
+    def operand_elements(self, kind: str | None = None) -> dict[str, int]:
+        return {"activations": self.N * self.C * (self.H + 2 * self.pad) * (self.W + 2 * self.pad),
+                "weights": self.K * (self.C // self.groups) * self.R * self.S,
+                "outputs": self.N * self.K * self.P * self.Q}
 
 
 class AttentionDims(_Strict):
@@ -275,9 +289,33 @@ class AttentionDims(_Strict):
             raise ValueError(f"kv_heads={self.kv_heads} must divide heads={self.heads}")
         return self
 
+    b_operand: ClassVar[str] = "kv"
+    grouped: ClassVar[bool] = False
+
     @property
     def n_kv_heads(self) -> int:
         return self.kv_heads or self.heads
+
+    @property
+    def kv_elements(self) -> int:
+        """Values of K (or V) in the cache: stored per KV head, shared by a GQA group's query heads."""
+        return self.batch * self.n_kv_heads * self.kv_len * self.head_dim
+
+    def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
+        """QK^T (`attention_qk`) or PV (`attention_pv`). GQA: the query heads sharing one K/V head
+        are stacked along M, so each K/V head is one GEMM operand, fetched once per group (as GQA
+        decode kernels do), not once per query head."""
+        group = self.heads // self.n_kv_heads
+        M, count = self.q_len * group, self.batch * self.n_kv_heads
+        if kind == "attention_qk":
+            return [GemmShape(M=M, N=self.kv_len, K=self.head_dim, count=count)]
+        return [GemmShape(M=M, N=self.head_dim, K=self.kv_len, count=count)]
+
+    def operand_elements(self, kind: str | None = None) -> dict[str, int]:
+        qk = kind == "attention_qk"
+        q_side = self.batch * self.heads * self.q_len * (self.head_dim if qk else self.kv_len)
+        out = self.batch * self.heads * self.q_len * (self.kv_len if qk else self.head_dim)
+        return {"activations": q_side, "weights": self.kv_elements, "outputs": out}
 
 
 class MoeDims(_Strict):
@@ -292,12 +330,19 @@ class MoeDims(_Strict):
             raise ValueError("tokens_per_expert counts must be >= 0")
         return self
 
-    def gemm_shapes(self) -> list[GemmShape]:
+    b_operand: ClassVar[str] = "weights"
+    grouped: ClassVar[bool] = True
+
+    def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         counts: dict[int, int] = {}
         for t in self.tokens_per_expert:
             if t:
                 counts[t] = counts.get(t, 0) + 1
         return [GemmShape(M=t, N=self.N, K=self.K, count=c) for t, c in sorted(counts.items())]
+
+    def operand_elements(self, kind: str | None = None) -> dict[str, int]:
+        experts = sum(1 for t in self.tokens_per_expert if t)   # each routed expert's weight read once
+        return {**_gemm_operand_elements(self.gemm_shapes()), "weights": experts * self.K * self.N}
 
 
 class VectorDims(_Strict):
@@ -305,6 +350,20 @@ class VectorDims(_Strict):
     elements: int = Field(ge=1)
     inputs: int = Field(default=1, ge=0, description="tensors of `elements` values read")
     flops_per_element: float = Field(default=1.0, ge=0)
+    b_operand: ClassVar[str] = "weights"
+    grouped: ClassVar[bool] = False
+
+    def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
+        return []
+
+    def operand_elements(self, kind: str | None = None) -> dict[str, int]:
+        return {"activations": self.elements * self.inputs, "weights": 0, "outputs": self.elements}
+
+
+def _gemm_operand_elements(shapes: list[GemmShape]) -> dict[str, int]:
+    return {"activations": sum(g.M * g.K * g.count for g in shapes),
+            "weights": sum(g.K * g.N * g.count for g in shapes),
+            "outputs": sum(g.M * g.N * g.count for g in shapes)}
 
 
 OpKind = Literal["gemm", "conv2d", "attention_qk", "attention_pv", "moe_gemm", "elementwise", "softmax", "norm"]
@@ -358,48 +417,21 @@ class Op(_Strict):
         return self.kind in VECTOR_KINDS
 
     def gemm_shapes(self) -> list[GemmShape]:
-        """The GEMMs this op performs once (not multiplied by `repeat`)."""
-        d = self.dims
-        if self.kind in ("attention_qk", "attention_pv"):
-            # GQA: the query heads sharing one K/V head are stacked along M, so each K/V head is one
-            # GEMM operand, fetched once per group (as GQA decode kernels do), not once per query head.
-            group = d.heads // d.n_kv_heads
-            M, count = d.q_len * group, d.batch * d.n_kv_heads
-            if self.kind == "attention_qk":
-                return [GemmShape(M=M, N=d.kv_len, K=d.head_dim, count=count)]
-            return [GemmShape(M=M, N=d.head_dim, K=d.kv_len, count=count)]
-        if self.is_vector:
-            return []
-        return d.gemm_shapes()
+        """The GEMMs this op performs once (not multiplied by `repeat`): its dims' lowering."""
+        return self.dims.gemm_shapes(self.kind)
 
     @property
     def dense_macs(self) -> int:
         return sum(g.macs for g in self.gemm_shapes())
 
+    @property
+    def executions(self) -> float:
+        """Expected executions of the op: `repeat` x (1 - `skip_probability`)."""
+        return self.repeat * (1.0 - self.skip_probability)
+
     def operand_elements(self) -> dict[str, int]:
         """Distinct values of each operand touched once (for memory footprints)."""
-        d = self.dims
-        if self.is_vector:
-            return {"activations": d.elements * d.inputs, "weights": 0, "outputs": d.elements}
-        if self.kind == "conv2d":
-            return {"activations": d.N * d.C * (d.H + 2 * d.pad) * (d.W + 2 * d.pad),
-                    "weights": d.K * (d.C // d.groups) * d.R * d.S,
-                    "outputs": d.N * d.K * d.P * d.Q}
-        if self.kind in ("attention_qk", "attention_pv"):
-            # K and V are stored per KV head; GQA shares them across the query heads of a group.
-            kv = d.batch * d.n_kv_heads * d.kv_len * d.head_dim
-            q_side = d.batch * d.heads * d.q_len * (d.head_dim if self.kind == "attention_qk" else d.kv_len)
-            out = d.batch * d.heads * d.q_len * (d.kv_len if self.kind == "attention_qk" else d.head_dim)
-            return {"activations": q_side, "weights": kv, "outputs": out}
-        shapes = self.gemm_shapes()
-        if self.kind == "moe_gemm":
-            experts = sum(1 for t in d.tokens_per_expert if t)
-            return {"activations": sum(g.M * g.K * g.count for g in shapes),
-                    "weights": experts * d.K * d.N,
-                    "outputs": sum(g.M * g.N * g.count for g in shapes)}
-        return {"activations": sum(g.M * g.K * g.count for g in shapes),
-                "weights": sum(g.K * g.N * g.count for g in shapes),
-                "outputs": sum(g.M * g.N * g.count for g in shapes)}
+        return self.dims.operand_elements(self.kind)
 
 
 class Trace(_Strict):

@@ -154,7 +154,7 @@ def test_design_limited_by_bram_ports():
     assert cost.cycles == 4 * 32 + 11
     assert cost.compute_cycles == 4 * 8 + 11
     assert cost.stall_cycles == 4 * (32 - 8)
-    assert "read ports" in cost.notes
+    assert "read ports" in cost.note_text
     # twice the port width halves the stall
     mem["bram"]["bandwidth_bytes_per_cycle"] = 8
     assert estimate(gemm(1, 4, 64), small_arch(memory=mem)).cycles == 4 * 16 + 11
@@ -283,7 +283,7 @@ def test_nm_chain_covers_m_over_n_dense_positions_per_issue():
     sparse = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), arch)
     assert sparse.compute_cycles == 4 + 11
     assert sparse.macs == 32 and sparse.index_selects == 32
-    assert "2:4" in sparse.notes
+    assert "2:4" in sparse.note_text
 
 
 def test_nm_speedup_bounded_by_activation_read_width():
@@ -293,7 +293,7 @@ def test_nm_speedup_bounded_by_activation_read_width():
     # read width = chain length: no gain at all, the op stays dense
     arch = small_arch(sparse={"nm_patterns": ["2:4"], "act_read_width": 8})
     cost = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), arch)
-    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.notes
+    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.note_text
 
 
 def test_reconfiguration_cycles_paid_once_per_sparse_gemm():
@@ -323,13 +323,13 @@ def test_unsupported_pattern_falls_back_to_dense():
     # 4 values, no better than dense, so the op runs dense: 8 issues + 11.
     arch = small_arch(sparse=SPARSE)
     cost = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 3, "m": 4}), arch)
-    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.notes
+    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.note_text
     # with the op_dense policy, any expected overflow (binomial d=0.5 over 16 groups) means dense
     strict = small_arch(sparse={**SPARSE, "overflow": "op_dense"})
     cost = estimate(gemm(1, 1, 64, {"kind": "unstructured", "density": 0.5}), strict)
-    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.notes
+    assert cost.compute_cycles == 8 + 11 and "runs dense" in cost.note_text
     no_sparse = estimate(gemm(1, 1, 64, {"kind": "nm", "n": 2, "m": 4}), small_arch())
-    assert "no sparse chain configured" in no_sparse.notes and no_sparse.compute_cycles == 8 + 11
+    assert "no sparse chain configured" in no_sparse.note_text and no_sparse.compute_cycles == 8 + 11
 
 
 def test_block_sparse_weights_on_nm_only_chains_use_the_block_group_statistics():
@@ -340,7 +340,7 @@ def test_block_sparse_weights_on_nm_only_chains_use_the_block_group_statistics()
     arch = small_arch(sparse=SPARSE)
     cost = estimate(gemm(1, 1, 64, {"kind": "block", "block": [8, 8], "density": 0.25}), arch)
     assert cost.compute_cycles == 5 + 11
-    assert "2:4" in cost.notes and "block" in cost.notes
+    assert "2:4" in cost.note_text and "block" in cost.note_text
 
 
 def test_block_sparse_chain_skips_zero_blocks():

@@ -139,7 +139,7 @@ def test_a_kernel_that_would_pass_the_tdp_is_slowed_to_draw_exactly_the_tdp():
     capped, uncapped = load_arch(A100, free), load_arch(A100, free + ["compute.power=null"])
     op = gemm(8192, 8192, 8192)
     slow, fast = gpu.estimate(op, capped), gpu.estimate(op, uncapped)
-    assert slow.cycles > fast.cycles and "power-limited at the 400 W TDP" in slow.notes
+    assert slow.cycles > fast.cycles and "power-limited at the 400 W TDP" in slow.note_text
     p = capped.compute.power
     kernel_s = slow.cycles / capped.clock_hz - capped.compute.launch_overhead_us * 1e-6
     from simulator.energy import level_energy_pj_per_bit, mac_energy_pj
@@ -189,14 +189,14 @@ def test_1_4_runs_as_2_4_and_unstructured_runs_dense_with_a_note():
     assert one_four == pytest.approx(two_four)
     cost = gpu.estimate(gemm(4096, 4096, 4096, sparsity={"weights": {"kind": "unstructured", "density": 0.3}}), arch)
     assert cost.cycles == pytest.approx(gpu.estimate(gemm(4096, 4096, 4096), arch).cycles)
-    assert "not exploited" in cost.notes
+    assert "not exploited" in cost.note_text
 
 
 def test_a_gpu_without_sparse_tensor_cores_runs_2_4_dense_and_says_so():
     arch = load_arch(MI210)
     cost = gpu.estimate(gemm(4096, 4096, 4096, sparsity=SPARSE_24), arch)
     assert cost.cycles == pytest.approx(gpu.estimate(gemm(4096, 4096, 4096), arch).cycles)
-    assert "no sparse tensor cores" in cost.notes
+    assert "no sparse tensor cores" in cost.note_text
 
 
 # ----------------------------------------------------------------------------- model structure

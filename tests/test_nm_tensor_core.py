@@ -69,7 +69,7 @@ def test_1to4_on_2to4_only_hardware_runs_at_the_2to4_rate():
     c14 = estimate(gemm(64, 64, 256, NM(1, 4)), arch)
     c24 = estimate(gemm(64, 64, 256, NM(2, 4)), arch)
     assert c14.compute_cycles == c24.compute_cycles == os_cycles(64, 64, 128)
-    assert "2:4 rate" in c14.notes
+    assert "2:4 rate" in c14.note_text
 
 
 def test_2to8_data_is_2to4_compliant_and_uses_the_2to4_mode():
@@ -82,10 +82,10 @@ def test_a_pattern_the_hardware_cannot_use_runs_dense_and_says_so():
     # 4:8 data: a 4-group may hold 3 or 4 nonzeros, which fixed 2:4 hardware cannot take
     cost = estimate(gemm(64, 64, 256, NM(4, 8)), nm_arch(("2:4",), overflow="op_dense"))
     assert cost.compute_cycles == os_cycles(64, 64, 256)
-    assert "runs dense" in cost.notes
+    assert "runs dense" in cost.note_text
     unstructured = estimate(gemm(64, 64, 256, {"kind": "unstructured", "density": 0.3}), nm_arch())
     assert unstructured.compute_cycles == os_cycles(64, 64, 256)
-    assert "runs dense" in unstructured.notes
+    assert "runs dense" in unstructured.note_text
 
 
 def test_flexible_hardware_gains_per_mode():
@@ -180,7 +180,7 @@ def test_dual_sided_shrinks_k_by_both_operands():
     assert cost.compute_cycles == os_cycles(64, 64, 64)
     one_sided = estimate(gemm(64, 64, 256, NM(2, 4), NM(2, 4)), nm_arch(dual=False))
     assert one_sided.compute_cycles == os_cycles(64, 64, 128)
-    assert "not exploited" in one_sided.notes
+    assert "not exploited" in one_sided.note_text
 
 
 # ----------------------------------------------------------------------------- metadata and bandwidth
@@ -221,7 +221,7 @@ def test_a_bandwidth_limited_activation_buffer_loses_the_speedup_and_reports_it(
     assert compute_speedup == pytest.approx(os_cycles(M, N, K) / os_cycles(M, N, K // 2))
     assert sparse.stall_cycles > 0
     assert dense.cycles / sparse.cycles < 0.9 * compute_speedup
-    assert "bandwidth-bound" in sparse.notes
+    assert "bandwidth-bound" in sparse.note_text
     ideal = estimate(gemm(M, N, K, NM(2, 4)), nm_arch())
     assert ideal.stall_cycles == 0
 
@@ -297,12 +297,12 @@ def test_ampere_like_decode_gemv_gains_about_nothing_as_measured_on_a100():
         s, dense = speedup(arch, gemm(m, 4096, 4096, NM(2, 4), bits=16))
         assert dense.stall_cycles > dense.compute_cycles
         assert s == pytest.approx(1.0, abs=0.01)
-        assert "the 2:4 mode would take" in estimate(gemm(m, 4096, 4096, NM(2, 4), bits=16), arch).notes
+        assert "the 2:4 mode would take" in estimate(gemm(m, 4096, 4096, NM(2, 4), bits=16), arch).note_text
     # Large GEMMs keep a real but measured-size gain (the spec's operand feed matches the library kernels;
     # tests/test_a100_models_agree.py holds it to the GPU engine's 2:4 speedup within 10%).
     big, _ = speedup(arch, gemm(4096, 4096, 4096, NM(2, 4), bits=16))
     assert 1.2 < big < 2.0
-    assert "sparse_offchip_efficiency" in estimate(gemm(4096, 4096, 4096, NM(2, 4), bits=16), arch).notes
+    assert "sparse_offchip_efficiency" in estimate(gemm(4096, 4096, 4096, NM(2, 4), bits=16), arch).note_text
 
 
 # ----------------------------------------------------------------------------- properties

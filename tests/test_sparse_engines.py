@@ -72,7 +72,7 @@ def test_zero_gating_keeps_cycles_and_moves_zero_macs_to_gated():
 def test_an_array_without_a_sparsity_block_runs_dense_and_says_so():
     cost = estimate(gemm(64, 64, 128, UN(0.3)), systolic(sparsity=False))
     assert cost.compute_cycles == 4 * 4 * (R + C + 128 - 2) - 1
-    assert "not exploited" in cost.notes and cost.gated_macs == 0
+    assert "not exploited" in cost.note_text and cost.gated_macs == 0
 
 
 # ----------------------------------------------------------------------------- skipping
@@ -108,7 +108,7 @@ def test_a_streamed_operand_cannot_be_skipped_and_is_gated_instead():
     dense = estimate(gemm(64, 64, 128), systolic("ws", sparsity=False))
     assert cost.cycles == dense.cycles
     assert cost.gated_macs == pytest.approx(64 * 64 * 128 * 0.5)
-    assert "gated, not skipped" in cost.notes
+    assert "gated, not skipped" in cost.note_text
 
 
 def test_binomial_imbalance_bounds_the_skipping_gain():

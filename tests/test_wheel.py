@@ -11,6 +11,7 @@ import pytest
 from conftest import ROOT
 
 SHIPPED = ["arch_configs/edge_npu_32x32_os.yaml", "arch_configs/systems/quad_edge_npu.yaml",
+           "arch_configs/fpga_devices/xcu280.yaml",
            "workloads/traces/resnet50.yaml", "workloads/hf_configs/llama2-7b.json",
            "analysis/sweeps/edge_npu_resnet50.yaml", "analysis/measured/sets.yaml"]
 

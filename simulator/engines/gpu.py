@@ -66,17 +66,20 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.inputs import StrictFields
+from simulator.engines.vector import vector_work
 from simulator.errors import SparsimInputError
+from simulator.memory import last_onchip_level, no_traffic
+from simulator.memory import offchip_bytes_per_cycle as offchip_bytes_per_cycle_at
 from simulator.spec import Arch
-from simulator.trace import Op, Sparsity
+from simulator.trace import AttentionDims, Op, Sparsity
 
 Dtype = Literal["fp16", "bf16", "tf32", "fp32", "int8", "fp8"]
 DTYPES_FOR_BITS: dict[int, tuple[str, ...]] = {16: ("fp16", "bf16"), 8: ("int8", "fp8"), 32: ("tf32", "fp32")}
-BITS_FOR_DTYPE = {"fp16": 16, "bf16": 16, "tf32": 32, "fp32": 32, "int8": 8, "fp8": 8}
 SPLIT_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
 ATTENTION_BLOCK_Q = 128
 
@@ -124,7 +127,7 @@ class BoardPower(_Strict):
         return self
 
 
-class ComputeSpec(_Strict):
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["gpu"] = "gpu"
     vendor: str = ""
     sm_count: int = Field(ge=1, description="streaming multiprocessors (NVIDIA) / compute units (AMD)")
@@ -169,23 +172,24 @@ class ComputeSpec(_Strict):
         best = max(r.dense_flops_per_cycle_per_sm for r in self.tensor_math.values())
         return best * self.sm_count / 2.0
 
+    @property
+    def board_tdp_w(self) -> float | None:
+        return float(self.power.tdp_w) if self.power is not None and self.power.tdp_w else None
+
 
 # ----------------------------------------------------------------------------- arch checks
 
 def _levels(arch: Arch) -> tuple[str, str]:
     """(L2 level name, HBM level name) of a GPU arch."""
-    onchip = [n for n, lv in arch.memory.items() if not lv.offchip]
-    return onchip[-1], arch.offchip_name
+    return last_onchip_level(arch), arch.offchip_name
 
 
 def check_arch(arch: Arch) -> None:
     """A GPU arch needs an on-chip L2 (sram) level and HBM, both with finite bandwidth."""
-    names = list(arch.memory)
-    onchip = [n for n in names if not arch.memory[n].offchip]
-    if not onchip:
+    if last_onchip_level(arch) is None:
         raise SparsimInputError("a GPU arch needs an on-chip L2 level before HBM", field="memory",
                                 hint="add l2: {kind: sram, capacity_kib: ..., bandwidth_bytes_per_cycle: ...}")
-    for name in (onchip[-1], names[-1]):
+    for name in _levels(arch):
         if arch.memory[name].ideal:
             raise SparsimInputError("GPU memory levels need a finite bandwidth, not ideal: true",
                                     field=f"memory.{name}", hint="set bandwidth_bytes_per_cycle")
@@ -196,10 +200,9 @@ def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     spec: ComputeSpec = arch.compute
     if spec.die_area_mm2 is None:
         return 0.0
-    from simulator.area import SRAM_MM2_PER_KIB_45NM
-    sram = arch.area.sram_mm2_per_kib or SRAM_MM2_PER_KIB_45NM * (arch.energy.technology_nm / 45.0) ** 2
+    from simulator.area import sram_area_mm2
     onchip = sum((lv.capacity_kib or 0.0) for lv in arch.memory.values() if not lv.offchip)
-    return max(0.0, spec.die_area_mm2 - onchip * sram)
+    return max(0.0, spec.die_area_mm2 - sram_area_mm2(arch, onchip))
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -263,8 +266,7 @@ def _bandwidths(arch: Arch, kernel: str = "stream") -> tuple[float, float]:
     """(L2, HBM) achievable bytes per cycle for a kernel family (see `_hbm_efficiency`)."""
     l2, hbm = _levels(arch)
     eff = arch.compute.efficiency
-    return (arch.memory[l2].bytes_per_cycle * eff.l2,
-            arch.memory[hbm].bytes_per_cycle * _hbm_efficiency(eff, kernel))
+    return (arch.memory[l2].bytes_per_cycle * eff.l2, offchip_bytes_per_cycle_at(arch, _hbm_efficiency(eff, kernel)))
 
 
 def offchip_bytes_per_cycle(arch: Arch) -> float:
@@ -366,8 +368,8 @@ def _launch_cycles(arch: Arch, launches: int = 1) -> float:
 
 def _traffic(arch: Arch, kt: KernelTime) -> tuple[dict, dict]:
     l2, hbm = _levels(arch)
-    reads = {n: 0.0 for n in arch.memory}
-    writes = {n: 0.0 for n in arch.memory}
+    reads = no_traffic(arch)
+    writes = no_traffic(arch)
     reads[hbm], writes[hbm] = kt.hbm_read_bytes, kt.hbm_write_bytes
     reads[l2], writes[l2] = kt.l2_read_bytes, kt.l2_write_bytes
     return reads, writes
@@ -421,7 +423,7 @@ def _cost(op: Op, arch: Arch, kt: KernelTime, launches: int, model: str, macs: f
     return OpCost(engine="gpu", model=f"{model} [{kt.choice}]", compute_cycles=compute, stall_cycles=stall,
                   macs=macs, dense_macs=float(op.dense_macs), peak_macs_per_cycle=peak_macs_per_cycle,
                   reads_bytes=reads, writes_bytes=writes, extra_energy_pj=_board_energy_pj(arch, kt, launch),
-                  notes="; ".join(notes))
+                  notes=tuple(notes))
 
 
 def _streaming(arch: Arch, read_bytes: float, write_bytes: float, math_cycles: float, choice: str,
@@ -443,9 +445,8 @@ def _check_capacity(spec: ComputeSpec, total_bytes: float) -> None:
 # ----------------------------------------------------------------------------- per op kind
 
 def _vector_cost(op: Op, arch: Arch) -> OpCost:
-    d = op.dims
-    b = op.precision.activations / 8.0
-    kt = _streaming(arch, d.elements * d.inputs * b, d.elements * op.precision.outputs / 8.0, 0.0,
+    work = vector_work(op, None, op.precision.activations, op.precision.outputs)  # math hidden under HBM time
+    kt = _streaming(arch, work.read_bytes, work.write_bytes, work.lane_cycles,
                     "streaming kernel (bytes / achievable HBM bandwidth)")
     return _cost(op, arch, kt, 1, "gpu memory-bound kernel: bytes / achievable HBM bandwidth", 0.0, [],
                  arch.compute.peak_macs_per_cycle)
@@ -458,7 +459,7 @@ def _attention_cost(op: Op, arch: Arch) -> OpCost:
     _, rate = tensor_rate(spec, bits)
     b = bits / 8.0
     flops = 2.0 * d.batch * d.heads * d.q_len * d.kv_len * d.head_dim   # this half (QK^T or PV)
-    kv_bytes = d.batch * d.n_kv_heads * d.kv_len * d.head_dim * b         # K (qk) or V (pv), read once
+    kv_bytes = d.kv_elements * b                                          # K (qk) or V (pv), read once
     q_or_o = d.batch * d.heads * d.q_len * d.head_dim * b                 # Q read (qk) or O written (pv)
     _check_capacity(spec, 2 * kv_bytes + 2 * q_or_o)
     per_sm = rate.dense_flops_per_cycle_per_sm * spec.efficiency.attention
@@ -532,15 +533,15 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
     total_bytes = sum((g.M * g.K * bits["a"] + g.K * g.N * bits["b"] + g.M * g.N * bits["c"]) / 8.0 * g.count
                       for g in gemms)
     _check_capacity(spec, total_bytes)
-    grouped = op.kind == "moe_gemm"
-    kind_word = "grouped" if grouped else ("batched" if sum(g.count for g in gemms) > 1 else "")
+    grouped = op.dims.grouped
+    gemm_word = "grouped GEMM" if grouped else ("batched GEMM" if sum(g.count for g in gemms) > 1 else "GEMM")
 
     if sparse_operand:
         kt = _tiled_gemm_time(arch, gemms, bits, rate.sparse_2_4_flops_per_cycle_per_sm,
                               spec.efficiency.sparse_tensor, True, spec.sparse_split_k)
         launches = 1 + spec.sparse_extra_launches
-        model = f"gpu 2:4 sparse {kind_word} GEMM ({dtype}): tile waves at the sparse peak, compressed operand"
-        return _cost(op, arch, kt, launches, model.replace("  ", " "), dense_macs / 2.0, notes,
+        model = f"gpu 2:4 sparse {gemm_word} ({dtype}): tile waves at the sparse peak, compressed operand"
+        return _cost(op, arch, kt, launches, model, dense_macs / 2.0, notes,
                      _dense_peak_macs(spec, rate))
 
     if max(g.M for g in gemms) <= spec.gemv_max_m and not grouped:
@@ -554,18 +555,18 @@ def _gemm_cost(op: Op, arch: Arch) -> OpCost:
 
     kt = _tiled_gemm_time(arch, gemms, bits, rate.dense_flops_per_cycle_per_sm, spec.efficiency.tensor,
                           False, spec.split_k and not grouped)
-    model = f"gpu {kind_word} GEMM ({dtype}): CTA tile waves bounded by tensor math, L2 and HBM"
-    return _cost(op, arch, kt, 1, model.replace("  ", " "), dense_macs, notes, _dense_peak_macs(spec, rate))
+    model = f"gpu {gemm_word} ({dtype}): CTA tile waves bounded by tensor math, L2 and HBM"
+    return _cost(op, arch, kt, 1, model, dense_macs, notes, _dense_peak_macs(spec, rate))
 
 
 def estimate(op: Op, arch: Arch) -> OpCost:
     """Cycles (at the spec clock) of one execution of `op` as one GPU kernel."""
     if op.is_vector:
         return _vector_cost(op, arch)
-    if op.kind in ("attention_qk", "attention_pv"):
+    if isinstance(op.dims, AttentionDims):
         return _attention_cost(op, arch)
     return _gemm_cost(op, arch)
 
 
 __all__ = ["ComputeSpec", "TensorRate", "Efficiency", "BoardPower", "estimate", "check_arch", "compute_area_mm2",
-           "tensor_rate", "runs_as_2_4", "BITS_FOR_DTYPE", "DTYPES_FOR_BITS"]
+           "tensor_rate", "runs_as_2_4", "DTYPES_FOR_BITS"]

@@ -30,7 +30,7 @@ Jeong et al., HPCA 2023, for flexible 1:4/2:4/4:4 modes):
   dual-side sparse tensor core of Wang et al., MICRO 2021, approximated).
 - Actions: MAC slots issued (`macs`), one index select per slot (`index_selects`, priced
   by `energy.index_select_pj`), metadata bytes inside every level's traffic.
-Cycles, reuse and stalls come from the shared array model (`systolic.gemm_on_array`).
+Cycles, reuse and stalls come from the shared array model (`simulator.engines.array.gemm_on_array`).
 - Extra passes make per-column (or per-row) slot counts uneven; a fold lasts as long as its
   busiest PE column/row (`sparsity.tile_max_slots`: exact sum over groups, expected maximum
   over i.i.d. units) where that operand is in the PEs (OS; WS weights; IS activations).
@@ -46,12 +46,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from simulator.cost import OpCost
-from simulator.engines.systolic import Dataflow, compressed_k_bits, gemm_on_array
+from simulator.engines.base import ComputeSpecBase
+from simulator.engines.array import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
-from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
                                 parse_pattern, tile_max_slots)
@@ -62,8 +62,7 @@ from simulator.trace import Op
 OTHER = {"weights": "activations", "activations": "weights"}
 
 
-class ComputeSpec(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["nm_tensor_core"] = "nm_tensor_core"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
@@ -110,6 +109,10 @@ class ComputeSpec(StrictFields):
     @property
     def peak_macs_per_cycle(self) -> int:
         return self.rows * self.cols
+
+    @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
 
     @property
     def pe_count(self) -> int:
@@ -205,10 +208,8 @@ def estimate(op: Op, arch: Arch) -> OpCost:
         cost, c = min(sparse, key=lambda pair: pair[0].cycles)
         why = (f"{main} {getattr(op.sparsity, main).label}: the {c.label} mode would take {cost.cycles:.4g} cycles, "
                f"dense {best.cycles:.4g}: runs dense")
-        rest = best.notes
-        for note in _describe(chosen, op, spec, main):
-            rest = rest.replace(note, "")
-        best = dataclasses.replace(best, notes="; ".join([why, *(n for n in rest.split("; ") if n)]))
+        described = _describe(chosen, op, spec, main)
+        best = dataclasses.replace(best, notes=(why, *(n for n in best.notes if n not in described)))
     return best
 
 
@@ -238,7 +239,7 @@ def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_othe
     if not sparse:
         return gemm_on_array(op, arch, spec, engine="nm_tensor_core", bits=plain_bits,
                              model=f"nm_tensor_core-{spec.dataflow} dense mode + fold-level memory model",
-                             notes="; ".join(notes))
+                             notes=tuple(notes))
     K0 = shapes[0].K
     compressed = {}
     for operand, choice in choices.items():
@@ -270,8 +271,7 @@ def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_othe
     if total_speedup < 0.9 * compute_speedup:
         notes.append(f"bandwidth-bound: compute is {compute_speedup:.2f}x faster than dense, but memory stalls "
                      f"leave {total_speedup:.2f}x end to end")
-    all_notes = "; ".join([n for n in [*notes, cost.notes] if n])
-    return dataclasses.replace(cost, index_selects=cost.macs, notes=all_notes)
+    return dataclasses.replace(cost, index_selects=cost.macs, notes=(*notes, *cost.notes))
 
 
 def _derated_offchip(arch: Arch, efficiency: float) -> Arch:

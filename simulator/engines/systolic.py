@@ -34,23 +34,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from simulator.bounds import check_folds
 from simulator.inputs import StrictFields
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
+from simulator.engines.array import (Dataflow, compressed_k_bits, compute_cycles, folds_and_cycles_per_fold,
+                                      gemm_on_array, value_bits)
 from simulator.engines.vector import vector_op_cost
-from simulator.formats import bits_per_element
-from simulator.memory import array_memory_cost, ceil_div, operand_bits
-from simulator.sparsity import block_extents, index_bits, operand_density, tile_max_nnz
+from simulator.memory import ceil_div
+from simulator.sparsity import block_extents, operand_density, tile_max_nnz
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
 
-Dataflow = Literal["os", "ws", "is"]
 SparseHandling = Literal["none", "gate", "skip"]
 
 
@@ -66,8 +66,7 @@ class SparseSupport(StrictFields):
         return self.layerwise_nm or self.weights != "none" or self.activations != "none"
 
 
-class ComputeSpec(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ComputeSpec(ComputeSpecBase):
     kind: Literal["systolic"] = "systolic"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
@@ -83,78 +82,12 @@ class ComputeSpec(StrictFields):
         return self.rows * self.cols
 
     @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
+
+    @property
     def pe_count(self) -> int:
         return self.rows * self.cols
-
-
-def folds_and_cycles_per_fold(dataflow: str, M: int, N: int, K: int, rows: int, cols: int) -> tuple[int, int]:
-    """Number of folds and stall-free cycles of each, as SCALE-Sim v3 counts them."""
-    if dataflow == "os":
-        return ceil_div(M, rows) * ceil_div(N, cols), rows + cols + K - 2
-    if dataflow == "ws":
-        return ceil_div(K, rows) * ceil_div(N, cols), 2 * rows + cols + M - 2
-    if dataflow == "is":
-        return ceil_div(K, rows) * ceil_div(M, cols), 2 * rows + cols + N - 2
-    raise ValueError(f"unknown dataflow {dataflow!r}")
-
-
-def compute_cycles(dataflow: str, M: int, N: int, K: int, rows: int, cols: int) -> int:
-    """Stall-free cycles of one GEMM (equals SCALE-Sim v3's compute cycles)."""
-    folds, per_fold = folds_and_cycles_per_fold(dataflow, M, N, K, rows, cols)
-    return folds * per_fold - 1
-
-
-def value_bits(spec: ComputeSpec) -> dict[str, float]:
-    p = spec.precision
-    return {"activations": p.activations, "weights": p.weights, "outputs": p.outputs}
-
-
-def gemm_on_array(op: Op, arch: Arch, spec, *, engine: str, model: str, k_of=None,
-                  bits=None, macs_fraction: float = 1.0, notes: str = "",
-                  fold_cycles_of: Callable | None = None) -> OpCost:
-    """Cost of an op's GEMMs on a rows x cols array with `spec.dataflow`.
-
-    `k_of(K)` maps the dense reduction length to the one the array iterates (N:M engines
-    shrink it); `bits` overrides stored bits per array element; `macs_fraction` scales the
-    MACs actually performed; `fold_cycles_of(g, K, folds, per_fold)` returns per-fold
-    compute cycles in `memory.fold_grid` order (zero-skipping arrays), default `per_fold`
-    each. Shared by every engine built on a 2-D array. With `mapping.mode: search` (the default)
-    the memory side is the searched mapping of `simulator.mapping`; `fixed` keeps the fold-order
-    model of `simulator.memory`.
-    """
-    bits = bits or operand_bits(op, arch, value_bits(spec))
-    if spec.mapping.mode == "search":
-        from simulator.mapping.engine import mapped_gemm_on_array
-        return mapped_gemm_on_array(op, arch, spec, engine=engine, model=model, k_of=k_of, bits=bits,
-                                    macs_fraction=macs_fraction, notes=notes, fold_cycles_of=fold_cycles_of)
-    compute = stall = 0.0
-    reads = {n: 0.0 for n in arch.memory}
-    writes = {n: 0.0 for n in arch.memory}
-    mem_notes = set()
-    for g in op.gemm_shapes():
-        K = k_of(g.K) if k_of else g.K
-        folds, per_fold = folds_and_cycles_per_fold(spec.dataflow, g.M, g.N, K, spec.rows, spec.cols)
-        check_folds(folds, spec.rows, spec.cols)
-        if fold_cycles_of is None:
-            fold_cycles = np.full(folds, float(per_fold))
-            compute += (folds * per_fold - 1) * g.count
-        else:
-            fold_cycles = np.asarray(fold_cycles_of(g, K, folds, per_fold), dtype=np.float64)
-            # SCALE-Sim's "- 1", but never below zero (a 1x1 array skipping almost everything)
-            compute += max(float(fold_cycles.sum()) - 1, 0.0) * g.count
-        mem = array_memory_cost(arch, g.M, g.N, K, spec.dataflow, spec.rows, spec.cols,
-                                fold_cycles, bits, spec.precision.accumulator)
-        stall += mem.stall_cycles * g.count
-        for name in arch.memory:
-            reads[name] += mem.reads_bytes[name] * g.count
-            writes[name] += mem.writes_bytes[name] * g.count
-        if mem.notes:
-            mem_notes.add(mem.notes)
-    dense = float(op.dense_macs)
-    all_notes = "; ".join([n for n in [notes, *sorted(mem_notes)] if n])
-    return OpCost(engine=engine, model=model, compute_cycles=compute, stall_cycles=stall,
-                  macs=dense * macs_fraction, dense_macs=dense, peak_macs_per_cycle=spec.peak_macs_per_cycle,
-                  reads_bytes=reads, writes_bytes=writes, notes=all_notes)
 
 
 def estimate(op: Op, arch: Arch) -> OpCost:
@@ -167,50 +100,10 @@ def estimate(op: Op, arch: Arch) -> OpCost:
             (support.layerwise_nm and op.sparsity.weights.kind == "nm")
             or any(getattr(support, o) != "none" for o in sparse)):
         return _sparse_estimate(op, arch, spec, support)
-    notes = f"{'/'.join(sparse)} sparsity not exploited by a dense systolic array (runs dense)" if sparse else ""
+    notes = (f"{'/'.join(sparse)} sparsity not exploited by a dense systolic array (runs dense)",) if sparse else ()
     return gemm_on_array(op, arch, spec, engine="systolic",
                          model=f"systolic-{spec.dataflow} SCALE-Sim-exact compute + fold-level memory model",
                          notes=notes)
-
-
-def compressed_k_bits(op: Op, arch: Arch, spec, *, ratio: float,
-                      compressed: dict[str, tuple[int, int, float]] | None = None) -> dict[str, dict[str, float]]:
-    """Stored bits per *array element* when the array iterates K' = K / `ratio` instead of K.
-
-    `compressed[operand] = (n, m, slot_fraction)`: that operand is held as N:M slots (a value
-    plus ceil(log2 m) index bits each, `slot_fraction` slots per dense element) at every level
-    whose format is unset or `nm`; a level with `dense` stores it uncompressed, another format
-    uses its own size. Other A/B operands are physically all there, so each array element
-    carries `ratio` of their values: the buffer must still supply M values per group.
-    """
-    compressed = compressed or {}
-    vb = value_bits(spec)
-    shapes = op.gemm_shapes()
-    row_len = shapes[0].K if shapes else 1
-    out: dict[str, dict[str, float]] = {}
-    for operand in ("activations", "weights", "outputs"):
-        sp = getattr(op.sparsity, operand)
-        per: dict[str, float] = {}
-        for name, level in arch.memory.items():
-            if operand not in level.holds:
-                continue
-            fmt = level.formats.get(operand)
-            if operand in compressed:
-                n, m, slot_fraction = compressed[operand]
-                if fmt in (None, "nm"):
-                    per[name] = (vb[operand] + index_bits(m)) * slot_fraction * ratio
-                elif fmt == "dense":
-                    per[name] = vb[operand] * ratio
-                else:
-                    per[name] = bits_per_element(sp, fmt, vb[operand], row_len=row_len) * ratio
-            else:
-                fmt = fmt or "dense"
-                if fmt == "nm" and sp.kind != "nm":
-                    fmt = "dense"
-                b = bits_per_element(sp, fmt, vb[operand], row_len=row_len)
-                per[name] = b * (1.0 if operand == "outputs" else ratio)
-        out[operand] = per
-    return out
 
 
 def layerwise_k(K: int, n: int, m: int) -> int:
@@ -290,7 +183,7 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
         return np.repeat(executed * per_fold / n_in, n_in)
 
     cost = gemm_on_array(op, arch, spec, engine="systolic", model="", k_of=k_of, bits=bits,
-                         macs_fraction=issued * d_gate, notes="; ".join(notes),
+                         macs_fraction=issued * d_gate, notes=tuple(notes),
                          fold_cycles_of=fold_cycles if skipping else None)
     model = f"systolic-{df} sparse: " + "; ".join(models + sorted(used)) + " + fold-level memory model"
     return dataclasses.replace(cost, model=model, gated_macs=dense * issued * (1.0 - d_gate),
@@ -299,3 +192,8 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
 
 def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     return arch.compute.pe_count * pe_mm2
+
+
+# compute_cycles / folds_and_cycles_per_fold / value_bits live in simulator.engines.array (re-exported here)
+__all__ = ["ComputeSpec", "SparseSupport", "estimate", "compute_area_mm2", "layerwise_k", "compute_cycles",
+           "folds_and_cycles_per_fold", "value_bits", "gemm_on_array", "compressed_k_bits", "Dataflow"]
