@@ -115,6 +115,8 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     for i, x in enumerate(("activations", "weights")):
         onchip = sum(sum(facts["energy"][n]) * byte[x][n] for n in facts["holders"][x])
         p[rv.E_FETCH + i] = 8 * (dread * byte[x][dram] + onchip) / max(byte[x][dram], 1e-12)
+        inner = facts["holders"][x][0] if facts["holders"][x] else None
+        p[rv.E_EXTRA + i] = 8 * facts["energy"][inner][0] * byte[x][inner] / max(byte[x][dram], 1e-12) if inner else 0.0
     out_buf = buffers["outputs"]
     out_e = facts["energy"][out_buf] if out_buf else (0.0, 0.0)
     p[rv.E_OW] = 8 * (dwrite + out_e[0])
@@ -144,14 +146,17 @@ def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float
     dram = arch.offchip_name
     for i, n in enumerate(levels):
         bw = arch.memory[n].bandwidth_bytes_per_cycle
-        q = rv.ONCHIP + 5 * i
+        q = rv.ONCHIP + rv.ONCHIP_STRIDE * i
         p[q] = (base_r[n] + base_w[n]) / bw
         # Per DRAM byte fetched: a holding level is written and read once (the fill passes inward); the
-        # innermost one then re-reads the rest of the array's demand, one fetched element fewer.
+        # innermost one then re-reads the rest of the array's demand, one fetched element fewer, so
+        # what is fetched beyond the demand is read there once more (`_level_traffic`'s max).
         for j, x in enumerate(("activations", "weights")):
             if n in holders[x]:
                 b = byte[x][n] / max(byte[x][dram], 1e-12)
-                p[q + 1 + j] = (2 * b - (b if n == holders[x][0] else 0.0)) / bw
+                inner = n == holders[x][0]
+                p[q + 1 + j] = (2 * b - (b if inner else 0.0)) / bw
+                p[q + 5 + j] = b / bw if inner else 0.0
         # Spilled partial sums read back from DRAM pass the outermost output level both ways.
         if holders["outputs"] and n == holders["outputs"][-1]:
             p[q + 4] = 2.0 / bw

@@ -22,9 +22,13 @@ starts once the first fold's operands are in and ends once the last fold's outpu
 (a tile's folds consume its data as it streams in). So every mapping whose transfers hide costs the
 same cycles, and ties go to fewer DRAM bytes, then lower energy. Without double buffering every
 transfer adds to the time. Each mapping's cycles are non-decreasing in cycles per DRAM byte, so the
-searched optimum never gets slower with more bandwidth (or, as the legal set only grows, more buffer). Approximations: every tile of a transition class
-moves the class's average bytes and computes the average tile time (edge tiles are averaged in);
-on-chip bandwidth is checked after the search (`simulator.mapping.cost`).
+searched optimum never gets slower with more bandwidth (or, as the legal set only grows, more buffer). On-chip bandwidth is part of the time searched: each
+level's bytes are affine in the DRAM bytes of each kind, except that the innermost level holding an
+operand serves the array max(demand, fetched) reads (a mapping that refetches an operand more often
+than the array's fold order reads it re-reads every fetched copy), so the cycles minimised are the
+cycles reported (`simulator.mapping.cost` recomputes the same bytes per level). Approximations: every
+tile of a transition class moves the class's average bytes and computes the average tile time (edge
+tiles are averaged in).
 """
 
 from __future__ import annotations
@@ -51,9 +55,11 @@ E_OW, E_OR, LEAK = 34, 35, 36   # pJ per output byte written / partial-sum byte 
 OBJECTIVE, HSCALE = 37, 38
 FOLD_IN, FOLD_OUT = 39, 40      # DRAM bytes of the first fold's operands and of the last fold's outputs
 ONCHIP = 41                     # 4 on-chip levels x (cycles of fixed traffic, cycles per DRAM byte of input,
-ONCHIP_LEVELS = 4               #   weights, output writes, partial-sum reads): a level's bandwidth need
-SPATIAL = ONCHIP + 5 * ONCHIP_LEVELS   # 6 flags: is G, N, K, C, P, Q unrolled on the array?
-N_PARAMS = SPATIAL + 6
+ONCHIP_LEVELS = 4               #   weights, output writes, partial-sum reads, input and weights fetched
+ONCHIP_STRIDE = 7               #   beyond the array's demand): a level's bandwidth need
+SPATIAL = ONCHIP + ONCHIP_STRIDE * ONCHIP_LEVELS   # 6 flags: is G, N, K, C, P, Q unrolled on the array?
+E_EXTRA = SPATIAL + 6           # 2: pJ per DRAM byte of input, weights fetched beyond the array's demand
+N_PARAMS = E_EXTRA + 2
 N_TERMS = 14
 # Relevance of each tiled dim (G, N, K, C, P, Q) to input, weights, outputs.
 REL_DIM = np.array([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1]], dtype=np.int64)
@@ -253,6 +259,7 @@ def evaluate_order(s, o, p, out):
                 _onchip_need(read_in, read_w, write_out, read_out, p) - p[COMPUTE])
     cycles = p[COMPUTE] + stall
     energy = read_in * p[E_FETCH] + read_w * p[E_FETCH + 1] + write_out * p[E_OW] + read_out * p[E_OR] \
+        + p[E_EXTRA] * max(0.0, read_in - p[DEM]) + p[E_EXTRA + 1] * max(0.0, read_w - p[DEM + 1]) \
         + p[LEAK] * cycles
     out[0], out[1], out[2], out[3], out[4] = 1.0, read_in, read_w, read_out, write_out
     out[5], out[6], out[7] = stall, cycles, energy
@@ -263,11 +270,14 @@ def evaluate_order(s, o, p, out):
 
 @_group.member
 def _onchip_need(read_in, read_w, write_out, read_out, p):
-    """Cycles the busiest on-chip level needs for its traffic (fills follow the DRAM traffic)."""
+    """Cycles the busiest on-chip level needs for its traffic (fills follow the DRAM traffic; a fetch
+    beyond the array's demand, `DEM`, is one more read at the operand's innermost level)."""
     need = 0.0
+    extra_in, extra_w = max(0.0, read_in - p[DEM]), max(0.0, read_w - p[DEM + 1])
     for lv in range(ONCHIP_LEVELS):
-        q = ONCHIP + 5 * lv
-        need = max(need, p[q] + p[q + 1] * read_in + p[q + 2] * read_w + p[q + 3] * write_out + p[q + 4] * read_out)
+        q = ONCHIP + ONCHIP_STRIDE * lv
+        need = max(need, p[q] + p[q + 1] * read_in + p[q + 2] * read_w + p[q + 3] * write_out + p[q + 4] * read_out
+                   + p[q + 5] * extra_in + p[q + 6] * extra_w)
     return need
 
 
