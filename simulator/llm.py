@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulator.errors import SparsimInputError
+from simulator.split import largest_remainder
 from simulator.power import summary as power_summary, system_tdp_w
 from simulator.system import Interval, System, SystemResult, replicate, simulate_system
 
@@ -156,31 +157,8 @@ def _sum_interpolated(points: list[int], values: list[float], first: int, last: 
 
 def _rescale_counts(row: list[int], total: int, cap: int) -> list[int]:
     """Integer counts summing to `total` in proportion to `row`, none above `cap` (one assignment
-    per token and expert). Largest remainders round; what a full expert cannot take goes to the
-    others in proportion, then to experts the row gave nothing."""
-    n = len(row)
-    counts = [0] * n
-    weight = [float(w) for w in row] if any(row) else [1.0] * n
-    left = min(total, cap * n)
-    while left > 0:
-        open_ = [e for e in range(n) if counts[e] < cap and weight[e] > 0]
-        if not open_:
-            weight = [1.0] * n
-            continue
-        wsum = sum(weight[e] for e in open_)
-        ideal = {e: left * weight[e] / wsum for e in open_}
-        add = {e: min(cap - counts[e], math.floor(ideal[e])) for e in open_}
-        spare = left - sum(add.values())
-        for e in sorted(open_, key=lambda e: (-(ideal[e] - math.floor(ideal[e])), e)):
-            if spare == 0:
-                break
-            if counts[e] + add[e] < cap:
-                add[e] += 1
-                spare -= 1
-        for e in open_:
-            counts[e] += add[e]
-        left -= sum(add.values())
-    return counts
+    per token and expert): the capped largest-remainder split (`simulator.split`)."""
+    return largest_remainder(total, row, cap=cap)
 
 
 def simulate_llm(config, target: System | object, *, prompt_len: int, output_len: int, batch: int = 1,

@@ -77,6 +77,7 @@ from simulator.inputs import StrictFields
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 from simulator.simulate import locate_op_error
 from simulator.spec import Arch, load_arch, read_yaml
+from simulator.split import largest_remainder
 from simulator.trace import Op, Trace
 
 Policy = Literal["layer_by_layer", "pipeline", "expert_parallel", "graph"]
@@ -464,15 +465,7 @@ def make_job(core_index: int, core: Core, op: Op, label: str | None = None, exec
 
 def _split(total: int, parts: int, weights: list[float] | None = None) -> list[int]:
     """`total` units over `parts`, evenly or in proportion to `weights` (largest remainders)."""
-    if not weights:
-        base, extra = divmod(total, parts)
-        return [base + (1 if i < extra else 0) for i in range(parts)]
-    wsum = float(sum(weights))
-    ideal = [total * w / wsum for w in weights]
-    sizes = [int(math.floor(x)) for x in ideal]
-    for i in sorted(range(parts), key=lambda i: (-(ideal[i] - sizes[i]), i))[:total - sum(sizes)]:
-        sizes[i] += 1
-    return sizes
+    return largest_remainder(total, weights, parts=parts)
 
 
 def _conv_out_h(d) -> int:
