@@ -48,7 +48,7 @@ def targets():
 
 
 def run_once(system, samples: int):
-    from simulator.llm import simulate_llm
+    from workloads.llm import simulate_llm
     t0 = time.perf_counter()
     result = simulate_llm(MODEL, system, prompt_len=PROMPT, output_len=OUTPUT, batch=1, samples=samples)
     return time.perf_counter() - t0, result
