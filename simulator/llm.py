@@ -169,6 +169,32 @@ class LLMModel(Protocol):
         """The trace of one pass of `batch` sequences (`phase` prefill or decode)."""
 
 
+def _speculative_decode(run: Callable[..., SystemResult], speculative: Speculative, skip_layers: float,
+                        prompt_len: int, output_len: int, points: list[int], decode_s: float):
+    """(the speculation summary, decode time, decode energy) when every cycle drafts k tokens with
+    blocks skipped and verifies them in one pass, costed at the sampled KV lengths `points`."""
+    first, last = prompt_len + 1, prompt_len + output_len - 1
+    k = speculative.draft_tokens
+    draft_skip = 1.0 - (1.0 - skip_layers) * (1.0 - speculative.skip_fraction)
+    draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip=draft_skip) for L in points}
+    verify = {L: run(phase="prefill", seq_len=k + 1, kv_len=L + k, logits="all") for L in points}
+    cycle_s = [k * draft[L].makespan_s + verify[L].makespan_s for L in points]
+    cycle_j = [(k * draft[L].energy_pj + verify[L].energy_pj) * 1e-12 for L in points]
+    cycle_total_s = _sum_interpolated(points, cycle_s, first, last)
+    cycle_total_j = _sum_interpolated(points, cycle_j, first, last)
+    per_cycle = expected_tokens_per_cycle(speculative.acceptance_rate, k)
+    ratio = cycle_total_s / decode_s if decode_s > 0 else math.inf
+    spec_decode_s = cycle_total_s / per_cycle
+    info = {"draft_tokens": k, "acceptance_rate": speculative.acceptance_rate,
+            "skip_fraction": speculative.skip_fraction, "draft_skip_probability": draft_skip,
+            "tokens_per_cycle": per_cycle,
+            "draft_step_s": draft[points[-1]].makespan_s, "verify_s": verify[points[-1]].makespan_s,
+            "cycle_cost_ratio": ratio, "breakeven_acceptance": breakeven_acceptance(ratio, k),
+            "plain_tpot_s": decode_s / (output_len - 1), "speedup": decode_s / spec_decode_s,
+            "helps": spec_decode_s < decode_s}
+    return info, spec_decode_s, cycle_total_j / per_cycle
+
+
 def run_llm(model: LLMModel, target: System | object, *, prompt_len: int, output_len: int, batch: int = 1,
             cores: int = 1, skip_layers: float = 0.0, speculative: Speculative | None = None, samples: int = 5,
             policy: str | None = None, fusion: bool = False,
@@ -228,26 +254,8 @@ def run_llm(model: LLMModel, target: System | object, *, prompt_len: int, output
 
     spec_info = None
     if speculative is not None and output_len > 1:
-        k = speculative.draft_tokens
-        draft_skip = 1.0 - (1.0 - skip_layers) * (1.0 - speculative.skip_fraction)
-        draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip=draft_skip) for L in points}
-        verify = {L: run(phase="prefill", seq_len=k + 1, kv_len=L + k, logits="all") for L in points}
-        cycle_s = [k * draft[L].makespan_s + verify[L].makespan_s for L in points]
-        cycle_j = [(k * draft[L].energy_pj + verify[L].energy_pj) * 1e-12 for L in points]
-        cycle_total_s = _sum_interpolated(points, cycle_s, first, last)
-        cycle_total_j = _sum_interpolated(points, cycle_j, first, last)
-        per_cycle = expected_tokens_per_cycle(speculative.acceptance_rate, k)
-        ratio = cycle_total_s / decode_s if decode_s > 0 else math.inf
-        spec_decode_s = cycle_total_s / per_cycle
-        spec_info = {"draft_tokens": k, "acceptance_rate": speculative.acceptance_rate,
-                     "skip_fraction": speculative.skip_fraction, "draft_skip_probability": draft_skip,
-                     "tokens_per_cycle": per_cycle,
-                     "draft_step_s": draft[points[-1]].makespan_s, "verify_s": verify[points[-1]].makespan_s,
-                     "cycle_cost_ratio": ratio, "breakeven_acceptance": breakeven_acceptance(ratio, k),
-                     "plain_tpot_s": decode_s / (output_len - 1), "speedup": decode_s / spec_decode_s,
-                     "helps": spec_decode_s < decode_s}
-        decode_s = spec_decode_s
-        decode_j = cycle_total_j / per_cycle
+        spec_info, decode_s, decode_j = _speculative_decode(run, speculative, skip_layers, prompt_len, output_len,
+                                                            points, decode_s)
 
     total = ttft + decode_s
     tokens = batch * output_len
