@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from simulator.errors import SparsimInputError
 from simulator.trace import Op
 from simulator.system.spec import System
@@ -60,15 +62,18 @@ def jobs_for_op(system: System, op: Op, fused: dict | None = None,
     return min(candidates, key=lambda jobs: (estimate(jobs), len(jobs)))
 
 
-def barrier_schedule(system: System, ordered: list[Op], fused: dict | None = None,
-                     gb: dict | None = None) -> ScheduleOutcome:
-    """Ops one after another, each split over the cores (`jobs_for_op`); a barrier after each."""
+def barrier_schedule(system: System, ordered: list[Op], fused: dict | None = None, gb: dict | None = None,
+                     progress: Callable[[str], None] | None = None) -> ScheduleOutcome:
+    """Ops one after another, each split over the cores (`jobs_for_op`); a barrier after each.
+    `progress` (when given) is told each op's name as it is scheduled."""
     cache: dict[str, tuple] = {}
     now = 0.0
     rows, intervals = [], []
     dram_busy = gb_busy = dynamic = nbytes = gb_bytes = 0.0
     gb = gb or {}
     for op in ordered:
+        if progress is not None:
+            progress(op.name)
         key = op.name if (fused and op.name in fused) or op.name in gb else _op_key(op)
         if key not in cache:
             jobs = jobs_for_op(system, op, fused, gb.get(op.name))

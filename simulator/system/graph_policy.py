@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import simpy
 
 from simulator.trace import Trace
@@ -11,9 +13,10 @@ from simulator.system.result import ScheduleOutcome
 from simulator.system.machine import Machine
 
 
-def graph_schedule(system: System, trace: Trace, graph, fused: dict | None = None,
-                   gb: dict | None = None) -> ScheduleOutcome:
-    """Each op whole on the first free core once its producers finish (list scheduling on the DAG)."""
+def graph_schedule(system: System, trace: Trace, graph, fused: dict | None = None, gb: dict | None = None,
+                   progress: Callable[[str], None] | None = None) -> ScheduleOutcome:
+    """Each op whole on the first free core once its producers finish (list scheduling on the DAG).
+    `progress` (when given) is told each op's name as it starts."""
     env = simpy.Environment()
     machine = Machine(system, env)
     free = simpy.Store(env)
@@ -33,6 +36,8 @@ def graph_schedule(system: System, trace: Trace, graph, fused: dict | None = Non
         op = graph.nodes[name]["op"]
         job = make_job(core, system.cores[core], op, cost=(fused or {}).get(name), gb=gb.get(name))
         start = env.now
+        if progress is not None:
+            progress(name)
         yield from machine.run_job(job)
         totals["energy"] += job.dynamic_energy_pj
         totals["bytes"] += job.dram_bytes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import math
 
 import simpy
@@ -60,8 +62,10 @@ def _balanced_partition(weights: list[float], parts: int) -> list[int]:
     return sorted(starts)
 
 
-def pipeline_schedule(system: System, ordered: list[Op]) -> ScheduleOutcome:
-    """Layers cut into balanced contiguous stages, one per core; micro-batches flow through them."""
+def pipeline_schedule(system: System, ordered: list[Op],
+                      progress: Callable[[str], None] | None = None) -> ScheduleOutcome:
+    """Layers cut into balanced contiguous stages, one per core; micro-batches flow through them.
+    `progress` (when given) is told each stage's ops once the stages are cut."""
     units = _units(ordered)
     first = system.cores[0]
     weights = [sum(make_job(0, first, op).time_s for op in unit) for unit in units]
@@ -95,6 +99,8 @@ def pipeline_schedule(system: System, ordered: list[Op]) -> ScheduleOutcome:
                 finish_mb[j] = env.now
 
     for s in range(len(stages)):
+        if progress is not None:
+            progress(f"stage {s}: {stages[s][0].name} .. {stages[s][-1].name}")
         env.process(stage_proc(s))
     env.run()
     rows = [{"stage": s, "core": system.cores[s].name, "ops": len(ops), "first_op": ops[0].name, "last_op": ops[-1].name,

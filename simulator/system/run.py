@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from simulator.engines import engine_module
 from simulator.energy import static_power_mw
 from simulator.trace import Trace
@@ -43,14 +45,16 @@ def _global_buffer_use(system: System, graph, local: set, extra: dict) -> dict[s
     return gb_use
 
 
-def simulate_system(trace: Trace, system: System, *, policy: str | None = None, fusion: bool = False) -> SystemResult:
+def simulate_system(trace: Trace, system: System, *, policy: str | None = None, fusion: bool = False,
+                    progress: Callable[[str], None] | None = None) -> SystemResult:
     """Run `trace` on `system` under its policy (or `policy`), returning makespan, timeline and energy.
 
     `fusion` keeps fusable outputs on chip (`simulator.graph.fusion_plan`); it applies on a
     one-core system, where producer and consumer share the core's buffers (split over
     several cores, a consumer needs every core's part of the tensor). A system with a global
     buffer keeps the tensors that fit there (`simulator.graph.global_buffer_plan`) under the
-    layer_by_layer, expert_parallel and graph policies, with or without `fusion`.
+    layer_by_layer, expert_parallel and graph policies, with or without `fusion`. `progress`
+    (when given) is told what the policy schedules as it goes (ops, or pipeline stages).
     """
     from simulator.graph import build_graph, topological_ops
     if policy is not None and policy != system.policy:
@@ -60,12 +64,12 @@ def simulate_system(trace: Trace, system: System, *, policy: str | None = None, 
     fused, edges, extra = _fusion_plan(trace, system, graph, fusion)
     gb_use = _global_buffer_use(system, graph, set(edges) if fused is not None else set(), extra)
     if system.policy in ("layer_by_layer", "expert_parallel"):
-        out = barrier_schedule(system, ordered, fused, gb_use)
+        out = barrier_schedule(system, ordered, fused, gb_use, progress)
     elif system.policy == "pipeline":
-        out = pipeline_schedule(system, ordered)
+        out = pipeline_schedule(system, ordered, progress)
         extra = out.extra
     else:
-        out = graph_schedule(system, trace, graph, fused, gb_use)
+        out = graph_schedule(system, trace, graph, fused, gb_use, progress)
     span = out.makespan_s
     if system.has_global_buffer:
         extra["global_buffer_bytes"] = out.gb_bytes
