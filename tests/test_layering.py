@@ -112,3 +112,16 @@ def test_downward_imports_and_entry_scripts_pass(tmp_path):
                             "simulator/cli.py": "if __name__ == '__main__':\n    from analysis import app\n",
                             "simulator/__main__.py": "from analysis import app\n"})
     assert violations(root) == []
+
+
+def test_every_command_module_is_declared():
+    """A module that adds commands to `app` is reached only through its `sparsim.commands` entry point."""
+    from simulator.cli_commands import PYPROJECT, _from_pyproject
+    declared = set(_from_pyproject(PYPROJECT) or [])
+    registering = {path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+                   for package in LAYERS for path in (ROOT / package).rglob("*.py")
+                   if any(mark in path.read_text(encoding="utf-8") for mark in ("@app.command", "app.add_typer"))}
+    registering.discard("simulator.cli")   # the app itself (`simulate`)
+    assert registering <= declared, f"declare in pyproject.toml [project.entry-points.\"sparsim.commands\"]: " \
+                                    f"{sorted(registering - declared)}"
+    assert declared <= registering, f"declared but registers no command: {sorted(declared - registering)}"
