@@ -1,7 +1,8 @@
 """`sparsim system` and `sparsim graph`: system-level runs from the command line (and the flags
 that pick a system, shared with `sparsim llm` in `workloads.cli_llm`).
 
-Registered on the main app through its `sparsim.commands` entry point (pyproject.toml). User mistakes raise
+Registered on the main app through its `sparsim.commands` entry point (pyproject.toml). A thin
+shell over `simulator.system.simulate_system` and `simulator.graph.analyze`; user mistakes raise
 `SparsimInputError`, which the main entry point prints as one line with exit status 2.
 """
 
@@ -14,8 +15,8 @@ import typer
 from rich.table import Table
 
 from simulator.cli import JSON_RESULT_OPTION, OUT_OPTION, QUIET_OPTION, app, console, si
-from simulator.outputs import finite_json
 from simulator.cli_system_args import target_from_flags, write_timelines
+from simulator.outputs import finite_json
 
 
 @app.command("system")

@@ -12,8 +12,8 @@ from typing import Callable, Optional
 from simulator.errors import SparsimInputError, nearest
 
 
-def target_from_flags(arch: Optional[Path], system: Optional[Path], cores: int, set_: list[str], policy: Optional[str],
-            microbatches: Optional[int] = None):
+def target_from_flags(arch: Optional[Path], system: Optional[Path], cores: int, set_: list[str],
+                      policy: Optional[str], microbatches: Optional[int] = None):
     """A System from --system, or --cores copies of --arch."""
     from simulator.spec import load_arch
     from simulator.system import POLICIES, load_system, replicate
