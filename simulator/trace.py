@@ -211,8 +211,8 @@ class GemmShape(BaseModel):
 
 
 class GemmDims(_Strict):
-    # How the op is cut over cores (simulator.system.sharding): the cuts, default first, and
-    # the dims of each of `parts` pieces from `split(total) -> shares` (None: the op cannot be cut).
+    # Cutting over cores (simulator.system.sharding): `split_dims` the cuts, default first; `shard_sizes`
+    # the dims of each of `parts` pieces, sized by `split(total) -> shares` (None: the op cannot be cut).
     def split_dims(self, parts: int) -> list[str]:
         """Output columns N (each core reads all activations, 1/parts of the weights), output rows M
         (all the weights, 1/parts of the activations), independent GEMMs (batch)."""
@@ -234,8 +234,7 @@ class GemmDims(_Strict):
 class ConvDims(_Strict):
     """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
     (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
-    # How the op is cut over cores (simulator.system.sharding): the cuts, default first, and
-    # the dims of each of `parts` pieces from `split(total) -> shares` (None: the op cannot be cut).
+    # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
         """Filters K (or groups), output rows (each shard reads its input rows plus the filter's
         halo), batch."""
@@ -298,8 +297,7 @@ class ConvDims(_Strict):
 
 class AttentionDims(_Strict):
     """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
-    # How the op is cut over cores (simulator.system.sharding): the cuts, default first, and
-    # the dims of each of `parts` pieces from `split(total) -> shares` (None: the op cannot be cut).
+    # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
         """KV-head groups, else batch, else query rows (one cut, chosen by `shard_sizes`)."""
         return ["heads"]
@@ -333,8 +331,7 @@ class AttentionDims(_Strict):
 
 class MoeDims(_Strict):
     """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
-    # How the op is cut over cores (simulator.system.sharding): the cuts, default first, and
-    # the dims of each of `parts` pieces from `split(total) -> shares` (None: the op cannot be cut).
+    # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
         """Output columns N (when not expert-parallel)."""
         return ["default"]
@@ -362,8 +359,7 @@ class MoeDims(_Strict):
 
 class VectorDims(_Strict):
     """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
-    # How the op is cut over cores (simulator.system.sharding): the cuts, default first, and
-    # the dims of each of `parts` pieces from `split(total) -> shares` (None: the op cannot be cut).
+    # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
         """Elements."""
         return ["default"]
