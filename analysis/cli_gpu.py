@@ -1,6 +1,6 @@
 """`sparsim crosscheck` and `sparsim measure`: the GPU model beside real kernel timings.
 
-Registered on the main app by `simulator.cli` (COMMAND_MODULES). User mistakes raise
+Registered on the main app through its `sparsim.commands` entry point (pyproject.toml). User mistakes raise
 `SparsimInputError`, which the CLI prints as one line and exits 2.
 """
 

@@ -1,6 +1,6 @@
 """`sparsim report OUT_DIR`: a self-contained interactive HTML page for a sweep or crosscheck output.
 
-Registered on the main app by `simulator.cli` (COMMAND_MODULES); plotly is an optional extra
+Registered on the main app through its `sparsim.commands` entry point (pyproject.toml); plotly is an optional extra
 (`sparsim[report]`), imported only when the command runs.
 """
 

@@ -1,6 +1,6 @@
 """`sparsim train`: one training step of a model on a device or system, data parallel.
 
-Registered on the main app by `simulator.cli` (COMMAND_MODULES). The model is a Hugging Face
+Registered on the main app through its `sparsim.commands` entry point (pyproject.toml). The model is a Hugging Face
 config (shipped name or path; backward derived, activation memory by formula) or a forward
 trace file (`--workload`; activation memory then left out). `--patterns dense,2:4,1:4,2:8`
 runs the same step once per weight pattern and prints one row each (a training N:M sweep).
@@ -169,12 +169,12 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but errors"),
 ):
     """Simulate one training step: step time, tokens/s, MFU, energy, memory per device, phase split."""
-    from simulator.cli_system import _target
+    from simulator.cli_system_args import target_from_flags
     from simulator.training.step import DataParallel
     _check_inputs(model, workload, seq_len, batch, link_gb_s)
     recipe = _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every,
                      sparse_state)
-    target = _target(arch, system, 1, list(set_), None)
+    target = target_from_flags(arch, system, 1, list(set_), None)
     recipe = dataclasses.replace(recipe, vector_kernels=_vector_kernels(vector_kernels, target))
     par = DataParallel(ranks=dp, zero=zero, collective=collective,
                        link_bytes_per_s=link_gb_s * 1e9 if link_gb_s else target.noc_bytes_per_s or None,

@@ -945,7 +945,7 @@ def resolve_sweep(source, *, executor: str | None = None, jobs: int | None = Non
 
 def _schema_check(raw: dict, path) -> None:
     """Field-level validation of an arch (no cross-field engine checks, which depend on other parameters)."""
-    from simulator.spec import Arch, _compute_model
+    from simulator.spec import Arch, compute_model as _compute_model
     compute_raw = raw.get("compute")
     if not isinstance(compute_raw, dict):
         return

@@ -4,7 +4,7 @@
     python benchmarks/bench_llm_system.py --repeats 5 --json bench_llm.json
     python benchmarks/bench_llm_system.py --every-step     # also step every decode token (no sampling)
 
-What is measured: `simulator.llm.simulate_llm` wall time (trace extraction from the
+What is measured: `workloads.llm.simulate_llm` wall time (trace extraction from the
 Hugging Face config, every prefill/decode pass through the SimPy system model, totals),
 after one untimed warm-up run that pays imports and Numba compilation; the median of
 `--repeats` runs is reported, with the cold first run alongside. The decode loop is costed
@@ -48,7 +48,7 @@ def targets():
 
 
 def run_once(system, samples: int):
-    from simulator.llm import simulate_llm
+    from workloads.llm import simulate_llm
     t0 = time.perf_counter()
     result = simulate_llm(MODEL, system, prompt_len=PROMPT, output_len=OUTPUT, batch=1, samples=samples)
     return time.perf_counter() - t0, result

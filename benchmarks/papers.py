@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator import load_arch  # noqa: E402
-from simulator.llm import simulate_llm  # noqa: E402
+from workloads.llm import simulate_llm  # noqa: E402
 
 ARCH = ROOT / "arch_configs"
 WHY_THRESHOLD_PCT = 15.0

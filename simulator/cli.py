@@ -165,17 +165,10 @@ def simulate(
             console.print(f"wrote {out}")
 
 
-# Commands of other subsystems register themselves on `app` when imported.
-COMMAND_MODULES = ("simulator.cli_list", "simulator.cli_sparse", "workloads.cli", "analysis.cli_sweep",
-                   "analysis.cli_gpu", "analysis.cli_report", "simulator.cli_system", "analysis.cli_train")
-
-
 def _register_commands() -> None:
-    import importlib
-    import importlib.util
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
+    """Subcommands of every package register on `app` (declared in pyproject.toml: `simulator.cli_commands`)."""
+    from simulator.cli_commands import register_commands
+    register_commands()
 
 
 def main() -> None:

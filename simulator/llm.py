@@ -8,7 +8,7 @@ What is modelled
   whose attention reads a KV cache of `prompt_len + j` positions at step j, so KV traffic
   grows with length; KV pruning (`kv`), sparse attention (`attention`), weight and
   activation sparsity, layer skipping (`skip_layers`), MoE routing and operand bits apply
-  through the trace (`workloads.extract.hf_config`, the same recipe as `sparsim extract`).
+  through the trace the model builds (`workloads.llm`: the same recipe as `sparsim extract`).
   Measured expert counts (`expert_counts`) are read as a routing distribution and
   rescaled to each pass's token count (prefill, decode and verify route different numbers
   of tokens), capped at one assignment per token and expert.
@@ -37,12 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable, Protocol
 
 import numpy as np
 
 from simulator.errors import SparsimInputError
 from simulator.power import summary as power_summary, system_tdp_w
 from simulator.system import Interval, System, SystemResult, replicate, simulate_system
+from simulator.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -154,51 +156,54 @@ def _sum_interpolated(points: list[int], values: list[float], first: int, last: 
     return float(total)
 
 
-def _rescale_counts(row: list[int], total: int, cap: int) -> list[int]:
-    """Integer counts summing to `total` in proportion to `row`, none above `cap` (one assignment
-    per token and expert). Largest remainders round; what a full expert cannot take goes to the
-    others in proportion, then to experts the row gave nothing."""
-    n = len(row)
-    counts = [0] * n
-    weight = [float(w) for w in row] if any(row) else [1.0] * n
-    left = min(total, cap * n)
-    while left > 0:
-        open_ = [e for e in range(n) if counts[e] < cap and weight[e] > 0]
-        if not open_:
-            weight = [1.0] * n
-            continue
-        wsum = sum(weight[e] for e in open_)
-        ideal = {e: left * weight[e] / wsum for e in open_}
-        add = {e: min(cap - counts[e], math.floor(ideal[e])) for e in open_}
-        spare = left - sum(add.values())
-        for e in sorted(open_, key=lambda e: (-(ideal[e] - math.floor(ideal[e])), e)):
-            if spare == 0:
-                break
-            if counts[e] + add[e] < cap:
-                add[e] += 1
-                spare -= 1
-        for e in open_:
-            counts[e] += add[e]
-        left -= sum(add.values())
-    return counts
+class LLMModel(Protocol):
+    """What the LLM runner needs of a model: one trace per forward pass.
+
+    `workloads.llm.HFModel` builds them from a Hugging Face config with a sparsity recipe."""
+
+    def load(self) -> None:
+        """Read and check the model (called once, after the run's own arguments are checked)."""
+
+    def trace(self, *, batch: int, skip_layers: float, phase: str, seq_len: int, kv_len: int | None = None,
+              logits: str = "last") -> Trace:
+        """The trace of one pass of `batch` sequences (`phase` prefill or decode)."""
 
 
-def simulate_llm(config, target: System | object, *, prompt_len: int, output_len: int, batch: int = 1,
-                 cores: int = 1, weights=None, activations=None, kv=None, attention=None,
-                 skip_layers: float = 0.0, routing: str = "uniform", zipf_skew: float = 1.0,
-                 expert_counts=None, bits: int | None = None,
-                 speculative: Speculative | None = None, samples: int = 5, policy: str | None = None,
-                 fusion: bool = False) -> LLMResult:
+def _speculative_decode(run: Callable[..., SystemResult], speculative: Speculative, skip_layers: float,
+                        prompt_len: int, output_len: int, points: list[int], decode_s: float):
+    """(the speculation summary, decode time, decode energy) when every cycle drafts k tokens with
+    blocks skipped and verifies them in one pass, costed at the sampled KV lengths `points`."""
+    first, last = prompt_len + 1, prompt_len + output_len - 1
+    k = speculative.draft_tokens
+    draft_skip = 1.0 - (1.0 - skip_layers) * (1.0 - speculative.skip_fraction)
+    draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip=draft_skip) for L in points}
+    verify = {L: run(phase="prefill", seq_len=k + 1, kv_len=L + k, logits="all") for L in points}
+    cycle_s = [k * draft[L].makespan_s + verify[L].makespan_s for L in points]
+    cycle_j = [(k * draft[L].energy_pj + verify[L].energy_pj) * 1e-12 for L in points]
+    cycle_total_s = _sum_interpolated(points, cycle_s, first, last)
+    cycle_total_j = _sum_interpolated(points, cycle_j, first, last)
+    per_cycle = expected_tokens_per_cycle(speculative.acceptance_rate, k)
+    ratio = cycle_total_s / decode_s if decode_s > 0 else math.inf
+    spec_decode_s = cycle_total_s / per_cycle
+    info = {"draft_tokens": k, "acceptance_rate": speculative.acceptance_rate,
+            "skip_fraction": speculative.skip_fraction, "draft_skip_probability": draft_skip,
+            "tokens_per_cycle": per_cycle,
+            "draft_step_s": draft[points[-1]].makespan_s, "verify_s": verify[points[-1]].makespan_s,
+            "cycle_cost_ratio": ratio, "breakeven_acceptance": breakeven_acceptance(ratio, k),
+            "plain_tpot_s": decode_s / (output_len - 1), "speedup": decode_s / spec_decode_s,
+            "helps": spec_decode_s < decode_s}
+    return info, spec_decode_s, cycle_total_j / per_cycle
+
+
+def run_llm(model: LLMModel, target: System | object, *, prompt_len: int, output_len: int, batch: int = 1,
+            cores: int = 1, skip_layers: float = 0.0, speculative: Speculative | None = None, samples: int = 5,
+            policy: str | None = None, fusion: bool = False,
+            progress: Callable[[str], None] | None = None) -> LLMResult:
     """Prefill + decode of `output_len` tokens for `batch` prompts of `prompt_len` tokens.
 
-    `target` is a `System` or an `Arch` (then `cores` copies of it share its DRAM).
-    `config` is a Hugging Face config.json path, a shipped config name, or a dict.
-    The sparsity recipe (`weights`, `activations`, `kv`, `attention`, `skip_layers`, `routing`,
-    `zipf_skew`, `expert_counts`, `bits`) is `workloads.extract.hf_config`'s, applied to every pass.
-    `fusion` keeps fusable outputs on chip on a one-core system (`simulator.graph`).
-    """
-    from workloads.extract.hf_config import load_expert_counts, model_shape, trace_from_hf_config
-
+    `target` is a `System` or an `Arch` (then `cores` copies of it share its DRAM); `model` builds
+    each pass's trace. `fusion` keeps fusable outputs on chip on a one-core system
+    (`simulator.graph`). `progress`, when given, is called with a short label before each pass."""
     for label, v in (("--prompt-len", prompt_len), ("--output-len", output_len), ("--batch", batch)):
         if not isinstance(v, int) or v < 1:
             raise SparsimInputError(f"{label.lstrip('-')} must be a positive integer (got {v!r})", field=label)
@@ -213,12 +218,7 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
     if not 0.0 <= skip_layers < 1.0:
         raise SparsimInputError(f"skip layers {skip_layers} must be in [0, 1)", field="--skip-layers",
                                 hint="the fraction of block executions the model skips (0 = none)")
-    recipe = dict(weights=weights, activations=activations, kv=kv, attention=attention, routing=routing,
-                  zipf_skew=zipf_skew, bits=bits)
-    shape = model_shape(config)
-    distribution = None
-    if expert_counts is not None and shape.experts:
-        distribution = load_expert_counts(expert_counts, shape.experts, shape.layers)
+    model.load()
 
     # Layer pipelining splits the batch into micro-batches that follow each other through the stages.
     micro = batch
@@ -229,12 +229,9 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
         system = system.with_(microbatches=1)
 
     def run(*, skip: float = skip_layers, **kw) -> SystemResult:
-        routed = {}
-        if distribution is not None:
-            tokens = micro * (kw["seq_len"] if kw["phase"] == "prefill" else 1)
-            routed = {"routing": "file", "expert_counts": [_rescale_counts(row, tokens * shape.top_k, tokens)
-                                                           for row in distribution]}
-        trace = trace_from_hf_config(config, batch=micro, skip_layers=skip, **{**recipe, **routed}, **kw)
+        if progress is not None:
+            progress(f"{kw['phase']} seq {kw['seq_len']}" + (f" kv {kw['kv_len']}" if "kv_len" in kw else ""))
+        trace = model.trace(batch=micro, skip_layers=skip, **kw)
         try:
             return simulate_system(trace, system, fusion=fusion)
         except SparsimInputError as exc:  # an op of the generated trace: the sizes come from the flags
@@ -257,26 +254,8 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
 
     spec_info = None
     if speculative is not None and output_len > 1:
-        k = speculative.draft_tokens
-        draft_skip = 1.0 - (1.0 - skip_layers) * (1.0 - speculative.skip_fraction)
-        draft = {L: run(phase="decode", seq_len=prompt_len, kv_len=L, skip=draft_skip) for L in points}
-        verify = {L: run(phase="prefill", seq_len=k + 1, kv_len=L + k, logits="all") for L in points}
-        cycle_s = [k * draft[L].makespan_s + verify[L].makespan_s for L in points]
-        cycle_j = [(k * draft[L].energy_pj + verify[L].energy_pj) * 1e-12 for L in points]
-        cycle_total_s = _sum_interpolated(points, cycle_s, first, last)
-        cycle_total_j = _sum_interpolated(points, cycle_j, first, last)
-        per_cycle = expected_tokens_per_cycle(speculative.acceptance_rate, k)
-        ratio = cycle_total_s / decode_s if decode_s > 0 else math.inf
-        spec_decode_s = cycle_total_s / per_cycle
-        spec_info = {"draft_tokens": k, "acceptance_rate": speculative.acceptance_rate,
-                     "skip_fraction": speculative.skip_fraction, "draft_skip_probability": draft_skip,
-                     "tokens_per_cycle": per_cycle,
-                     "draft_step_s": draft[points[-1]].makespan_s, "verify_s": verify[points[-1]].makespan_s,
-                     "cycle_cost_ratio": ratio, "breakeven_acceptance": breakeven_acceptance(ratio, k),
-                     "plain_tpot_s": decode_s / (output_len - 1), "speedup": decode_s / spec_decode_s,
-                     "helps": spec_decode_s < decode_s}
-        decode_s = spec_decode_s
-        decode_j = cycle_total_j / per_cycle
+        spec_info, decode_s, decode_j = _speculative_decode(run, speculative, skip_layers, prompt_len, output_len,
+                                                            points, decode_s)
 
     total = ttft + decode_s
     tokens = batch * output_len
@@ -290,4 +269,4 @@ def simulate_llm(config, target: System | object, *, prompt_len: int, output_len
                      power=power)
 
 
-__all__ = ["simulate_llm", "LLMResult", "Speculative", "expected_tokens_per_cycle", "breakeven_acceptance"]
+__all__ = ["run_llm", "LLMModel", "LLMResult", "Speculative", "expected_tokens_per_cycle", "breakeven_acceptance"]

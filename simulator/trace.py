@@ -211,6 +211,17 @@ class GemmShape(BaseModel):
 
 
 class GemmDims(_Strict):
+    # Cutting over cores (simulator.system.sharding): `split_dims` the cuts, default first; `shard_sizes`
+    # the dims of each of `parts` pieces, sized by `split(total) -> shares` (None: the op cannot be cut).
+    def split_dims(self, parts: int) -> list[str]:
+        """Output columns N (each core reads all activations, 1/parts of the weights), output rows M
+        (all the weights, 1/parts of the activations), independent GEMMs (batch)."""
+        first = "N" if self.N >= parts or self.N >= self.M else "M"
+        return [first, "M" if first == "N" else "N"] + (["batch"] if self.batch > 1 else [])
+
+    def shard_sizes(self, dim: str, parts: int, split) -> list[dict] | None:
+        return [{dim: s} for s in split(getattr(self, dim))]
+
     M: int = Field(ge=1, description="output rows (tokens x batch)")
     N: int = Field(ge=1, description="output columns (features)")
     K: int = Field(ge=1, description="reduction length")
@@ -228,6 +239,30 @@ class GemmDims(_Strict):
 class ConvDims(_Strict):
     """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
     (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
+    # Cutting over cores: as GemmDims.
+    def split_dims(self, parts: int) -> list[str]:
+        """Filters K (or groups), output rows (each shard reads its input rows plus the filter's
+        halo), batch."""
+        return ["K", "rows"] + (["batch"] if self.N > 1 else [])
+
+    def shard_sizes(self, dim: str, parts: int, split) -> list[dict] | None:
+        if dim == "rows":
+            # e output rows need (e - 1) x stride + R padded input rows; the shard keeps the
+            # op's padding, so interior shards read 2 x pad rows fewer than their real halo
+            sizes = []
+            for e in split(self.P):
+                h = (e - 1) * self.stride + self.R - 2 * self.pad if e else 0
+                if e and h < 1:
+                    return None
+                sizes.append({"H": h, **({"out_h": e} if self.out_h is not None else {})})
+            return sizes
+        if dim == "batch":
+            return [{"N": s} for s in split(self.N)]
+        if self.groups > 1:
+            per_c, per_k = self.C // self.groups, self.K // self.groups
+            return [{"groups": g, "C": per_c * g, "K": per_k * g} for g in split(self.groups)]
+        return [{"K": s} for s in split(self.K)]
+
     N: int = Field(default=1, ge=1, description="batch")
     C: int = Field(ge=1, description="input channels")
     H: int = Field(ge=1)
@@ -276,6 +311,20 @@ class ConvDims(_Strict):
 
 class AttentionDims(_Strict):
     """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
+    # Cutting over cores: as GemmDims.
+    def split_dims(self, parts: int) -> list[str]:
+        """KV-head groups, else batch, else query rows (one cut, chosen by `shard_sizes`)."""
+        return ["heads"]
+
+    def shard_sizes(self, dim: str, parts: int, split) -> list[dict] | None:
+        kvh = self.n_kv_heads
+        group = self.heads // kvh
+        if kvh >= parts or (kvh > 1 and self.batch < parts):
+            return [{"kv_heads": s, "heads": s * group} for s in split(kvh)]
+        if self.batch > 1:
+            return [{"batch": s} for s in split(self.batch)]
+        return [{"q_len": s} for s in split(self.q_len)]
+
     batch: int = Field(default=1, ge=1)
     heads: int = Field(ge=1)
     kv_heads: int | None = Field(default=None, ge=1)
@@ -320,6 +369,14 @@ class AttentionDims(_Strict):
 
 class MoeDims(_Strict):
     """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
+    # Cutting over cores: as GemmDims.
+    def split_dims(self, parts: int) -> list[str]:
+        """Output columns N (when not expert-parallel)."""
+        return ["default"]
+
+    def shard_sizes(self, dim: str, parts: int, split) -> list[dict] | None:
+        return [{"N": s} for s in split(self.N)]
+
     tokens_per_expert: list[int] = Field(min_length=1)
     N: int = Field(ge=1)
     K: int = Field(ge=1)
@@ -347,6 +404,14 @@ class MoeDims(_Strict):
 
 class VectorDims(_Strict):
     """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
+    # Cutting over cores: as GemmDims.
+    def split_dims(self, parts: int) -> list[str]:
+        """Elements."""
+        return ["default"]
+
+    def shard_sizes(self, dim: str, parts: int, split) -> list[dict] | None:
+        return [{"elements": s} for s in split(self.elements)]
+
     elements: int = Field(ge=1)
     inputs: int = Field(default=1, ge=0, description="tensors of `elements` values read")
     flops_per_element: float = Field(default=1.0, ge=0)

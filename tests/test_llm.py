@@ -19,7 +19,8 @@ import pytest
 
 from simulator import load_arch
 from simulator.errors import SparsimInputError
-from simulator.llm import Speculative, breakeven_acceptance, expected_tokens_per_cycle, simulate_llm
+from simulator.llm import Speculative, breakeven_acceptance, expected_tokens_per_cycle
+from workloads.llm import simulate_llm
 from simulator.system import replicate
 
 from conftest import ARCH_DIR, ROOT
@@ -200,11 +201,11 @@ def test_moe_routing_skew_lengthens_the_expert_parallel_layer_by_the_token_count
 
 
 def test_expert_count_rescaling_by_hand():
-    from simulator.llm import _rescale_counts
-    assert _rescale_counts([6, 1, 1, 0], 128, 64) == [64, 32, 32, 0]
-    assert _rescale_counts([6, 1, 1, 0], 2, 1) == [1, 1, 0, 0]      # one decode token, top-2
-    assert _rescale_counts([5, 0, 0, 0], 6, 2) == [2, 2, 1, 1]      # spills to experts the row gave none
-    assert sum(_rescale_counts([3, 2, 1, 1, 1, 0, 0, 9], 2048 * 2, 2048)) == 4096
+    from simulator.split import largest_remainder
+    assert largest_remainder(128, [6, 1, 1, 0], cap=64) == [64, 32, 32, 0]
+    assert largest_remainder(2, [6, 1, 1, 0], cap=1) == [1, 1, 0, 0]      # one decode token, top-2
+    assert largest_remainder(6, [5, 0, 0, 0], cap=2) == [2, 2, 1, 1]      # spills to experts the row gave none
+    assert sum(largest_remainder(2048 * 2, [3, 2, 1, 1, 1, 0, 0, 9], cap=2048)) == 4096
 
 
 def test_llm_runs_on_a_gpu_spec_as_one_core():

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import ARCH_DIR
 from simulator import power
 from simulator.engines import gpu
-from simulator.llm import simulate_llm
+from workloads.llm import simulate_llm
 from simulator.simulate import simulate
 from simulator.spec import load_arch
 from simulator.trace import Op, Trace

@@ -250,11 +250,12 @@ def test_layer_by_layer_cuts_activation_heavy_convs_by_rows():
     # A 56x56x64 -> 64 conv on four cores: cutting the 64 filters makes every core read the
     # whole input; cutting the output rows shares the input and repeats only the small
     # weights, so it moves fewer DRAM bytes and is chosen.
-    from simulator.system import _jobs_for_op, make_job, shard_slots
+    from simulator.system import make_job, shard_slots
+    from simulator.system.barrier import jobs_for_op
     conv = trace({"name": "c", "kind": "conv2d",
                   "dims": {"C": 64, "H": 56, "W": 56, "K": 64, "R": 3, "S": 3, "pad": 1}})
     system = replicate(edge(), 4)
-    jobs = _jobs_for_op(system, conv.ops[0])
+    jobs = jobs_for_op(system, conv.ops[0])
     assert len(jobs) == 4
     k_split = [make_job(i, system.cores[i], s) for i, s in enumerate(shard_slots(conv.ops[0], 4, dim="K"))]
     assert sum(j.dram_bytes for j in jobs) < sum(j.dram_bytes for j in k_split)

@@ -49,6 +49,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from simulator.errors import SparsimInputError, nearest
+from simulator.split import largest_remainder
 from simulator.trace import Sparsity, Trace
 from workloads.extract.recipe import parse_block_density, parse_density, parse_weights
 
@@ -354,25 +355,7 @@ def expert_token_counts(tokens: int, experts: int, top_k: int, routing: str = "u
     if zipf_skew < 0:
         raise SparsimInputError(f"zipf skew {zipf_skew} must be >= 0", field="zipf_skew")
     weights = [1.0 / (r + 1) ** zipf_skew for r in range(experts)]
-    counts = [0] * experts
-    remaining, open_ = total, list(range(experts))
-    while remaining > 0 and open_:
-        wsum = sum(weights[e] for e in open_)
-        ideal = {e: remaining * weights[e] / wsum for e in open_}
-        share = {e: min(tokens - counts[e], math.floor(ideal[e])) for e in open_}
-        # largest remainders take the units rounding left over (ties to the higher rank)
-        left = remaining - sum(share.values())
-        for e in sorted(open_, key=lambda e: (-(ideal[e] - math.floor(ideal[e])), e)):
-            if left <= 0:
-                break
-            if counts[e] + share[e] < tokens:
-                share[e] += 1
-                left -= 1
-        for e in open_:
-            counts[e] += share[e]
-        remaining = total - sum(counts)
-        open_ = [e for e in open_ if counts[e] < tokens]
-    return counts
+    return largest_remainder(total, weights, cap=tokens)  # simulator.split: one rounding rule for all
 
 
 def load_expert_counts(source, experts: int, layers: int) -> list[list[int]]:
