@@ -75,6 +75,10 @@ READERS: dict[str, tuple[list[str], str]] = {
     "measured": (["crosscheck", "-a", GPU, "--measured", "{F}"], "bad.csv"),
     "onnx": (["extract", "onnx", "{F}"], "bad.onnx"),
     "llm_arch": (["llm", "-m", "llama2-7b", "-a", "{F}", "-p", "8", "-t", "2", "--samples", "1"], "bad.yaml"),
+    "cfg_arch": (["simulate", "-a", "{F}", "-w", "t.yaml"], "bad.cfg"),
+    "train_model": (["train", "{F}", "-a", A, "--seq-len", "16"], "bad.json"),
+    "train_trace": (["train", "-w", "{F}", "-a", A], "bad.yaml"),
+    "report_csv": (["report", "{F}", "-q"], "bad.csv"),
 }
 
 
