@@ -146,8 +146,14 @@ def train_cases() -> list[Case]:
                           names="w.yaml"))
     cases.append(Case("train_trace/backward_given", ["train", "-w", "w.yaml", "-a", A],
                       {"w.yaml": _y({**fwd, "ops": [{**fwd["ops"][0], "phase": "backward"}]})}, expect="either"))
-    cases.append(Case("train_trace/extract_mb0", ["extract", "hf-config", "llama2-7b", "--phase", "train",
-                                                  "--seq-len", "16", "--micro-batches", "0"], {}))
+    for f in (["--micro-batches", "0"], ["--micro-batches", "-3"], ["--micro-batches", "1000000000000"],
+              ["--recompute", "half"], ["--zipf-skew", "nan", "--routing", "zipf"], ["--micro-batches", "x"],
+              ["--out", "t.xlsx"]):
+        cases.append(Case("train_extract/" + "_".join(f)[:40], ["extract", "hf-config", "mixtral-8x7b", "--phase",
+                                                                 "train", "--seq-len", "16", *f], {}))
+    cases.append(Case("train_extract/ok_json", ["extract", "hf-config", "llama2-7b", "--phase", "train", "--seq-len",
+                                                "16", "--micro-batches", "2", "--recompute", "full", "--out",
+                                                "t.json"], {}, expect="ok", outputs=("t.json",)))
     return cases
 
 
