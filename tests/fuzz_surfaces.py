@@ -104,6 +104,10 @@ def mapping_cases() -> list[Case]:
     cases.append(Case("mapping_odd/skip_1x1_pipelined", ["simulate", "-a", "a.yaml", "-w", "t.yaml", "--json",
                                                          "--out", "o.json"], {"a.yaml": _y(skip), "t.yaml": tiny},
                       expect="ok", outputs=("o.json",)))
+    huge_k = _y({"schema_version": 1, "name": "k", "ops": [{"name": "g", "kind": "gemm",
+                                                            "dims": {"M": 1, "N": 1, "K": 2 ** 30}}]})
+    cases.append(Case("mapping/reduction_2e30", ["simulate", "-a", A, "-w", "t.yaml"], {"t.yaml": huge_k},
+                      names="t.yaml"))
     for k, s in {"set_tile_zero": "compute.mapping.tiles.C=0", "set_objective": "compute.mapping.objective=fast",
                  "set_mode_list": "compute.mapping.mode=[search]"}.items():
         cases.append(Case(f"mapping_set/{k}", ["simulate", "-a", A, "-w", "t.yaml", "--set", s], {"t.yaml": T_TEXT}))

@@ -116,6 +116,13 @@ def test_array_fold_limit_is_checked_before_allocation():
     assert "folds of the 1x1 array" in _error(simulate, trace, arch).message
 
 
+def test_mapping_search_dim_limit_is_checked_before_allocation():
+    """An OS GEMM with a 2^30 reduction is one fold, but the mapping search would enumerate 2^30 tiles of it."""
+    from simulator.simulate import simulate
+    trace = trace_from_dict(_ops(_gemm(dims={"M": 1, "N": 1, "K": 2 ** 30})))
+    assert "mapping search enumerates" in _error(simulate, trace, load_arch(EDGE)).message
+
+
 @pytest.mark.parametrize("timing", ["scalesim", "pipelined"])
 @pytest.mark.parametrize("dataflow", ["os", "ws"])
 def test_searched_mapping_never_gives_a_skipping_array_negative_cycles(timing, dataflow):

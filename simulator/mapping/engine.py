@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulator.bounds import check_folds
+from simulator.bounds import check_folds, check_mapped_nest
 from simulator.cost import OpCost
 from simulator.errors import SparsimInputError
 from simulator.mapping.cost import MappedCost, mapped_array_cost
@@ -56,6 +56,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
         nests = [(nest_of_gemm(g), c) for g, c in zip(shapes, per_shape)]
     costs: list[MappedCost] = []
     for nest, compute in nests:
+        check_mapped_nest(nest)
         if mapping.spatial is not None:
             compute = unroll.compute_cycles(nest, mapping.timing) / ratio
         costs.append(mapped_array_cost(arch, nest, unroll, compute, byte, spec.precision.accumulator, mapping,

@@ -139,6 +139,8 @@ def _check_key_types(cfg: dict, path: str | None) -> None:
 COUNT_LIMITS = {"num_hidden_layers": 10_000, "num_local_experts": 65_536, "num_experts": 65_536,
                 "num_experts_per_tok": 65_536, "num_attention_heads": 1 << 20, "num_key_value_heads": 1 << 20}
 
+DIVISOR_KEYS = {"num_attention_heads", "n_head", "num_key_value_heads"}
+
 
 class _Reader:
     """Reads required/optional integer keys with one located error naming what is missing."""
@@ -163,6 +165,8 @@ class _Reader:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v != int(v) or v < 0:
             raise SparsimInputError(f"'{key}' must be a non-negative integer, got {str(v)[:40]}", path=self.path,
                                     field=key)
+        if v < 1 and key in DIVISOR_KEYS:   # hidden // heads would divide by zero before _check_shape runs
+            raise SparsimInputError(f"'{key}' must be >= 1, got {int(v)}", path=self.path, field=key)
         limit = COUNT_LIMITS.get(key, MAX_DIM)
         if v > limit:
             raise SparsimInputError(f"'{key}' is {int(v):,}, over the limit of {limit:,}", path=self.path, field=key)
