@@ -51,6 +51,18 @@ def _check_inputs(model, workload, seq_len, batch, link_gb_s) -> None:
         raise SparsimInputError(f"link bandwidth must be > 0 GB/s (got {link_gb_s})", field="--link-gb-s")
 
 
+def _check_numbers(link_gb_s, link_latency_us, capacity_gib, zipf_skew, patterns) -> None:
+    """Finite, in-range float flags and a non-empty --patterns list (one located error each)."""
+    from simulator.inputs import MAX_FLOAT
+    for label, v, positive in (("--link-gb-s", link_gb_s, True), ("--link-latency-us", link_latency_us, False),
+                               ("--capacity-gib", capacity_gib, True), ("--zipf-skew", zipf_skew, False)):
+        if v is not None and not (0.0 < v <= MAX_FLOAT if positive else 0.0 <= v <= MAX_FLOAT):
+            raise SparsimInputError(f"{v} is out of range", field=label,
+                                    hint=f"give a finite number {'> 0' if positive else '>= 0'} (at most {MAX_FLOAT:g})")
+    if patterns is not None and not any(p.strip() for p in patterns.split(",")):
+        raise SparsimInputError("no weight pattern given", field="--patterns", hint="e.g. --patterns dense,2:4,1:4")
+
+
 NCCL_RING_CHANNELS_HGX_A100 = 24   # NCCL's ring channels on an 8-GPU HGX A100 NVSwitch board (nccl-tests issue 100)
 
 
@@ -172,6 +184,7 @@ def train(
     from simulator.cli_system_args import target_from_flags
     from simulator.training.step import DataParallel
     _check_inputs(model, workload, seq_len, batch, link_gb_s)
+    _check_numbers(link_gb_s, link_latency_us, capacity_gib, zipf_skew, patterns)
     recipe = _recipe(micro_batches, recompute, optimizer, transposable, grad_density, masked_dw, update_every,
                      sparse_state)
     target = target_from_flags(arch, system, 1, list(set_), None)
@@ -182,7 +195,7 @@ def train(
     capacity = capacity_gib * 2**30 if capacity_gib else None
     fwd = dict(routing=routing, zipf_skew=zipf_skew, expert_counts=expert_counts, bits=bits, lm_head=lm_head,
                activations=activations) if model else {}
-    runs = [p.strip() for p in patterns.split(",")] if patterns else [weights]
+    runs = [p.strip() for p in patterns.split(",") if p.strip()] if patterns else [weights]
     results = [(p, _located(arch or system, _run_one, model, workload, target, recipe, par,
                             None if p in (None, "dense") else p, seq_len, batch, capacity, fwd)) for p in runs]
     if out:

@@ -18,10 +18,12 @@ the glue that swaps the selected design's precomputed breakdown into place on a 
 from __future__ import annotations
 
 import html
+import io
 import json
 from pathlib import Path
 
 from simulator.errors import SparsimInputError, missing_extra
+from simulator.inputs import read_json_file, read_text
 
 MAX_BREAKDOWNS = 300
 
@@ -41,9 +43,11 @@ def _plotly():
 def _load_sweep(sweep_dir: Path) -> tuple[dict, dict, list[dict], set[str]]:
     """(sweep.json, summary.json, finished ok records, keys of the sweep's Pareto set)."""
     from analysis.results_store import ResultsStore
-    rec = json.loads((sweep_dir / "sweep.json").read_text())
+    rec = _sweep_record(sweep_dir / "sweep.json")
     summary_path = sweep_dir / "summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
+    summary = read_json_file(summary_path, "sweep summary", finite=False) if summary_path.exists() else {}
+    if not isinstance(summary, dict):
+        raise SparsimInputError("not a JSON object", path=summary_path, hint="rerun the sweep to rewrite it")
     with ResultsStore(sweep_dir) as store:
         records = [r for r in store.finished().values() if r.get("status") == "ok" and r.get("metrics")]
     if not records:
@@ -53,9 +57,25 @@ def _load_sweep(sweep_dir: Path) -> tuple[dict, dict, list[dict], set[str]]:
     pareto_csv = sweep_dir / "pareto.csv"
     if pareto_csv.exists():
         import csv
-        with pareto_csv.open(newline="") as fh:
-            pareto = {row["key"] for row in csv.DictReader(fh)}
+        rows = csv.DictReader(io.StringIO(read_text(pareto_csv, "Pareto set CSV"), newline=""))
+        if "key" not in (rows.fieldnames or []):
+            raise SparsimInputError("no 'key' column", path=pareto_csv, hint="rerun the sweep to rewrite it")
+        pareto = {row["key"] for row in rows}
     return rec, summary, records, pareto
+
+
+def _sweep_record(path: Path) -> dict:
+    """sweep.json read through the input layer, with the fields the report uses checked."""
+    rec = read_json_file(path, "sweep record", finite=False)
+    for key, kind in (("name", str), ("objectives", list), ("spec", dict), ("workloads", list)):
+        if not isinstance(rec, dict) or not isinstance(rec.get(key), kind) or not rec.get(key) and key != "spec":
+            raise SparsimInputError(f"'{key}' is missing or malformed", path=path, field=key,
+                                    hint="the sweep.json was not written by `sparsim sweep`; rerun the sweep")
+    if not all(isinstance(o, dict) and {"name", "direction"} <= set(o) for o in rec["objectives"]) or \
+            not isinstance(rec["workloads"][0], dict) or not isinstance(rec["workloads"][0].get("name"), str):
+        raise SparsimInputError("objectives or workloads are malformed", path=path,
+                                hint="the sweep.json was not written by `sparsim sweep`; rerun the sweep")
+    return rec
 
 
 def _fmt(value) -> str:
@@ -163,13 +183,23 @@ def breakdowns(rec: dict, chosen: list[dict]) -> dict[str, str]:
 
 def crosscheck_figure(path: Path):
     """Log-log measured vs simulated time of every kernel in a crosscheck report CSV, with y = x."""
+    import numpy as np
     import pandas as pd
     go, _, _ = _plotly()
-    df = pd.read_csv(path)
+    try:
+        df = pd.read_csv(io.StringIO(read_text(path, "crosscheck report")))
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SparsimInputError(f"not a readable CSV ({str(exc).splitlines()[0][:80]})", path=path,
+                                hint="write one with `sparsim crosscheck ... --out report.csv`") from None
     missing = {"measured_ms", "predicted_ms"} - set(df.columns)
     if missing:
         raise SparsimInputError(f"not a crosscheck report (no {', '.join(sorted(missing))} column)", path=path,
                                 hint="write one with `sparsim crosscheck ... --out report.csv`")
+    times = df[["measured_ms", "predicted_ms"]].apply(pd.to_numeric, errors="coerce")
+    if len(df) == 0 or not (times > 0).all().all() or not np.isfinite(times.to_numpy()).all():
+        raise SparsimInputError("measured_ms and predicted_ms must be positive finite numbers on every row",
+                                path=path, hint="write one with `sparsim crosscheck ... --out report.csv`")
+    df[["measured_ms", "predicted_ms"]] = times
     label = df.get("kernel", pd.Series(["kernel"] * len(df))).astype(str) + " " + df.get("shape", "").astype(str)
     fig = go.Figure()
     for kernel, sub in df.groupby(df.get("kernel", pd.Series(["kernels"] * len(df)))):

@@ -632,7 +632,7 @@ def apply_point(base_raw: dict, overrides: dict[str, Any]) -> dict:
 
 def _resolve_file(text: str, spec_dir: Path | None, what: str, spec_path, field_name: str,
                   kind: str = "specs") -> Path:
-    p = Path(text).expanduser()
+    p = Path(os.path.expanduser(text))  # "~unknown_user/x" stays as typed (Path.expanduser raises)
     tries = [p] if p.is_absolute() else ([spec_dir / p] if spec_dir else []) + [Path.cwd() / p]
     for t in tries:
         if t.exists():

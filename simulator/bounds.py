@@ -15,6 +15,7 @@ MAX_DIM = 2 ** 40              # any one dimension, count or length in a trace (
 MAX_GEMM_EXTENT = 2 ** 40      # M, N, K of a lowered GEMM (conv: batch x output pixels)
 MAX_REPEAT = 2 ** 40           # identical instances of an op
 MAX_FOLDS = 2 ** 24            # folds of one GEMM on an array (the per-fold model keeps several float arrays of them)
+MAX_MAPPED_DIM = 2 ** 24       # one loop dim of a searched mapping (its balanced tile sizes are enumerated)
 MAX_CORES = 4096               # cores in a system
 MAX_GRID_POINTS = 10 ** 6      # points of a sweep's grid, counted before it is built
 
@@ -57,3 +58,14 @@ def check_folds(folds: int, rows: int, cols: int) -> None:
         raise SparsimInputError(f"one GEMM needs {folds:,} folds of the {rows}x{cols} array, over the limit of "
                                 f"{MAX_FOLDS:,} that the per-fold model keeps", field="dims",
                                 hint="use smaller dimensions or a larger array")
+
+
+def check_mapped_nest(nest) -> None:
+    """Every tiled dim of a loop nest within MAX_MAPPED_DIM before the mapping search enumerates its
+    tile sizes (an array of that many floats per dim; the largest shipped GEMM dim is 2^17)."""
+    for dim in ("G", "N", "K", "C", "P", "Q"):
+        size = nest.size(dim)
+        if size > MAX_MAPPED_DIM:
+            raise SparsimInputError(f"loop dim {nest.name(dim)} of the op is {size:,}, over the limit of "
+                                    f"{MAX_MAPPED_DIM:,} that the mapping search enumerates tiles for", field="dims",
+                                    hint="use smaller dimensions, or compute.mapping.mode: fixed")

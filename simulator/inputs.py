@@ -305,6 +305,14 @@ def strict_value_error(annotation: Any, value: Any) -> str | None:
     if isinstance(value, int) and abs(value) > MAX_INT and _numeric(annotation):
         return (f"an integer of about 2^{value.bit_length()} is too large (the limit is 2^53, the largest "
                 "integer a float holds exactly)")
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel) and isinstance(value, dict):
+        # a nested plain pydantic block (e.g. compute.mapping) is held to the same strict typing
+        for key, item in value.items():
+            field = annotation.model_fields.get(key) if isinstance(key, str) else None
+            why = strict_value_error(field.annotation, item) if field is not None else None
+            if why:
+                return f"{key}: {why}"
+        return None
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple, set) and args and isinstance(value, (list, tuple)):

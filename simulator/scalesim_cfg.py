@@ -44,9 +44,12 @@ USED = {
 
 
 def _parser(path: Path) -> configparser.ConfigParser:
-    cp = configparser.ConfigParser(inline_comment_prefixes=("#", ";"))
+    from simulator.inputs import read_text
+    # values are literal numbers and words: no '%(key)s' interpolation (a missing or looping key would raise late)
+    cp = configparser.ConfigParser(inline_comment_prefixes=("#", ";"), interpolation=None)
+    text = read_text(path, "SCALE-Sim config")
     try:
-        cp.read_string(path.read_text(), source=str(path))
+        cp.read_string(text, source=str(path))
     except configparser.Error as exc:
         line = getattr(exc, "lineno", None)
         raise SparsimInputError(f"not a valid SCALE-Sim .cfg{f' at line {line}' if line else ''}: "

@@ -9,6 +9,7 @@ working directory, so a user's own file always wins.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +51,10 @@ def _files(kind: str) -> list[Path]:
 
 def find(kind: str, name: str) -> Path | None:
     """The shipped file called `name` (with or without its suffix), or None."""
-    stem = Path(name).stem if Path(name).suffix in KINDS[kind].suffixes else name
+    suffix = Path(name).suffix if Path(name).suffix in KINDS[kind].suffixes else ""
+    stem = Path(name).stem if suffix else name
     for p in _files(kind):
-        if p.stem == stem:
+        if p.stem == stem and suffix in ("", p.suffix):   # `x.cfg` never finds `x.yaml`
             return p
     return None
 
@@ -63,7 +65,7 @@ def resolve(text: str | Path, kind: str) -> Path:
     Only a bare name (no folder part) is looked up, so a mistyped path is still reported as
     the path the user typed.
     """
-    path = Path(text).expanduser()
+    path = Path(os.path.expanduser(str(text)))   # '~unknown_user/x' stays as typed (Path.expanduser raises)
     if path.exists() or len(path.parts) != 1:
         return path
     return find(kind, str(path)) or path

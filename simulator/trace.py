@@ -619,6 +619,9 @@ def trace_to_dict(trace: Trace) -> dict:
 def save_trace(trace: Trace, path: str | Path) -> Path:
     """Write YAML or JSON (by suffix) atomically: a crash never leaves half a file."""
     path = Path(path)
+    if path.suffix.lower() not in (".yaml", ".yml", ".json"):   # a trace written as .csv/.xlsx could not be read back
+        raise SparsimInputError(f"cannot write a trace as '{path.suffix}'", path=path, field="--out",
+                                hint="use .yaml or .json")
     data = trace_to_dict(trace)
     ordered = {"schema_version": data.pop("schema_version"), **data}
     text = json.dumps(ordered, indent=1) if path.suffix.lower() == ".json" else yaml.safe_dump(

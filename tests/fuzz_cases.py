@@ -72,9 +72,13 @@ READERS: dict[str, tuple[list[str], str]] = {
     "hf_config": (["extract", "hf-config", "{F}", "--seq-len", "16"], "bad.json"),
     "expert_counts": (["extract", "hf-config", "mixtral-8x7b", "--seq-len", "16", "--routing", "file",
                        "--expert-counts", "{F}"], "bad.yaml"),
-    "measured": (["crosscheck", "-a", GPU, "-m", "{F}"], "bad.csv"),
+    "measured": (["crosscheck", "-a", GPU, "--measured", "{F}"], "bad.csv"),
     "onnx": (["extract", "onnx", "{F}"], "bad.onnx"),
     "llm_arch": (["llm", "-m", "llama2-7b", "-a", "{F}", "-p", "8", "-t", "2", "--samples", "1"], "bad.yaml"),
+    "cfg_arch": (["simulate", "-a", "{F}", "-w", "t.yaml"], "bad.cfg"),
+    "train_model": (["train", "{F}", "-a", A, "--seq-len", "16"], "bad.json"),
+    "train_trace": (["train", "-w", "{F}", "-a", A], "bad.yaml"),
+    "report_csv": (["report", "{F}", "-q"], "bad.csv"),
 }
 
 
@@ -287,8 +291,9 @@ def extract_cases() -> list[Case]:
                  ["--routing", "bad"], ["--phase", "train"], ["--weights", "5:4"], ["--weights", "2"],
                  ["--kv", "nan"], ["--kv", "inf"], ["--skip-layers", "2"], ["--skip-layers", "nan"],
                  ["--logits", "some"], ["--out", "/proc/r.yaml"]):
+        # `--phase train` is a training trace (issue 17), a documented success
         cases.append(Case("hf_flag/" + "_".join(argv)[:40], ["extract", "hf-config", "llama2-7b", "--seq-len", "16",
-                                                              *argv], {}))
+                                                              *argv], {}, expect="ok" if argv[-1] == "train" else "error"))
     counts = {"zeros": [0] * 8, "neg": [-1] * 8, "short": [1, 2], "floats": [0.5] * 8, "bools": [True] * 8}
     for k, v in counts.items():
         cases.append(Case(f"expert_counts/{k}", ["extract", "hf-config", "mixtral-8x7b", "--seq-len", "16",
@@ -312,7 +317,7 @@ def usage_cases() -> list[Case]:
              ["llm", "-m", "llama2-7b", "-a", A, "-p", "8", "-t", "4", "-b", "1000000000", "--samples", "1"],
              ["system", "-w", "t.yaml", "-a", A, "--cores", "2", "--policy", "pipeline", "--microbatches", "100000000"],
              ["compare", "-a", A], ["graph", "-a", A, "-w", "t.yaml", "--set", "x"],
-             ["crosscheck", "-a", GPU, "-m", "m.csv", "--dtype", "fp128"], ["measure", "--out", "m.txt"]]
+             ["crosscheck", "-a", GPU, "--measured", "m.csv", "--dtype", "fp128"], ["measure", "--out", "m.txt"]]
     return [Case("usage/" + ("_".join(a[:1] + a[-2:])[:40] or "none"), a, {"t.yaml": T_TEXT, "m.csv": MEASURED})
             for a in argvs]
 
@@ -379,9 +384,9 @@ def more_cases() -> list[Case]:
              ["plot", "compare", "-a", ".", "-w", "t.yaml", "-o", "p.png"],
              ["plot", "roofline", "-a", A, "-w", "t.yaml", "-o", "p.bmp"],
              ["plot", "breakdown", "-w", "t.yaml"],
-             ["crosscheck", "-a", A, "-m", "m.csv"],
-             ["crosscheck", "-a", GPU, "-m", "neg.csv"],
-             ["crosscheck", "-a", GPU, "-m", "m.csv", "--out", "r.txt"],
+             ["crosscheck", "-a", A, "--measured", "m.csv"],
+             ["crosscheck", "-a", GPU, "--measured", "neg.csv"],
+             ["crosscheck", "-a", GPU, "--measured", "m.csv", "--out", "r.txt"],
              ["extract", "hf-config", "llama2-7b", "--attention", "2"],
              ["extract", "hf-config", "llama2-7b", "--weights", "block:4x4:0"],
              ["sweep", "s.yaml", "--out", "t.yaml"], ["sweep", "s.yaml", "--out", "o", "--jobs", "0"],
@@ -390,8 +395,10 @@ def more_cases() -> list[Case]:
     spec["objectives"] = []
     files = {"t.yaml": T_TEXT, "m.csv": MEASURED, "neg.csv": "M,N,K,latency_ms\n64,64,64,-1\n64,0,64,nan\n",
              "s.yaml": _y(spec)}
-    cases += [Case("more_flag/" + "_".join(a[:1] + a[-2:])[:48], a, files,
-                   expect="either" if a[-1] == "p.bmp" else "error") for a in flags]  # -o p.bmp: a folder
+    # -o p.bmp: a folder; every --out takes .csv/.parquet/.json (issue 14)
+    ok = {"p.bmp": "either", "o.parquet": "ok"}
+    cases += [Case("more_flag/" + "_".join(a[:1] + a[-2:])[:48], a, files, expect=ok.get(a[-1], "error"))
+              for a in flags]
     return cases
 
 

@@ -115,6 +115,11 @@ def _hf_case(tree, name):
                 expect="either")
 
 
+def _train_case(tree, name):
+    return Case(name, ["train", "-w", "m.yaml", "-a", A, "--micro-batches", "2", "--json"],
+                {"m.yaml": _dump(tree, False)}, expect="either")
+
+
 FAMILIES = {
     "arch": (sorted(str(p.relative_to(REPO)) for p in (REPO / "arch_configs").glob("*.yaml")), _arch_case),
     "trace": (["workloads/traces/sparse_layers_70pct_unstructured.yaml", "workloads/traces/minilm_2to4_measured.yaml",
@@ -123,6 +128,8 @@ FAMILIES = {
     "system": (sorted(str(p.relative_to(REPO)) for p in (REPO / "arch_configs/systems").glob("*.yaml")),
                _system_case),
     "sweep": (sorted(str(p.relative_to(REPO)) for p in (REPO / "analysis/sweeps").glob("*.yaml")), _sweep_case),
+    "training_trace": (["workloads/traces/train_bert_base_seq128.yaml"], _trace_case),
+    "train_forward": (["workloads/traces/sparse_layers_70pct_unstructured.yaml"], _train_case),
     "hf_config": (sorted(str(p.relative_to(REPO)) for p in (REPO / "workloads/hf_configs").glob("*.json")),
                   _hf_case),
 }

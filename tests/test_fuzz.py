@@ -23,6 +23,7 @@ from fuzz_cases import (BROKEN, READERS, arch_value_cases, extract_cases, extrem
                         reader_cases, semantic_bundle, sweep_cases, system_cases, trace_value_cases, usage_cases)
 from fuzz_harness import report, run_case, summarize, warm
 from fuzz_mutate import FAMILIES, mutation_cases
+from fuzz_surfaces import cfg_cases, list_cases, mapping_cases, name_cases, report_cases, surface_bundle, train_cases
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32",
                                 reason="cases run in forked children under resource limits")
@@ -65,9 +66,16 @@ def test_semantic_cases(family):
     _run_all(family())
 
 
+@pytest.mark.parametrize("family", [cfg_cases, mapping_cases, train_cases, report_cases, list_cases, name_cases],
+                         ids=lambda f: f.__name__)
+def test_new_surface_cases(family):
+    """.cfg archs, compute.mapping, `train`, `report`, `list` and odd shipped names (tests/fuzz_surfaces.py)."""
+    _run_all(family())
+
+
 def test_every_case_kind_is_generated():
-    names = {c.name for c in reader_cases() + semantic_bundle()}
-    assert len(names) >= 400
+    names = {c.name for c in reader_cases() + semantic_bundle() + surface_bundle()}
+    assert len(names) >= 800
     for kind in ("not_utf8", "directory", "fifo", "deep_lists", "alias_bomb", "duplicate_keys", "dev_zero",
                  "newline_name"):
         assert any(n.endswith("/" + kind) for n in names)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.bounds import check_folds, check_mapped_nest
 from simulator.cost import OpCost
 from simulator.errors import SparsimInputError
 from simulator.mapping.cost import MappedCost, mapped_array_cost
@@ -55,6 +56,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
         nests = [(nest_of_gemm(g), c) for g, c in zip(shapes, per_shape)]
     costs: list[MappedCost] = []
     for nest, compute in nests:
+        check_mapped_nest(nest)
         if mapping.spatial is not None:
             compute = unroll.compute_cycles(nest, mapping.timing) / ratio
         costs.append(mapped_array_cost(arch, nest, unroll, compute, byte, spec.precision.accumulator, mapping,
@@ -77,13 +79,22 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
 
 
 def _shape_compute(g, K: int, spec, unroll: Unrolling, fold_cycles_of) -> float:
-    """Compute cycles of one GEMM shape (all `count` instances) on a dataflow preset."""
+    """Compute cycles of one GEMM shape (all `count` instances) on a dataflow preset.
+
+    `pipelined` hides each later fold's fill (rows + cols - 2) behind the previous drain, but
+    never more than that fold lasts (a fold a zero-skipping array skips entirely has no fill);
+    SCALE-Sim's "- 1" (it counts from cycle 0) drops at most the cycles the run has, so a
+    1x1 array skipping almost everything costs its expected fraction of a cycle, not less than 0.
+    """
     from simulator.engines.systolic import folds_and_cycles_per_fold
     folds, per_fold = folds_and_cycles_per_fold(spec.dataflow, g.M, g.N, K, spec.rows, spec.cols)
+    check_folds(folds, spec.rows, spec.cols)
+    fill = spec.rows + spec.cols - 2
     if fold_cycles_of is None:
-        one = float(folds * per_fold - 1)
+        one, hidden = float(folds * per_fold), float((folds - 1) * fill)
     else:
-        one = float(np.asarray(fold_cycles_of(g, K, folds, per_fold), dtype=np.float64).sum()) - 1
+        cycles = np.asarray(fold_cycles_of(g, K, folds, per_fold), dtype=np.float64)
+        one, hidden = float(cycles.sum()), float(np.minimum(cycles[1:], fill).sum())
     if spec.mapping.timing == "pipelined":
-        one -= (folds - 1) * (spec.rows + spec.cols - 2)
-    return one * g.count
+        one -= hidden
+    return (one - min(one, 1.0)) * g.count

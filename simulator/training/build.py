@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from simulator.errors import SparsimInputError
-from simulator.trace import Op, Trace
+from simulator.trace import SCHEMA_VERSION, Op, Trace, trace_from_dict
 from simulator.training.backward import backward_ops
 from simulator.training.eager import eager_backward, eager_forward, foreach_adam_ops
 from simulator.training.recipe import TrainingRecipe
@@ -227,8 +227,10 @@ def training_trace(forward: Trace, recipe: TrainingRecipe | None = None, *, extr
             + f"{recipe.vector_kernels} vector kernels, {recipe.optimizer}" + (", transposable masks" if recipe.transposable else "")
             + (f", gradient density {recipe.grad_density:g}" if recipe.grad_density else "")
             + (f", mask update every {recipe.update_every} steps" if recipe.update_every else ""))
-    trace = Trace.model_validate({"name": name or f"{forward.name}_train", "description": desc,
-                                  "source": f"simulator.training from {forward.source or forward.name}", "ops": ops})
+    # validated as a trace file is (one located line), e.g. a repeat x micro-batches over the size limit
+    trace = trace_from_dict({"schema_version": SCHEMA_VERSION, "name": name or f"{forward.name}_train",
+                             "description": desc, "source": f"simulator.training from {forward.source or forward.name}",
+                             "ops": ops})
     return TrainingTrace(trace=trace, recipe=recipe, params=params, kept_params=kept, notes=notes,
                          tokens_per_micro_batch=tokens_per_micro_batch, param_bits=bits)
 

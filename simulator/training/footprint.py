@@ -121,8 +121,10 @@ class Footprint:
                 f"GiB ({biggest}); try --recompute full, a higher --zero stage, more --dp ranks or fewer --batch")
 
     def to_dict(self) -> dict:
-        return {"components_bytes": dict(self.components), "total_bytes": self.total,
-                "capacity_bytes": self.capacity_bytes, "fits": self.fits, "over_capacity": self.over_capacity_line()}
+        # an unknown capacity is omitted (every quantity in an output is a number)
+        cap = {} if self.capacity_bytes is None else {"capacity_bytes": self.capacity_bytes}
+        return {"components_bytes": dict(self.components), "total_bytes": self.total, **cap, "fits": self.fits,
+                "over_capacity": self.over_capacity_line()}
 
 
 def device_capacity_bytes(arch) -> float | None:

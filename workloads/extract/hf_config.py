@@ -352,8 +352,8 @@ def expert_token_counts(tokens: int, experts: int, top_k: int, routing: str = "u
         return [base + (1 if e < extra else 0) for e in range(experts)]
     if routing != "zipf":
         raise SparsimInputError(f"unknown routing '{routing}'", field="routing", hint="one of " + ", ".join(ROUTINGS))
-    if zipf_skew < 0:
-        raise SparsimInputError(f"zipf skew {zipf_skew} must be >= 0", field="zipf_skew")
+    if not 0 <= zipf_skew <= 1e30:  # NaN and infinity too
+        raise SparsimInputError(f"zipf skew {zipf_skew} must be a finite number >= 0", field="zipf_skew")
     weights = [1.0 / (r + 1) ** zipf_skew for r in range(experts)]
     return largest_remainder(total, weights, cap=tokens)  # simulator.split: one rounding rule for all
 
