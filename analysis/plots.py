@@ -16,8 +16,6 @@ stem)` writes `stem.png` and `stem.svg` atomically. Units are scaled for reading
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -32,7 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from analysis.pareto import non_dominated  # noqa: E402
 from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
-from analysis.results_store import FILE_MODE  # noqa: E402
+from simulator.outputs import atomic_path  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
 METRIC_LABELS = {
@@ -89,15 +87,8 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "svg"))
     out = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp.{fmt}")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight")
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         out.append(path)
     plt.close(fig)
     return out

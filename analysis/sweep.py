@@ -34,7 +34,6 @@ import json
 import math
 import os
 import socket
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -45,7 +44,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.pareto import non_dominated
-from analysis.results_store import FILE_MODE, ResultsStore, records_frame
+from analysis.results_store import ResultsStore, records_frame
+from simulator.outputs import write_atomic
 from analysis.sweep_spec import (OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, apply_point, arch_metrics,
                                  code_version, dask_address, digest, get_path, resolve_sweep)
 from simulator.errors import SparsimInputError
@@ -806,7 +806,7 @@ def _sweep_record(sweep: ResolvedSweep) -> dict:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    _write_text_atomic(path, json.dumps(obj, indent=1, default=_json_default, allow_nan=False))
+    write_atomic(path, json.dumps(obj, indent=1, default=_json_default, allow_nan=False))
 
 
 def _json_default(o):
@@ -826,18 +826,6 @@ def _clean(obj):
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 MAIN_METRICS = ("latency_s", "energy_pj", "edp_js", "area_mm2", "power_w", "utilization", "cycles",
@@ -874,7 +862,7 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
     metric_cols = list(dict.fromkeys([k for k, _ in obj] + [m for m in MAIN_METRICS if m in frame.columns]))
     cols = ["key"] + [c for c in param_cols if c in frame.columns] + metric_cols
     text = pareto[cols].to_csv(index=False) if len(pareto) else ",".join(cols) + "\n"
-    _write_text_atomic(out / "pareto.csv", text)
+    write_atomic(out / "pareto.csv", text)
 
     best = {}
     for o in sweep.objectives:
