@@ -28,37 +28,23 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from analysis import metrics as registry  # noqa: E402
+from analysis.metrics import METRICS  # noqa: E402
 from analysis.pareto import non_dominated  # noqa: E402
 from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
 from simulator.outputs import atomic_path  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
-METRIC_LABELS = {
-    "latency_s": ("latency", "ms", 1e3),
-    "energy_pj": ("energy", "mJ", 1e-9),
-    "edp_js": ("energy-delay product", "µJ·s", 1e6),
-    "area_mm2": ("area", "mm²", 1.0),
-    "power_w": ("power", "W", 1.0),
-    "cycles": ("cycles", "", 1.0),
-    "utilization": ("utilization", "%", 100.0),
-    "throughput_macs_per_s": ("effective throughput", "GMAC/s", 1e-9),
-    "macs_per_j": ("efficiency", "GMAC/J", 1e-9),
-    "inferences_per_s": ("inferences", "1/s", 1.0),
-    "stall_cycles": ("stall cycles", "", 1.0),
-}
+# (label, unit, scale) of each displayed metric, from the registry (analysis.metrics)
+METRIC_LABELS = {k: (m.label, m.unit, m.scale) for k, m in METRICS.items() if m.label is not None}
 LEAST_FONT = 9
 LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
                      "svg.fonttype": "none"})
 
 
-def metric_label(key: str) -> str:
-    name, unit, _ = METRIC_LABELS.get(key, (key.replace("_", " "), "", 1.0))
-    return f"{name} ({unit})" if unit else name
-
-
-def metric_scale(key: str) -> float:
-    return METRIC_LABELS.get(key, (None, None, 1.0))[2]
+metric_label = registry.label
+metric_scale = registry.scale
 
 
 def short_name(path: str) -> str:
@@ -207,7 +193,7 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         _log_axis(ax, "y")
     ax.set_xlabel(metric_label(x))
     ax.set_ylabel(metric_label(y))
-    ax.set_title(title or f"{METRIC_LABELS.get(y, (y,))[0]} vs {METRIC_LABELS.get(x, (x,))[0]}: "
+    ax.set_title(title or f"{registry.short_label(y)} vs {registry.short_label(x)}: "
                           f"{_designs(len(df))}, {len(front_idx)} on the Pareto front")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, framealpha=0.85)  # below: never on a label
@@ -417,7 +403,7 @@ def compare_bars(results: dict, metrics: Sequence[str] = ("latency_s", "energy_p
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, fontsize=LEAST_FONT)
         ax.set_ylabel(metric_label(m))
-        ax.set_title(METRIC_LABELS.get(m, (m,))[0])
+        ax.set_title(registry.short_label(m))
         ax.margins(y=0.2)
         ax.grid(True, axis="y", alpha=0.3)
     if overlapping_texts(fig, axes[0].get_xticklabels()):

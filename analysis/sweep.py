@@ -43,6 +43,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
+from analysis.metrics import PARETO_COLUMNS, PER_WORKLOAD, not_summed
 from analysis.pareto import non_dominated
 from analysis.results_store import ResultsStore, records_frame
 from simulator.outputs import write_atomic
@@ -50,9 +51,8 @@ from analysis.sweep_spec import (OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, ap
                                  code_version, dask_address, digest, get_path, resolve_sweep)
 from simulator.errors import SparsimInputError
 
-# Totals that do not add up across workloads.
-_NOT_SUMMED = {"area_mm2", "utilization", "power_w", "edp_js", "ops"}
-PER_WORKLOAD_KEYS = ("latency_s", "energy_pj", "edp_js", "cycles", "utilization", "power_w")
+_NOT_SUMMED = not_summed()         # totals that do not add up across workloads (analysis.metrics)
+PER_WORKLOAD_KEYS = PER_WORKLOAD
 TEST_DELAY_ENV = "SPARSIM_SWEEP_TEST_DELAY_S"  # testing hook: seconds to sleep per point in workers
 
 
@@ -828,8 +828,7 @@ def _clean(obj):
     return obj
 
 
-MAIN_METRICS = ("latency_s", "energy_pj", "edp_js", "area_mm2", "power_w", "utilization", "cycles",
-                "throughput_macs_per_s", "macs_per_j")
+MAIN_METRICS = PARETO_COLUMNS
 
 
 def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResult:
