@@ -106,23 +106,9 @@ def _is_numeric(series: pd.Series) -> bool:
 
 # ----------------------------------------------------------------------------- sweep plots
 
-def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj", color_by: str | None = None,
-                   directions: tuple[str, str] = ("min", "min"), feasible_col: str | None = "feasible",
-                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None,
-                   sweep_front_col: str | None = None, sweep_objectives: Sequence[str] | None = None) -> Figure:
-    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled.
-
-    With `sweep_front_col` (a boolean column: the sweep's Pareto set over all its objectives, e.g.
-    latency, energy and area), those designs are also ringed, so a 3-objective pareto.csv can be
-    found on a 2-D plot."""
-    df = df[df[x].notna() & df[y].notna()].reset_index(drop=True)
-    fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), layout="constrained",
-                                   gridspec_kw={"width_ratios": [3.2, 1.25]})
-    side.axis("off")
-    sx, sy = metric_scale(x), metric_scale(y)
-    X, Y = df[x].to_numpy(float) * sx, df[y].to_numpy(float) * sy
-    feasible = df[feasible_col].fillna(False).astype(bool).to_numpy() if feasible_col and feasible_col in df \
-        else np.ones(len(df), dtype=bool)
+def _scatter_designs(fig: Figure, ax, df: pd.DataFrame, X, Y, feasible, color_by: str | None) -> None:
+    """Every design as a point, coloured by a numeric parameter (with a colour bar) or one colour and
+    marker per category; designs that violate a constraint drawn as crosses."""
     if color_by and color_by in df.columns and _is_numeric(df[color_by]):
         c = df[color_by].to_numpy(float)
         norm = LogNorm(c.min(), c.max()) if _wide(c) and c.min() > 0 else Normalize(np.nanmin(c), np.nanmax(c))
@@ -154,6 +140,26 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         if (~feasible).any():
             ax.scatter(X[~feasible], Y[~feasible], s=22, marker="x", color="tab:gray", alpha=0.6,
                        label="violates a constraint", zorder=2)
+
+
+def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj", color_by: str | None = None,
+                   directions: tuple[str, str] = ("min", "min"), feasible_col: str | None = "feasible",
+                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None,
+                   sweep_front_col: str | None = None, sweep_objectives: Sequence[str] | None = None) -> Figure:
+    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled.
+
+    With `sweep_front_col` (a boolean column: the sweep's Pareto set over all its objectives, e.g.
+    latency, energy and area), those designs are also ringed, so a 3-objective pareto.csv can be
+    found on a 2-D plot."""
+    df = df[df[x].notna() & df[y].notna()].reset_index(drop=True)
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), layout="constrained",
+                                   gridspec_kw={"width_ratios": [3.2, 1.25]})
+    side.axis("off")
+    sx, sy = metric_scale(x), metric_scale(y)
+    X, Y = df[x].to_numpy(float) * sx, df[y].to_numpy(float) * sy
+    feasible = df[feasible_col].fillna(False).astype(bool).to_numpy() if feasible_col and feasible_col in df \
+        else np.ones(len(df), dtype=bool)
+    _scatter_designs(fig, ax, df, X, Y, feasible, color_by)
     front_idx = np.array([], dtype=int)
     if feasible.any():
         idx = np.flatnonzero(feasible)
