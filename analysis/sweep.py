@@ -81,10 +81,10 @@ class _Progress:
         if enabled:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
-            from simulator.cli import err_console
+            from rich.console import Console
             self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                                TextColumn("ETA"), TimeRemainingColumn(), console=err_console, transient=False)
+                                TextColumn("ETA"), TimeRemainingColumn(), console=Console(stderr=True), transient=False)
             self.task = self.bar.add_task(label, total=total, rate="")
             self.t0 = time.perf_counter()
             self.done = 0

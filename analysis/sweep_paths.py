@@ -149,11 +149,11 @@ def apply_point(base_raw: dict, overrides: dict[str, Any]) -> dict:
 
 def schema_check(raw: dict, path) -> None:
     """Field-level validation of an arch (no cross-field engine checks, which depend on other parameters)."""
-    from simulator.spec import Arch, _compute_model
+    from simulator.spec import Arch, compute_model
     compute_raw = raw.get("compute")
     if not isinstance(compute_raw, dict):
         return
-    model = _compute_model(compute_raw.get("kind"), path)
+    model = compute_model(compute_raw.get("kind"), path)
     try:
         compute = model.model_validate(compute_raw)
     except ValidationError as exc:

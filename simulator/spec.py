@@ -278,3 +278,7 @@ def load_arch(path: str | Path, overrides: dict[str, Any] | list[str] | None = N
     if isinstance(data, dict):
         data = apply_overrides(data, overrides, path=path)
     return arch_from_dict(data, path=path)
+
+
+# The compute-spec model for an engine kind, for other packages' schema checks (analysis sweeps).
+compute_model = _compute_model
