@@ -36,12 +36,14 @@ class Metric:
     from_totals: bool = False             # derived by the sweep from combined totals (not an engine key)
 
 
-# Order matters where users see it: objective names are listed (and matched) in this order.
+# Order matters where users see it: objective names are listed (and matched) in this order, and
+# combined metrics of a multi-workload point are written in it.
 METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("latency_s", "min", "sum", "latency", "ms", 1e3, ("latency",), every_engine=True),
     Metric("energy_pj", "min", "sum", "energy", "mJ", 1e-9, ("energy",), every_engine=True),
     Metric("edp_js", "min", "ratio", "energy-delay product", "µJ·s", 1e6, ("edp",), every_engine=True),
     Metric("area_mm2", "min", "design", "area", "mm²", 1.0, ("area",), every_engine=True),
+    Metric("ops", "min", "count", every_engine=True),
     Metric("power_w", "min", "ratio", "power", "W", 1.0, ("power",), every_engine=True),
     Metric("cycles", "min", "sum", "cycles", "", 1.0, ("cycles",), every_engine=True),
     Metric("throughput_macs_per_s", "max", "ratio", "effective throughput", "GMAC/s", 1e-9, ("throughput",),
@@ -54,7 +56,6 @@ METRICS: dict[str, Metric] = {m.key: m for m in (
     Metric("compute_cycles", "min", "sum", every_engine=True),
     Metric("macs", "min", "sum", every_engine=True),
     Metric("dense_macs", "min", "sum", every_engine=True),
-    Metric("ops", "min", "count", every_engine=True),
 )}
 
 # Column orders users read (pareto.csv; per-workload columns of a multi-workload sweep).
@@ -88,9 +89,10 @@ def sweep_derived() -> tuple[str, ...]:
     return tuple(k for k, m in METRICS.items() if m.from_totals)
 
 
-def not_summed() -> frozenset[str]:
-    """Totals that do not add up as a weighted sum over workloads."""
-    return frozenset(k for k, m in METRICS.items() if m.combine != "sum")
+def combine_rule(key: str) -> str:
+    """How `key` combines over workloads; an unregistered key is summed."""
+    m = METRICS.get(key)
+    return m.combine if m is not None else "sum"
 
 
 def label(key: str) -> str:
@@ -119,4 +121,4 @@ def displayed(key: str) -> bool:
 
 
 __all__ = ["Metric", "METRICS", "ALIASES", "PARETO_COLUMNS", "PER_WORKLOAD", "metric_key", "direction",
-           "engine_metrics", "sweep_derived", "not_summed", "label", "short_label", "scale", "displayed"]
+           "engine_metrics", "sweep_derived", "combine_rule", "label", "short_label", "scale", "displayed"]

@@ -11,17 +11,18 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from analysis.metrics import PER_WORKLOAD, not_summed
+from analysis.metrics import METRICS, PER_WORKLOAD, combine_rule
 from analysis.sweep_spec import apply_point, arch_metrics
 from simulator.errors import SparsimInputError
 
-_NOT_SUMMED = not_summed()         # totals that do not add up across workloads (analysis.metrics)
 PER_WORKLOAD_KEYS = PER_WORKLOAD
 TEST_DELAY_ENV = "SPARSIM_SWEEP_TEST_DELAY_S"  # testing hook: seconds to sleep per point in workers
 
 
 def combine_totals(per_workload: list[tuple[str, float, dict]]) -> dict:
-    """Metrics of a point: weighted sums over workloads (area once, ratios recomputed), plus derived ones."""
+    """Metrics of a point over its (name, weight, totals) workloads, by each metric's registered
+    `combine` rule (weighted sum, the design's own value, weighted mean, count; ratios recomputed
+    from the combined totals), plus the sweep's derived metrics and per-workload columns."""
     if len(per_workload) == 1 and per_workload[0][1] == 1.0:
         m = {k: float(v) for k, v in per_workload[0][2].items() if isinstance(v, (int, float))}
     else:
@@ -29,12 +30,15 @@ def combine_totals(per_workload: list[tuple[str, float, dict]]) -> dict:
         wsum = sum(w for _, w, _ in per_workload)
         keys = dict.fromkeys(k for _, _, t in per_workload for k, v in t.items() if isinstance(v, (int, float)))
         for k in keys:
-            if k in _NOT_SUMMED:
-                continue
-            m[k] = float(sum(w * t.get(k, 0.0) for _, w, t in per_workload))
-        m["area_mm2"] = float(per_workload[0][2]["area_mm2"])
-        m["ops"] = float(sum(t.get("ops", 0) for _, _, t in per_workload))
-        m["utilization"] = float(sum(w * t.get("utilization", 0.0) for _, w, t in per_workload) / wsum)
+            if combine_rule(k) == "sum":
+                m[k] = float(sum(w * t.get(k, 0.0) for _, w, t in per_workload))
+        for k, metric in METRICS.items():
+            if metric.combine == "design":
+                m[k] = float(per_workload[0][2][k])
+            elif metric.combine == "count":
+                m[k] = float(sum(t.get(k, 0) for _, _, t in per_workload))
+            elif metric.combine == "mean":
+                m[k] = float(sum(w * t.get(k, 0.0) for _, w, t in per_workload) / wsum)
         m["edp_js"] = m["energy_pj"] * 1e-12 * m["latency_s"]
         m["power_w"] = m["energy_pj"] * 1e-12 / m["latency_s"] if m["latency_s"] > 0 else math.nan
         for name, _, t in per_workload:
