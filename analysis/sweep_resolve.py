@@ -21,7 +21,7 @@ from analysis.sweep_expr import Expr
 from analysis.sweep_paths import apply_point, check_path, get_path, path_candidates, schema_check
 from analysis.sweep_resolved import (Constraint, Objective, Param, ResolvedSweep, Workload, canonical_json,
                                      digest)
-from analysis.sweep_schema import RangeParam, SweepSpec, _unique, load_sweep_spec
+from analysis.sweep_schema import RangeParam, SweepSpec, load_sweep_spec, unique_in_order
 from simulator.errors import SparsimInputError, install_hint, nearest
 
 
@@ -103,7 +103,7 @@ def _param_from(path: str, raw, spec_path) -> Param:
     if isinstance(raw, list):
         if not raw:
             raise SparsimInputError("empty value list", path=spec_path, field=fld, hint="give at least one value")
-        return Param(path, "values", values=tuple(_unique(list(raw))))
+        return Param(path, "values", values=tuple(unique_in_order(list(raw))))
     # a single scalar: a fixed override
     return Param(path, "values", values=(raw,))
 

@@ -92,7 +92,7 @@ class RangeParam(_Strict):
             vals = np.arange(int(lo), int(hi) + 1)
         else:
             raise ValueError("a grid needs 'step' or 'num' for this range (or log: true for x2 steps)")
-        return _unique([self.cast(v) for v in vals])
+        return unique_in_order([self.cast(v) for v in vals])
 
     def cast(self, v: float):
         if self.is_int:
@@ -101,7 +101,8 @@ class RangeParam(_Strict):
         return float(f"{v:.12g}")  # strip float noise so hashes and labels are stable
 
 
-def _unique(values: list) -> list:
+def unique_in_order(values: list) -> list:
+    """The values without repeats, first occurrence first (values may be unhashable)."""
     out = []
     for v in values:
         if v not in out:
