@@ -67,3 +67,16 @@ def test_atomic_write_gives_plain_permissions_and_leaves_nothing_on_failure(tmp_
             raise RuntimeError("crash")
     assert path.read_text() == "hello"
     assert sorted(p.name for p in path.parent.iterdir()) == ["a.txt"]
+
+
+def test_one_reader_of_nm_text():
+    from simulator.errors import SparsimInputError
+    from simulator.sparsity import parse_pattern, split_nm
+    from workloads.extract.recipe import parse_weights
+    assert split_nm("2:4") == (2, 4) and split_nm(" 1 : 8 ") == (1, 8)
+    assert split_nm("2:4:8") is None and split_nm("two:four") is None
+    assert parse_pattern("2:4", field="f") == (2, 4)
+    w = parse_weights("2:4")
+    assert (w.kind, w.n, w.m) == ("nm", 2, 4) and parse_weights("4:4") is None
+    with pytest.raises(SparsimInputError, match="needs 1 <= N <= M"):
+        parse_weights("5:4")
