@@ -80,20 +80,20 @@ def sweep(
 
 
 def _value(metric: str, v) -> str:
-    from analysis.plots import METRIC_LABELS
+    from analysis.metrics import METRICS
     if v is None:
         return "-"
-    _, unit, scale = METRIC_LABELS.get(metric, ("", "", 1.0))
-    return f"{v * scale:.4g} {unit}".strip() if unit else si(v)
+    m = METRICS.get(metric)
+    return f"{v * m.scale:.4g} {m.unit}".strip() if m is not None and m.unit else si(v)
 
 
 # ----------------------------------------------------------------------------- plot helpers
 
 def _metric(name: str, columns) -> str:
-    from analysis.sweep_spec import OBJECTIVE_ALIASES
-    key = OBJECTIVE_ALIASES[name][0] if name in OBJECTIVE_ALIASES else name
+    from analysis.metrics import ALIASES, metric_key
+    key = metric_key(name)
     if key not in columns:
-        guess = nearest(name, list(OBJECTIVE_ALIASES) + [c for c in columns if "." not in c])
+        guess = nearest(name, list(ALIASES) + [c for c in columns if "." not in c])
         raise SparsimInputError(f"'{name}' is not a metric of this sweep", field="--x/--y",
                                 hint=f"did you mean '{guess}'?" if guess else None)
     return key
@@ -194,7 +194,7 @@ def plot_pareto(
     """Energy vs latency (or any two metrics) of every design, Pareto front drawn and labelled."""
     from analysis import plots as P
     from analysis.results_store import ResultsStore
-    from analysis.sweep_spec import OBJECTIVE_ALIASES
+    from analysis.metrics import direction
 
     rec = _read_sweep(sweep_dir)
     with ResultsStore(sweep_dir) as store:
@@ -210,9 +210,7 @@ def plot_pareto(
         raise SparsimInputError(f"'{color_by}' is not a parameter of this sweep", field="--color-by",
                                 hint=f"did you mean '{guess}'?" if guess else "parameters: " + ", ".join(params))
     color = color_by or rec.get("color_by") or (params[0] if params else None)
-    dirs = tuple(OBJECTIVE_ALIASES.get(n, (None, "max" if k in ("utilization", "macs_per_j",
-                                                                  "throughput_macs_per_s") else "min"))[1]
-                 for n, k in ((x, xk), (y, yk)))
+    dirs = (direction(x), direction(y))
     # the sweep's Pareto set over all its objectives (as in pareto.csv), ringed on the 2-D plot
     import pandas as pd
 

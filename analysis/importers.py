@@ -142,10 +142,6 @@ def unit_of_column(name: str) -> str | None:
     return None
 
 
-_LABEL_KEYS = {"M": "M", "N": "N", "K": "K", "B": "batch", "BATCH": "batch", "H": "heads", "HEADS": "heads",
-               "KVH": "kv_heads", "Q": "q_len", "KV": "kv_len", "D": "head_dim"}
-
-
 def shape_label(kernel: str, dtype: str, **dims) -> str:
     """The NVTX / record_function label the harness puts around a measured call."""
     parts = [f"sparsim {kernel}"]

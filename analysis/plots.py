@@ -16,8 +16,6 @@ stem)` writes `stem.png` and `stem.svg` atomically. Units are scaled for reading
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -30,37 +28,23 @@ import pandas as pd  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from analysis import metrics as registry  # noqa: E402
+from analysis.metrics import METRICS  # noqa: E402
 from analysis.pareto import non_dominated  # noqa: E402
 from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
-from analysis.results_store import FILE_MODE  # noqa: E402
+from simulator.outputs import atomic_path  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
-METRIC_LABELS = {
-    "latency_s": ("latency", "ms", 1e3),
-    "energy_pj": ("energy", "mJ", 1e-9),
-    "edp_js": ("energy-delay product", "µJ·s", 1e6),
-    "area_mm2": ("area", "mm²", 1.0),
-    "power_w": ("power", "W", 1.0),
-    "cycles": ("cycles", "", 1.0),
-    "utilization": ("utilization", "%", 100.0),
-    "throughput_macs_per_s": ("effective throughput", "GMAC/s", 1e-9),
-    "macs_per_j": ("efficiency", "GMAC/J", 1e-9),
-    "inferences_per_s": ("inferences", "1/s", 1.0),
-    "stall_cycles": ("stall cycles", "", 1.0),
-}
+# (label, unit, scale) of each displayed metric, from the registry (analysis.metrics)
+METRIC_LABELS = {k: (m.label, m.unit, m.scale) for k, m in METRICS.items() if m.label is not None}
 LEAST_FONT = 9
 LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,
                      "svg.fonttype": "none"})
 
 
-def metric_label(key: str) -> str:
-    name, unit, _ = METRIC_LABELS.get(key, (key.replace("_", " "), "", 1.0))
-    return f"{name} ({unit})" if unit else name
-
-
-def metric_scale(key: str) -> float:
-    return METRIC_LABELS.get(key, (None, None, 1.0))[2]
+metric_label = registry.label
+metric_scale = registry.scale
 
 
 def short_name(path: str) -> str:
@@ -89,15 +73,8 @@ def save(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "svg"))
     out = []
     for fmt in formats:
         path = stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp.{fmt}")
-        os.close(fd)
-        try:
+        with atomic_path(path, suffix=f".tmp.{fmt}") as tmp:
             fig.savefig(tmp, format=fmt, dpi=130, bbox_inches="tight")
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         out.append(path)
     plt.close(fig)
     return out
@@ -129,23 +106,9 @@ def _is_numeric(series: pd.Series) -> bool:
 
 # ----------------------------------------------------------------------------- sweep plots
 
-def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj", color_by: str | None = None,
-                   directions: tuple[str, str] = ("min", "min"), feasible_col: str | None = "feasible",
-                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None,
-                   sweep_front_col: str | None = None, sweep_objectives: Sequence[str] | None = None) -> Figure:
-    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled.
-
-    With `sweep_front_col` (a boolean column: the sweep's Pareto set over all its objectives, e.g.
-    latency, energy and area), those designs are also ringed, so a 3-objective pareto.csv can be
-    found on a 2-D plot."""
-    df = df[df[x].notna() & df[y].notna()].reset_index(drop=True)
-    fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), layout="constrained",
-                                   gridspec_kw={"width_ratios": [3.2, 1.25]})
-    side.axis("off")
-    sx, sy = metric_scale(x), metric_scale(y)
-    X, Y = df[x].to_numpy(float) * sx, df[y].to_numpy(float) * sy
-    feasible = df[feasible_col].fillna(False).astype(bool).to_numpy() if feasible_col and feasible_col in df \
-        else np.ones(len(df), dtype=bool)
+def _scatter_designs(fig: Figure, ax, df: pd.DataFrame, X, Y, feasible, color_by: str | None) -> None:
+    """Every design as a point, coloured by a numeric parameter (with a colour bar) or one colour and
+    marker per category; designs that violate a constraint drawn as crosses."""
     if color_by and color_by in df.columns and _is_numeric(df[color_by]):
         c = df[color_by].to_numpy(float)
         norm = LogNorm(c.min(), c.max()) if _wide(c) and c.min() > 0 else Normalize(np.nanmin(c), np.nanmax(c))
@@ -177,6 +140,26 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         if (~feasible).any():
             ax.scatter(X[~feasible], Y[~feasible], s=22, marker="x", color="tab:gray", alpha=0.6,
                        label="violates a constraint", zorder=2)
+
+
+def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj", color_by: str | None = None,
+                   directions: tuple[str, str] = ("min", "min"), feasible_col: str | None = "feasible",
+                   max_labels: int = 12, title: str | None = None, params: Sequence[str] | None = None,
+                   sweep_front_col: str | None = None, sweep_objectives: Sequence[str] | None = None) -> Figure:
+    """All designs (x vs y) coloured by `color_by`, with the Pareto front of the feasible ones drawn and labelled.
+
+    With `sweep_front_col` (a boolean column: the sweep's Pareto set over all its objectives, e.g.
+    latency, energy and area), those designs are also ringed, so a 3-objective pareto.csv can be
+    found on a 2-D plot."""
+    df = df[df[x].notna() & df[y].notna()].reset_index(drop=True)
+    fig, (ax, side) = plt.subplots(1, 2, figsize=(11.5, 5.8), layout="constrained",
+                                   gridspec_kw={"width_ratios": [3.2, 1.25]})
+    side.axis("off")
+    sx, sy = metric_scale(x), metric_scale(y)
+    X, Y = df[x].to_numpy(float) * sx, df[y].to_numpy(float) * sy
+    feasible = df[feasible_col].fillna(False).astype(bool).to_numpy() if feasible_col and feasible_col in df \
+        else np.ones(len(df), dtype=bool)
+    _scatter_designs(fig, ax, df, X, Y, feasible, color_by)
     front_idx = np.array([], dtype=int)
     if feasible.any():
         idx = np.flatnonzero(feasible)
@@ -216,7 +199,7 @@ def pareto_scatter(df: pd.DataFrame, x: str = "latency_s", y: str = "energy_pj",
         _log_axis(ax, "y")
     ax.set_xlabel(metric_label(x))
     ax.set_ylabel(metric_label(y))
-    ax.set_title(title or f"{METRIC_LABELS.get(y, (y,))[0]} vs {METRIC_LABELS.get(x, (x,))[0]}: "
+    ax.set_title(title or f"{registry.short_label(y)} vs {registry.short_label(x)}: "
                           f"{_designs(len(df))}, {len(front_idx)} on the Pareto front")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, framealpha=0.85)  # below: never on a label
@@ -426,7 +409,7 @@ def compare_bars(results: dict, metrics: Sequence[str] = ("latency_s", "energy_p
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, fontsize=LEAST_FONT)
         ax.set_ylabel(metric_label(m))
-        ax.set_title(METRIC_LABELS.get(m, (m,))[0])
+        ax.set_title(registry.short_label(m))
         ax.margins(y=0.2)
         ax.grid(True, axis="y", alpha=0.3)
     if overlapping_texts(fig, axes[0].get_xticklabels()):

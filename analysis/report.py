@@ -85,9 +85,9 @@ def _fmt(value) -> str:
 
 
 def _metric_text(key: str, value) -> str:
-    from analysis.plots import METRIC_LABELS, metric_label
-    if key in METRIC_LABELS and isinstance(value, (int, float)):
-        return f"{metric_label(key)}: {value * METRIC_LABELS[key][2]:.4g}"
+    from analysis.metrics import displayed, label, scale
+    if displayed(key) and isinstance(value, (int, float)):
+        return f"{label(key)}: {value * scale(key):.4g}"
     return f"{key}: {_fmt(value)}"
 
 
@@ -103,7 +103,7 @@ def _hover(r: dict, objectives: list[str]) -> str:
 
 def pareto_figure(rec: dict, records: list[dict], pareto: set[str]):
     """Scatter of the first two objectives: one mark per record, in three legend groups."""
-    from analysis.plots import metric_label, metric_scale
+    from analysis.metrics import label as metric_label, scale as metric_scale
     go, _, _ = _plotly()
     objectives = [o["key"] for o in rec["objectives"]]
     x, y = (objectives + ["cycles", "energy_pj"])[:2] if len(objectives) >= 2 else (objectives[0], "energy_pj")
@@ -227,9 +227,9 @@ def _table(headers: list[str], rows: list[list]) -> str:
 
 
 def _design_html(r: dict) -> str:
-    from analysis.plots import METRIC_LABELS, metric_label
+    from analysis.metrics import displayed, label, scale
     rows = [[k, v] for k, v in r["params"].items()]
-    rows += [[metric_label(k), v * METRIC_LABELS[k][2]] if k in METRIC_LABELS and isinstance(v, (int, float))
+    rows += [[label(k), v * scale(k)] if displayed(k) and isinstance(v, (int, float))
              else [k, v] for k, v in sorted(r["metrics"].items())]
     state = "feasible" if r.get("feasible", True) else "violates a constraint"
     return f"<p>design <code>{r['key']}</code> ({state})</p>" + _table(["parameter / metric", "value"], rows)

@@ -22,11 +22,12 @@ import json
 import math
 import os
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
+
+from simulator.outputs import atomic_path
 
 STORE_NAME = "results.sqlite"
 
@@ -57,14 +58,6 @@ META_COLUMNS = ("key", "status", "error", "feasible", "violation", "trial", "ela
                 "arch_hash", "workload_hash", "code_version", "sweep")
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Atomic writes go through mkstemp (mode 0600); outputs get the mode a plain open() would give them.
-FILE_MODE = 0o666 & ~_umask()
 
 
 def _json_safe(obj):
@@ -157,20 +150,13 @@ class ResultsStore:
         """Write the table as Parquet atomically (temp file + rename)."""
         path = Path(path) if path else self.dir / "results.parquet"
         df = self.frame(keys)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             try:
                 df.to_parquet(tmp, index=False)
             except Exception:  # a column mixing types (e.g. [8, "auto"]): store such columns as text
                 for col in df.columns[df.dtypes == object]:
                     df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) else json.dumps(v))
                 df.to_parquet(tmp, index=False)
-            os.chmod(tmp, FILE_MODE)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
 
@@ -210,14 +196,4 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def read_results(out_dir: str | Path) -> pd.DataFrame:
-    """The results of a sweep folder as a DataFrame (read-only use)."""
-    path = Path(out_dir) / STORE_NAME
-    if not path.exists():
-        from simulator.errors import SparsimInputError
-        raise SparsimInputError("no sweep results here", path=out_dir, hint=f"expected {STORE_NAME}; run `sparsim sweep` first")
-    with ResultsStore(out_dir) as store:
-        return store.frame()
-
-
-__all__ = ["ResultsStore", "read_results", "records_frame", "STORE_NAME", "FILE_MODE"]
+__all__ = ["ResultsStore", "records_frame", "STORE_NAME"]

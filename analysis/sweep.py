@@ -32,35 +32,22 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import socket
-import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
 
+from analysis.metrics import PARETO_COLUMNS
 from analysis.pareto import non_dominated
-from analysis.results_store import FILE_MODE, ResultsStore, records_frame
-from analysis.sweep_spec import (OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, apply_point, arch_metrics,
-                                 code_version, dask_address, digest, get_path, resolve_sweep)
+from analysis.results_store import ResultsStore, records_frame
+from analysis.sweep_executors import make_executor
+from analysis.sweep_points import Point, PointFactory, _suggest, grid_points, random_points
+from analysis.sweep_spec import OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, code_version, digest, get_path, resolve_sweep
+from analysis.sweep_worker import TEST_DELAY_ENV, combine_totals, evaluate_batch
 from simulator.errors import SparsimInputError
-
-# Totals that do not add up across workloads.
-_NOT_SUMMED = {"area_mm2", "utilization", "power_w", "edp_js", "ops"}
-PER_WORKLOAD_KEYS = ("latency_s", "energy_pj", "edp_js", "cycles", "utilization", "power_w")
-TEST_DELAY_ENV = "SPARSIM_SWEEP_TEST_DELAY_S"  # testing hook: seconds to sleep per point in workers
-
-
-@dataclass
-class Point:
-    key: str
-    params: dict          # every swept and derived parameter, by dotted path
-    trial: int | None = None
+from simulator.outputs import write_atomic
 
 
 @dataclass
@@ -82,415 +69,6 @@ class SweepResult:
     @property
     def failed(self) -> int:
         return self.summary["failed"]
-
-
-# ----------------------------------------------------------------------------- worker side
-
-def combine_totals(per_workload: list[tuple[str, float, dict]]) -> dict:
-    """Metrics of a point: weighted sums over workloads (area once, ratios recomputed), plus derived ones."""
-    if len(per_workload) == 1 and per_workload[0][1] == 1.0:
-        m = {k: float(v) for k, v in per_workload[0][2].items() if isinstance(v, (int, float))}
-    else:
-        m: dict[str, float] = {}
-        wsum = sum(w for _, w, _ in per_workload)
-        keys = dict.fromkeys(k for _, _, t in per_workload for k, v in t.items() if isinstance(v, (int, float)))
-        for k in keys:
-            if k in _NOT_SUMMED:
-                continue
-            m[k] = float(sum(w * t.get(k, 0.0) for _, w, t in per_workload))
-        m["area_mm2"] = float(per_workload[0][2]["area_mm2"])
-        m["ops"] = float(sum(t.get("ops", 0) for _, _, t in per_workload))
-        m["utilization"] = float(sum(w * t.get("utilization", 0.0) for _, w, t in per_workload) / wsum)
-        m["edp_js"] = m["energy_pj"] * 1e-12 * m["latency_s"]
-        m["power_w"] = m["energy_pj"] * 1e-12 / m["latency_s"] if m["latency_s"] > 0 else math.nan
-        for name, _, t in per_workload:
-            for k in PER_WORKLOAD_KEYS:
-                if k in t:
-                    m[f"{name}/{k}"] = float(t[k])
-    lat, energy, dense = m.get("latency_s", 0.0), m.get("energy_pj", 0.0), m.get("dense_macs", 0.0)
-    m["throughput_macs_per_s"] = dense / lat if lat > 0 else math.nan
-    m["macs_per_j"] = dense / (energy * 1e-12) if energy > 0 else math.nan
-    m["inferences_per_s"] = 1.0 / lat if lat > 0 else math.nan
-    return m
-
-
-_WORKER_CACHE: dict[str, Any] = {}
-_WARM = False
-
-
-def _worker_context(ctx: dict):
-    """Traces validated once per worker and context; numba kernels compiled once per worker."""
-    global _WARM
-    cached = _WORKER_CACHE.get(ctx["id"])
-    if cached is None:
-        from simulator.trace import trace_from_dict
-        traces = [(w["name"], w["weight"], trace_from_dict(w["data"])) for w in ctx["workloads"]]
-        cached = _WORKER_CACHE[ctx["id"]] = traces
-    if not _WARM:
-        _warm_kernels()
-        _WARM = True
-    return cached
-
-
-def _warm_kernels() -> None:
-    import importlib
-    import pkgutil
-    import simulator.kernels as kernels
-    for mod in pkgutil.iter_modules(kernels.__path__):
-        try:
-            warm = getattr(importlib.import_module(f"simulator.kernels.{mod.name}"), "warm_up", None)
-            if warm is not None:
-                warm()
-        except Exception:  # a kernel another part owns failing to warm must not stop the sweep
-            pass
-
-
-def evaluate_batch(ctx: dict, batch: list[tuple[str, dict]]) -> list[dict]:
-    """Evaluate [(key, overrides)] and return one record per point (never raises for a bad point)."""
-    from simulator.simulate import simulate
-    from simulator.spec import arch_from_dict
-
-    traces = _worker_context(ctx)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    delay = float(os.environ.get(TEST_DELAY_ENV, "0") or 0)
-    out = []
-    for key, overrides in batch:
-        t0 = time.perf_counter()
-        rec = {"key": key, "worker": worker}
-        try:
-            arch = arch_from_dict(apply_point(ctx["base_raw"], overrides))
-            per = [(name, weight, simulate(trace, arch).totals) for name, weight, trace in traces]
-            rec["metrics"] = {**combine_totals(per), **arch_metrics(arch)}
-            rec["status"] = "ok"
-        except SparsimInputError as exc:
-            rec["status"], rec["error"] = "failed", exc.one_line()
-        except Exception as exc:  # a bug in an engine: record it, keep going
-            tb = traceback.extract_tb(exc.__traceback__)[-1]
-            rec["status"] = "failed"
-            rec["error"] = f"internal error {type(exc).__name__}: {exc} (at {Path(tb.filename).name}:{tb.lineno})"
-        if delay:
-            time.sleep(delay)
-        rec["elapsed_s"] = time.perf_counter() - t0
-        rec["finished_at"] = time.time()
-        out.append(rec)
-    return out
-
-
-_POOL_CTX: dict | None = None
-_POOL_QUEUE = None
-
-
-def _pool_init(ctx: dict, parent: int | None = None, queue=None) -> None:
-    global _POOL_CTX, _POOL_QUEUE
-    import signal
-
-    from analysis.sweep_folder import close_inherited_locks
-    from analysis.worker_guard import die_with_parent
-    close_inherited_locks()
-    die_with_parent(parent)  # a killed driver (even kill -9) takes its workers with it
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle (it shuts the pool down)
-    _POOL_CTX, _POOL_QUEUE = ctx, queue
-    _worker_context(ctx)
-
-
-def _pool_eval(batch):
-    """Evaluate a batch point by point, sending each record to the driver the moment it is done."""
-    out = []
-    for item in batch:
-        rec = evaluate_batch(_POOL_CTX, [item])[0]
-        if _POOL_QUEUE is not None:
-            _POOL_QUEUE.put(rec)
-        out.append(rec)
-    return out
-
-
-def _pool_ping(_):
-    return os.getpid()
-
-
-# ----------------------------------------------------------------------------- executors
-
-class SerialExecutor:
-    name = "serial"
-    jobs = 1
-
-    def __init__(self, ctx):
-        self.ctx = ctx
-
-    def run(self, batches: list) -> Iterator[tuple[list, list[dict]]]:
-        for b in batches:
-            for item in b:  # in-process: every point is stored the moment it finishes
-                yield [item], evaluate_batch(self.ctx, [item])
-
-    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
-        return []  # an interrupted in-process point has no result
-
-    def close(self):
-        pass
-
-
-class LocalExecutor:
-    """A process pool; forked workers start with the simulator imported and warm."""
-    name = "local"
-
-    def __init__(self, ctx, jobs: int):
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-        self.jobs = jobs
-        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-        context = mp.get_context(method)
-        self.queue = context.Queue()  # finished points, one at a time, as workers finish them
-        self.pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                        initializer=_pool_init, initargs=(ctx, os.getpid(), self.queue))
-        list(self.pool.map(_pool_ping, range(jobs)))  # start every worker now, before any progress thread
-
-    def run(self, batches):
-        """Yield ([point], [record]) for every point as soon as a worker finishes it (so the driver
-        commits each point on its own); a batch lost with its worker yields its unfinished points
-        as crashed."""
-        import queue as queue_mod
-        futures = self._futures = {self.pool.submit(_pool_eval, b): b for b in batches}
-        items = {k: (k, v) for b in batches for k, v in b}
-        seen: set[str] = set()
-        pending = set(futures)
-        try:
-            while pending or len(seen) < len(items):
-                try:
-                    rec = self.queue.get(timeout=0.05)
-                    if rec["key"] in items and rec["key"] not in seen:  # (not a late message of an earlier run)
-                        seen.add(rec["key"])
-                        yield [items[rec["key"]]], [rec]
-                    continue
-                except queue_mod.Empty:
-                    pass
-                for f in [f for f in pending if f.done()]:
-                    pending.discard(f)
-                    try:
-                        recs = f.result()
-                    except Exception as exc:  # the worker process died (BrokenProcessPool) or similar
-                        recs = _crashed([i for i in futures[f] if i[0] not in seen], exc)
-                    for rec in recs:  # records whose queue message has not arrived yet
-                        if rec["key"] not in seen:
-                            seen.add(rec["key"])
-                            yield [items[rec["key"]]], [rec]
-        finally:
-            for f in futures:
-                f.cancel()
-
-    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
-        """After Ctrl-C: cancel batches not started, let running ones finish (workers ignore SIGINT
-        and the pool waits for them anyway) and return their records, so that work is kept."""
-        from concurrent.futures import wait
-        futures = getattr(self, "_futures", {})
-        for f in futures:
-            f.cancel()
-        running = [f for f in futures if not f.cancelled()]
-        wait(running, timeout=timeout_s)
-        return [f.result() for f in running if f.done() and not f.cancelled() and f.exception() is None]
-
-    def close(self):
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self.queue.close()
-
-
-def _dask_ctx(ctx):
-    return ctx
-
-
-def _dask_eval(ctx, batch):
-    return evaluate_batch(ctx, batch)
-
-
-class DaskExecutor:
-    """dask.distributed: the context is sent once; each batch is retried if its worker dies."""
-    name = "dask"
-
-    def __init__(self, ctx, address: str, retries: int = 3):
-        from distributed import Client
-        try:
-            self.client = Client(address, timeout="10s")
-        except OSError as exc:
-            raise SparsimInputError(f"cannot connect to the Dask scheduler at {address}: {exc}", field="executor",
-                                    hint="start `dask scheduler` and `dask worker`, or use --executor local") from None
-        self.retries = retries
-        self.jobs = max(1, sum(self.client.nthreads().values()))
-        # The context is a task (not scattered data), so the scheduler can recompute it if every
-        # worker holding it dies; it is sent once and reused by every batch.
-        self.ctx_future = self.client.submit(_dask_ctx, ctx, key=f"sparsim-ctx-{ctx['id']}-{os.getpid()}",
-                                             pure=False, retries=retries)
-
-    def run(self, batches):
-        from distributed import as_completed
-        futures = self._futures = {}
-        for b in batches:
-            f = self.client.submit(_dask_eval, self.ctx_future, b, retries=self.retries, pure=False)
-            futures[f] = b
-        try:
-            for f in as_completed(list(futures)):
-                b = futures[f]
-                try:
-                    yield b, f.result()
-                except Exception as exc:  # KilledWorker after the retries, a lost scheduler, ...
-                    yield b, _crashed(b, exc)
-        finally:
-            for f in futures:
-                f.cancel()
-
-    def salvage(self, timeout_s: float = 30.0) -> list[list[dict]]:
-        """After Ctrl-C: keep the batches the cluster has already finished; cancel the rest."""
-        futures = getattr(self, "_futures", {})
-        done = [f for f in futures if f.status == "finished"]
-        for f in futures:
-            if f.status != "finished":
-                f.cancel()
-        out = []
-        for f in done:
-            try:
-                out.append(f.result(timeout=timeout_s))
-            except Exception:  # lost with its worker: it is simply evaluated on the next run
-                pass
-        return out
-
-    def close(self):
-        self.client.close()
-
-
-def _crashed(batch, exc) -> list[dict]:
-    msg = f"worker crashed: {type(exc).__name__}: {exc}"
-    return [{"key": k, "status": "crashed", "error": msg, "finished_at": time.time()} for k, _ in batch]
-
-
-def make_executor(sweep: ResolvedSweep, ctx: dict, jobs: int | None):
-    addr = dask_address(sweep.executor)
-    if addr:
-        return DaskExecutor(ctx, addr)
-    jobs = jobs or sweep.jobs or os.cpu_count() or 1
-    if sweep.executor == "serial" or jobs <= 1:
-        return SerialExecutor(ctx)
-    return LocalExecutor(ctx, jobs)
-
-
-# ----------------------------------------------------------------------------- point generation
-
-def _jsonable(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    return v
-
-
-class PointFactory:
-    """Turns searched parameter values into a full point (derived values, key)."""
-
-    def __init__(self, sweep: ResolvedSweep):
-        self.sweep = sweep
-        self.code = code_version()
-        self.wl = [(w.digest, w.weight, w.name) for w in sweep.workloads]
-        self.workload_hash = digest(self.wl)
-
-    def make(self, values: dict, trial: int | None = None) -> Point:
-        params = {k: _jsonable(v) for k, v in values.items()}
-        for p in self.sweep.derived:
-            env = {}
-            for name in p.expr.names:
-                env[name] = params[name] if name in params else get_path(self.sweep.base_raw, name)
-            try:
-                v = p.expr.evaluate(env)
-            except ValueError as exc:
-                raise SparsimInputError(f"derived value: {exc}", path=self.sweep.spec_path,
-                                        field=f"parameters.{p.path}", hint="fix the expression") from None
-            if isinstance(v, float) and v.is_integer() and all(isinstance(env[n], int) for n in env):
-                v = int(v)
-            params[p.path] = _jsonable(v)
-        key = digest({"arch": self.sweep.base_digest, "set": params, "wl": self.wl, "code": self.code})
-        return Point(key=key, params=params, trial=trial)
-
-    def arch_hash(self, params: dict) -> str:
-        return digest({"arch": self.sweep.base_digest, "set": params})
-
-
-def grid_points(sweep: ResolvedSweep, factory: PointFactory, max_points: int | None) -> list[Point]:
-    axes = [(p.path, p.grid_values()) for p in sweep.searched]
-    sizes = [len(v) for _, v in axes]
-    total = math.prod(sizes)  # a Python int: no overflow however many axes
-    if max_points is not None and max_points < total:
-        # evenly spread, exact in integers (the grid may have more points than an int64 holds)
-        from fractions import Fraction
-        idx = sorted({round(Fraction(i * (total - 1), max_points - 1)) if max_points > 1 else 0
-                      for i in range(max_points)})
-    else:
-        idx = range(total)
-    points = []
-    for i in idx:
-        rem, values = int(i), {}
-        for (path, vals), n in zip(reversed(axes), reversed(sizes)):  # last axis varies fastest
-            rem, j = divmod(rem, n)
-            values[path] = vals[j]
-        values = {path: values[path] for path, _ in axes}
-        points.append(factory.make(values, trial=int(i)))
-    return points
-
-
-def _sample(rng: np.random.Generator, p):
-    if p.kind == "values":
-        return p.values[int(rng.integers(len(p.values)))]
-    r = p.range
-    if r.discrete:
-        vals = r.grid_values()
-        return vals[int(rng.integers(len(vals)))]
-    if r.log:
-        v = math.exp(rng.uniform(math.log(r.min), math.log(r.max)))
-    else:
-        v = rng.uniform(r.min, r.max)
-    return min(max(r.cast(v), r.cast(r.min)), r.cast(r.max))
-
-
-def random_points(sweep: ResolvedSweep, factory: PointFactory, n: int) -> list[Point]:
-    """`n` distinct points drawn with the sweep's seed (fewer only when the space has fewer).
-
-    A draw that repeats an earlier point is dropped and drawn again, so `random: 64` means 64
-    designs, not 64 draws; the sequence depends only on the seed, so reruns replay it exactly."""
-    rng = np.random.default_rng(sweep.seed)
-    size = _space_size(sweep)
-    want = n if size is None else min(n, size)
-    points: list[Point] = []
-    seen: set[str] = set()
-    draws = 0
-    while len(points) < want and draws < max(1000, 50 * n):
-        draws += 1
-        pt = factory.make({p.path: _sample(rng, p) for p in sweep.searched}, trial=len(points))
-        if pt.key not in seen:
-            seen.add(pt.key)
-            points.append(pt)
-    return points
-
-
-def _space_size(sweep: ResolvedSweep) -> int | None:
-    """Number of distinct searched combinations, or None when a range is sampled continuously."""
-    size = 1
-    for p in sweep.searched:
-        if p.kind == "values":
-            size *= len(p.values)
-        elif p.range.discrete:
-            size *= len(p.range.grid_values())
-        elif p.range.is_int:
-            size *= int(p.range.max) - int(p.range.min) + 1
-        else:
-            return None
-    return size
-
-
-def _suggest(trial, p):
-    if p.kind == "values":
-        return p.values[trial.suggest_categorical(p.path, list(range(len(p.values))))]
-    r = p.range
-    if r.discrete and (r.log or r.num is not None):
-        vals = r.grid_values()
-        return vals[trial.suggest_categorical(p.path, list(range(len(vals))))]
-    if r.is_int:
-        return trial.suggest_int(p.path, int(r.min), int(r.max), log=r.log, step=int(r.step or 1))
-    if r.step is not None:
-        return r.cast(trial.suggest_float(p.path, r.min, r.max, step=r.step))
-    return r.cast(trial.suggest_float(p.path, r.min, r.max, log=r.log))
 
 
 # ----------------------------------------------------------------------------- driver
@@ -806,7 +384,7 @@ def _sweep_record(sweep: ResolvedSweep) -> dict:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    _write_text_atomic(path, json.dumps(obj, indent=1, default=_json_default, allow_nan=False))
+    write_atomic(path, json.dumps(obj, indent=1, default=_json_default, allow_nan=False))
 
 
 def _json_default(o):
@@ -828,27 +406,36 @@ def _clean(obj):
     return obj
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-MAIN_METRICS = ("latency_s", "energy_pj", "edp_js", "area_mm2", "power_w", "utilization", "cycles",
-                "throughput_macs_per_s", "macs_per_j")
+MAIN_METRICS = PARETO_COLUMNS
 
 
 def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResult:
+    """Judge every point against the current constraints, then write pareto.csv, the Parquet table,
+    the plots and summary.json."""
     sweep = run.sweep
+    recs, frame, good, pareto = _judge(run)
+    param_cols = [p.path for p in sweep.params]
+    obj = [(o.key, o.direction) for o in sweep.objectives]
+    metric_cols = list(dict.fromkeys([k for k, _ in obj] + [m for m in MAIN_METRICS if m in frame.columns]))
+    cols = ["key"] + [c for c in param_cols if c in frame.columns] + metric_cols
+    text = pareto[cols].to_csv(index=False) if len(pareto) else ",".join(cols) + "\n"
+    write_atomic(out / "pareto.csv", text)
+    summary = _summary(run, recs, frame, good, pareto, _best(sweep, good, param_cols, metric_cols))
+    with ResultsStore(out) as store:
+        store.export_parquet(out / "results.parquet", keys=list(run.records))
+    plots = _plots(sweep, frame, out / "plots") if make_plots and len(good) else []
+    summary["plots"] = [str(p.relative_to(out)) for p in plots]
+    summary["wall_seconds"] = round(time.perf_counter() - t_start, 3)
+    summary = _clean(summary)
+    _write_json_atomic(out / "summary.json", summary)
+    return SweepResult(out_dir=out, summary=summary, frame=frame, pareto=pareto, plots=plots)
+
+
+def _judge(run: _Run):
+    """This sweep's records in generation order, their table, the feasible ones, and the Pareto set.
+    Feasibility comes from the current constraints (stored metrics never need re-simulation)."""
     recs = [r for r in run.records.values() if r["status"] != "skipped"]
     recs.sort(key=lambda r: (r.get("trial") is None, r.get("trial") or 0))  # generation order, any executor
-    # feasibility from the current constraints (stored metrics never need re-simulation)
     for r in recs:
         if r["status"] == "ok":
             v = run.violations(r["params"], r["metrics"])
@@ -856,8 +443,7 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
         else:
             r["feasible"] = None
     frame = records_frame(recs)
-    param_cols = [p.path for p in sweep.params]
-    obj = [(o.key, o.direction) for o in sweep.objectives]
+    obj = [(o.key, o.direction) for o in run.sweep.objectives]
     if len(frame):
         good = frame[(frame["status"] == "ok") & (frame["feasible"] == True)]  # noqa: E712
     else:
@@ -869,18 +455,15 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
     else:
         pareto = good.iloc[0:0] if len(frame) else pd.DataFrame()
     frame["pareto"] = frame["key"].isin(set(pareto["key"])) if len(frame) else []
+    return recs, frame, good, pareto
 
-    # pareto.csv
-    metric_cols = list(dict.fromkeys([k for k, _ in obj] + [m for m in MAIN_METRICS if m in frame.columns]))
-    cols = ["key"] + [c for c in param_cols if c in frame.columns] + metric_cols
-    text = pareto[cols].to_csv(index=False) if len(pareto) else ",".join(cols) + "\n"
-    _write_text_atomic(out / "pareto.csv", text)
 
+def _best(sweep: ResolvedSweep, good: pd.DataFrame, param_cols: list, metric_cols: list) -> dict:
+    """The best feasible design per objective; ties broken by the other objectives in order, so the
+    best point is never a dominated one (it is on the Pareto front whenever its objectives are finite)."""
     best = {}
     for o in sweep.objectives:
         if len(good) and good[o.key].notna().any():
-            # ties on this objective are broken by the other objectives in order, so the best point is
-            # never a dominated one (it is on the Pareto front whenever its objectives are all finite)
             order = [o] + [x for x in sweep.objectives if x.key != o.key]
             ranked = good.sort_values([x.key for x in order], ascending=[x.direction == "min" for x in order],
                                       na_position="last", kind="stable")
@@ -888,8 +471,14 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
             best[o.name] = {"key": row["key"], "value": row[o.key], "metric": o.key,
                             "params": {c: row[c] for c in param_cols if c in row.index},
                             "metrics": {m: row[m] for m in metric_cols if m in row.index}}
+    return best
+
+
+def _summary(run: _Run, recs: list, frame: pd.DataFrame, good: pd.DataFrame, pareto: pd.DataFrame,
+             best: dict) -> dict:
+    sweep = run.sweep
     statuses = frame["status"].value_counts().to_dict() if len(frame) else {}
-    summary = {
+    return {
         "name": sweep.name, "strategy": sweep.strategy, "executor": sweep.executor,
         "jobs": run.used_jobs, "points": len(recs),
         "evaluated": run.evaluated, "reused": run.reused,
@@ -908,34 +497,33 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
         "code_version": run.factory.code,
         "store": "results.sqlite",
     }
+
+
+def _plots(sweep: ResolvedSweep, frame: pd.DataFrame, pdir: Path) -> list[Path]:
+    """Energy vs latency, the first two objectives (when they differ), and each parameter's effect."""
+    from analysis import plots as P
+    param_cols = [p.path for p in sweep.params]
+    obj = [(o.key, o.direction) for o in sweep.objectives]
+    color = sweep.color_by or (param_cols[0] if param_cols else None)
+    ok = frame[frame["status"] == "ok"]
+    names = [o.name for o in sweep.objectives]
     plots: list[Path] = []
-    with ResultsStore(out) as store:
-        store.export_parquet(out / "results.parquet", keys=list(run.records))
-    if make_plots and len(good):
-        from analysis import plots as P
-        color = sweep.color_by or (param_cols[0] if param_cols else None)
-        pdir = out / "plots"
-        if {"latency_s", "energy_pj"} <= set(frame.columns):
-            fig = P.pareto_scatter(frame[frame["status"] == "ok"], x="latency_s", y="energy_pj", color_by=color,
-                                   feasible_col="feasible", params=param_cols, sweep_front_col="pareto",
-                                   sweep_objectives=[o.name for o in sweep.objectives])
-            plots += P.save(fig, pdir / "pareto_energy_latency")
-        keys = [k for k, _ in obj]
-        if len(keys) >= 2 and set(keys[:2]) != {"latency_s", "energy_pj"}:
-            fig = P.pareto_scatter(frame[frame["status"] == "ok"], x=keys[0], y=keys[1], color_by=color,
-                                   directions=(obj[0][1], obj[1][1]), feasible_col="feasible",
-                                   params=param_cols, sweep_front_col="pareto",
-                                   sweep_objectives=[o.name for o in sweep.objectives])
-            plots += P.save(fig, pdir / f"pareto_{keys[0]}_{keys[1]}")
-        searched = [p.path for p in sweep.searched]
-        if searched:
-            fig = P.parameter_effects(frame[frame["status"] == "ok"], searched, [k for k, _ in obj])
-            plots += P.save(fig, pdir / "parameter_effects")
-    summary["plots"] = [str(p.relative_to(out)) for p in plots]
-    summary["wall_seconds"] = round(time.perf_counter() - t_start, 3)
-    summary = _clean(summary)
-    _write_json_atomic(out / "summary.json", summary)
-    return SweepResult(out_dir=out, summary=summary, frame=frame, pareto=pareto, plots=plots)
+    if {"latency_s", "energy_pj"} <= set(frame.columns):
+        fig = P.pareto_scatter(ok, x="latency_s", y="energy_pj", color_by=color, feasible_col="feasible",
+                               params=param_cols, sweep_front_col="pareto", sweep_objectives=names)
+        plots += P.save(fig, pdir / "pareto_energy_latency")
+    keys = [k for k, _ in obj]
+    if len(keys) >= 2 and set(keys[:2]) != {"latency_s", "energy_pj"}:
+        fig = P.pareto_scatter(ok, x=keys[0], y=keys[1], color_by=color, directions=(obj[0][1], obj[1][1]),
+                               feasible_col="feasible", params=param_cols, sweep_front_col="pareto",
+                               sweep_objectives=names)
+        plots += P.save(fig, pdir / f"pareto_{keys[0]}_{keys[1]}")
+    searched = [p.path for p in sweep.searched]
+    if searched:
+        fig = P.parameter_effects(ok, searched, keys)
+        plots += P.save(fig, pdir / "parameter_effects")
+    return plots
 
 
-__all__ = ["run_sweep", "SweepResult", "combine_totals", "evaluate_batch", "grid_points", "random_points"]
+__all__ = ["run_sweep", "SweepResult", "combine_totals", "evaluate_batch", "grid_points", "random_points",
+           "TEST_DELAY_ENV"]

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
-from typing import Any
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_+-]+")  # no '.', so a name never makes a suffix or '..' either
 
@@ -40,6 +44,41 @@ def _default(o):
 def finite_json(obj: Any, **kwargs) -> str:
     """Strict JSON text of `obj` (non-finite numbers as null)."""
     return json.dumps(finite(obj), default=_default, allow_nan=False, **kwargs)
+
+
+def file_mode() -> int:
+    """The mode a plain `open()` would give a new file under the current umask."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary file beside `path` to write; when the block ends cleanly it replaces `path`
+    in one rename (a crash never leaves half a file), with a plain file's permissions
+    (mkstemp creates 0600). On an error the temporary file is removed and `path` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, file_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, data: str | bytes) -> Path:
+    """Write text or bytes to `path` atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        if isinstance(data, str):
+            tmp.write_text(data)
+        else:
+            tmp.write_bytes(data)
+    return Path(path)
 
 
 def safe_stem(name: str, limit: int = 120) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from simulator.errors import SparsimInputError, from_validation_error
+from simulator.sparsity import split_nm
 from simulator.trace import Op, Trace
 
 
@@ -25,11 +26,11 @@ def _parse_nm(text: str, path, line: int) -> dict | None:
     text = text.strip()
     if not text:
         return None
-    try:
-        n, m = (int(x) for x in text.split(":"))
-    except ValueError:
+    pair = split_nm(text)
+    if pair is None:
         raise SparsimInputError(f"line {line}: sparsity '{text}' is not of the form N:M", path=path,
-                                field="N:M", hint="e.g. 2:4") from None
+                                field="N:M", hint="e.g. 2:4")
+    n, m = pair
     return {"weights": {"kind": "nm", "n": n, "m": m}}
 
 

@@ -19,12 +19,12 @@ from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
 from simulator.power import board_tdp_w, summary as power_summary, trace_tokens
 from simulator.spec import Arch
+from simulator.totals import Totals
 from simulator.trace import Op, Trace
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SUMMED = ("cycles", "compute_cycles", "stall_cycles", "macs", "dense_macs", "energy_pj", "latency_s")
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Result:
     arch: str
     workload: str
     rows: list[dict]
-    totals: dict
+    totals: Totals   # a dict: keys as written to JSON; core keys typed as attributes
     area_mm2: dict[str, float] = field(default_factory=dict)
     resources: dict = field(default_factory=dict)   # engine-specific budgets (FPGA: DSP/BRAM/URAM/LUT/FF)
     memory_bound: dict = field(default_factory=dict)  # engine's whole-trace memory-bound limit, when it has one
@@ -74,7 +74,8 @@ def _mac_bits(arch: Arch, op: Op) -> int:
     return max(op.precision.activations, op.precision.weights)
 
 
-def op_row(op: Op, arch: Arch, estimate) -> dict:
+def op_row(op: Op, arch: Arch, estimate) -> tuple[dict, float]:
+    """One op's row of the result table, and the peak MACs per cycle it ran against."""
     cost = estimate(op, arch)
     executions = op.executions
     cycles = cost.cycles * executions
@@ -98,8 +99,7 @@ def op_row(op: Op, arch: Arch, estimate) -> dict:
         row[f"{name}_write_bytes"] = cost.writes_bytes.get(name, 0.0) * executions
     for name, value in energy.items():
         row[f"energy_{name}_pj"] = value
-    row["_peak"] = cost.peak_macs_per_cycle
-    return row
+    return row, cost.peak_macs_per_cycle
 
 
 ARCH_SECTIONS = ("compute", "memory", "energy", "area", "clock_mhz")
@@ -121,22 +121,15 @@ def simulate(trace: Trace, arch: Arch) -> Result:
     """Simulate every op of `trace` on `arch`, layer by layer."""
     engine = load_engine(arch.compute.kind)
     estimate = engine.estimate
-    rows = []
+    rows, peaks = [], []
     for op in trace.ops:
         try:
-            rows.append(op_row(op, arch, estimate))
+            row, peak = op_row(op, arch, estimate)
         except SparsimInputError as exc:
             raise locate_op_error(exc, op.name) from None
-    totals: dict = {k: float(sum(r[k] for r in rows)) for k in SUMMED}
-    peak_cycles = sum(r["cycles"] * r["_peak"] for r in rows)
-    totals["utilization"] = totals["macs"] / peak_cycles if peak_cycles else 0.0
-    energy_keys = dict.fromkeys(k for r in rows for k in r if k.startswith("energy_") and k != "energy_pj")
-    for key in energy_keys:
-        totals[key] = float(sum(r.get(key, 0.0) for r in rows))
-        for r in rows:
-            r.setdefault(key, 0.0)  # an op without this component spent 0 pJ on it (not NaN in tables)
-    for r in rows:
-        del r["_peak"]
+        rows.append(row)
+        peaks.append(peak)
+    totals = Totals.of_rows(rows, peaks)
     area = area_breakdown_mm2(arch)
     totals["area_mm2"] = sum(area.values())
     totals["ops"] = len(rows)

@@ -73,12 +73,22 @@ def check_nm(n: int, m: int, *, field: str, need_power_of_two: bool = False) -> 
     return n, m
 
 
-def parse_pattern(text: str, *, field: str, need_power_of_two: bool = False) -> tuple[int, int]:
-    """'2:4' -> (2, 4), validated."""
+def split_nm(text) -> tuple[int, int] | None:
+    """'2:4' -> (2, 4) as written (not yet validated); None when the text is not of the form N:M.
+    The one reader of N:M text: callers that word their own errors use this, others `parse_pattern`."""
     try:
         n, m = (int(x) for x in str(text).split(":"))
     except ValueError:
-        raise SparsimInputError(f"pattern '{text}' is not of the form N:M", field=field, hint="e.g. '2:4'") from None
+        return None
+    return n, m
+
+
+def parse_pattern(text: str, *, field: str, need_power_of_two: bool = False) -> tuple[int, int]:
+    """'2:4' -> (2, 4), validated."""
+    pair = split_nm(text)
+    if pair is None:
+        raise SparsimInputError(f"pattern '{text}' is not of the form N:M", field=field, hint="e.g. '2:4'")
+    n, m = pair
     return check_nm(n, m, field=field, need_power_of_two=need_power_of_two)
 
 

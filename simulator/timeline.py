@@ -10,25 +10,11 @@ core, one bar per interval, coloured by op kind or name.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
+from simulator.outputs import write_atomic
 from simulator.system import Interval
-
-
-def _atomic_write(path: Path, data: bytes | str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def chrome_trace(intervals: Iterable[Interval], cores: list[str], *, name: str = "sparsim") -> dict:
@@ -47,7 +33,7 @@ def chrome_trace(intervals: Iterable[Interval], cores: list[str], *, name: str =
 
 def write_chrome_trace(path: str | Path, intervals: Iterable[Interval], cores: list[str], *,
                        name: str = "sparsim") -> Path:
-    return _atomic_write(Path(path), json.dumps(chrome_trace(intervals, cores, name=name)))
+    return write_atomic(Path(path), json.dumps(chrome_trace(intervals, cores, name=name)))
 
 
 def write_gantt(path: str | Path, intervals: Iterable[Interval], cores: list[str], *, title: str = "",

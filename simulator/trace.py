@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import ClassVar, Literal, Union
 
@@ -626,18 +624,8 @@ def save_trace(trace: Trace, path: str | Path) -> Path:
     ordered = {"schema_version": data.pop("schema_version"), **data}
     text = json.dumps(ordered, indent=1) if path.suffix.lower() == ".json" else yaml.safe_dump(
         ordered, sort_keys=False, default_flow_style=None, width=120)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from simulator.outputs import write_atomic
+    write_atomic(path, text)
     return path
 
 

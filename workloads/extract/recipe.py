@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 
 from simulator.errors import SparsimInputError
+from simulator.sparsity import split_nm
 from simulator.trace import Sparsity
 
-_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 _BLOCK = re.compile(r"^\s*block\s*:\s*(\d+)\s*x\s*(\d+)\s*:\s*([0-9.eE+-]+)\s*$")
 
 WEIGHT_HINT = "use N:M (e.g. 2:4), a density in (0, 1] (e.g. 0.5 keeps half), or block:RxC:D (e.g. block:16x16:0.25)"
@@ -47,8 +47,8 @@ def parse_weights(spec: str | float | Sparsity | None, field: str = "--weights")
     text = str(spec).strip().lower()
     if text in ("", "dense", "none"):
         return None
-    if m := _NM.match(text):
-        n, mm = int(m.group(1)), int(m.group(2))
+    if nm := split_nm(text):
+        n, mm = nm
         if not 1 <= n <= mm:
             raise SparsimInputError(f"N:M pattern {n}:{mm} needs 1 <= N <= M", field=field, hint=WEIGHT_HINT)
         return None if n == mm else Sparsity(kind="nm", n=n, m=mm)
