@@ -36,6 +36,9 @@ and Wanda leave them), `activations` to the inputs of those same linear layers (
 style), `kv` to the KV cache (the `weights` operand of the attention ops), `attention` to
 the attention-probability map as block sparsity (the outputs of QK^T and the A operand of
 PV), `skip_layers` as each block op's skip probability (SWIFT-style layer skipping).
+
+Layout: `hf_shape` reads the config into a `ModelShape`, `hf_blocks` lays out the ops of each
+family, and this module holds the MoE routing and `trace_from_hf_config`, which joins them.
 """
 
 from __future__ import annotations
