@@ -226,7 +226,7 @@ def test_bad_llm_arguments_are_clear_errors(edge):
 
 
 def _cli(*args):
-    # the `sparsim` console script, run from this interpreter
+    # the `sparsim` console script, run end to end in a fresh interpreter (the one smoke test below)
     code = "import sys; from simulator.cli import main; sys.argv[0] = 'sparsim'; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
@@ -246,7 +246,13 @@ def test_cli_llm_json_and_timeline(tmp_path):
     assert {e["tid"] for e in events if e["ph"] == "X"} == {0, 1}
 
 
-def test_cli_llm_recipe_options_match_extract(tmp_path):
+def test_cli_llm_recipe_options_match_extract(tmp_path, capsys):
+    # in-process (same argument parsing and error handling as the console script, no interpreter start-up)
+    from cli_helpers import run_cli
+
+    def cli(*args):
+        return run_cli(capsys, *args)
+
     cfg = tmp_path / "tiny_moe.json"
     cfg.write_text(json.dumps(TINY_MOE))
     counts = tmp_path / "counts.json"
@@ -257,9 +263,9 @@ def test_cli_llm_recipe_options_match_extract(tmp_path):
     for label, extra in {"plain": [], "skip": ["--skip-layers", "0.5"], "zipf": ["--routing", "zipf", "--zipf-skew", "2"],
                          "file": ["--expert-counts", str(counts)], "int4": ["--bits", "4"],
                          "spec": ["--draft-tokens", "3", "--draft-skip", "0.5", "--acceptance", "0.9"]}.items():
-        proc = _cli(*base, *extra)
-        assert proc.returncode == 0, (label, proc.stderr)
-        runs[label] = json.loads(proc.stdout)
+        code, out, err = cli(*base, *extra)
+        assert code == 0, (label, err)
+        runs[label] = json.loads(out)
     assert runs["skip"]["tpot_s"] < runs["plain"]["tpot_s"]
     # the edge NPU's datapath is 8-bit whatever the trace says, so --bits 4 is accepted and changes nothing
     assert runs["int4"]["tpot_s"] == pytest.approx(runs["plain"]["tpot_s"], rel=1e-12)
@@ -271,14 +277,15 @@ def test_cli_llm_recipe_options_match_extract(tmp_path):
     assert runs["file"]["ttft_s"] != pytest.approx(runs["plain"]["ttft_s"], rel=1e-3)
     assert runs["spec"]["speculative"]["draft_tokens"] == 3
     assert runs["spec"]["speculative"]["skip_fraction"] == 0.5
-    bad = _cli(*base, "--routing", "zpif")
-    assert bad.returncode == 2 and bad.stderr.startswith("error:") and "routing" in bad.stderr
-    bad = _cli(*base, "--draft-tokens", "2", "--draft-skip", "1.5")
-    assert bad.returncode == 2 and "--draft-skip" in bad.stderr
+    code, _, err = cli(*base, "--routing", "zpif")
+    assert code == 2 and err.startswith("error:") and "routing" in err
+    code, _, err = cli(*base, "--draft-tokens", "2", "--draft-skip", "1.5")
+    assert code == 2 and "--draft-skip" in err
 
 
-def test_cli_core_count_zero_exits_2(tmp_path):
-    proc = _cli("llm", "--arch", str(ARCH_DIR / "edge_npu_32x32_os.yaml"), "--model", "llama2-7b",
-                "--prompt-len", "8", "--output-len", "2", "--cores", "0")
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("error:") and "core count must be at least 1" in proc.stderr
+def test_cli_core_count_zero_exits_2(tmp_path, capsys):
+    from cli_helpers import run_cli
+    code, _, err = run_cli(capsys, "llm", "--arch", ARCH_DIR / "edge_npu_32x32_os.yaml", "--model", "llama2-7b",
+                           "--prompt-len", "8", "--output-len", "2", "--cores", "0")
+    assert code == 2
+    assert err.startswith("error:") and "core count must be at least 1" in err

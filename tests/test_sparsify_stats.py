@@ -199,7 +199,7 @@ def test_block_sparse_attention_keeps_a_quarter_of_key_blocks_with_the_diagonal(
     assert out.shape == (1, 2, 256, 16)
 
 
-def test_layer_skipping_picks_middle_layers():
+def test_layer_skipping_picks_middle_layers(torch):  # sparsify imports torch at module level
     from workloads.extract.sparsify import select_skipped_layers
     assert select_skipped_layers(32, 0.25) == [12, 13, 14, 15, 16, 17, 18, 19]
     assert select_skipped_layers(6, 0.5) == [1, 2, 3]

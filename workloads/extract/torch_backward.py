@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from simulator.dtypes import torch_dtype_bits
 from simulator.trace import Op
 from simulator.training.backward import backward_ops
 from simulator.training.recipe import TrainingRecipe
@@ -34,7 +35,6 @@ METADATA = {"t", "view", "_unsafe_view", "detach", "transpose", "expand", "permu
 NORMS = {"native_layer_norm_backward", "_fused_rms_norm_backward", "native_group_norm_backward",
          "native_batch_norm_backward"}
 SOFTMAX = {"_softmax_backward_data"}
-BITS = {torch.float32: 32, torch.float16: 16, torch.bfloat16: 16, torch.float64: 64}
 
 
 def _measured(x: torch.Tensor) -> dict:
@@ -129,7 +129,7 @@ def calls_to_ops(calls, measure_operands: bool = True, bits_override: int | None
     ops: list[dict] = []
     for i, (fn, tensors, out) in enumerate(calls):
         name = f"autograd.{i:04d}.{fn}"
-        bits = bits_override or (BITS.get(tensors[0].dtype, 16) if tensors else 16)
+        bits = bits_override or (torch_dtype_bits(tensors[0].dtype) if tensors else 16)
         if fn in ("mm", "bmm"):
             ops.append(_gemm(name, tensors[0], tensors[1], bits, measure_operands))
         elif fn == "addmm":

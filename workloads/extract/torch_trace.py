@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError("workloads.extract.torch_trace needs PyTorch: pip install 'sparsim[torch]' "
                       "(or pip install torch==2.13.0 for the CPU build)") from exc
 
+from simulator.dtypes import torch_dtype_bits
 from simulator.errors import SparsimInputError
 from simulator.trace import MeasuredStats, Sparsity, Trace
 from workloads.extract import sparsify
@@ -63,7 +64,6 @@ log = logging.getLogger(__name__)
 LAYER_RE = re.compile(r"^(.*?(?:^|\.)(?:layers?|h|blocks?)\.\d+)(?:\.|$)")
 EXPERT_RE = re.compile(r"^((?:.*\.)?experts)\.(\d+)\.(.+)$")
 ATTN_BLOCKS = (16, 32, 64)
-DTYPE_BITS = {torch.float32: 32, torch.float16: 16, torch.bfloat16: 16, torch.float64: 64, torch.int8: 8}
 
 _MATMULS = {torch.matmul, torch.bmm, torch.Tensor.matmul, torch.Tensor.__matmul__, torch.Tensor.bmm}
 _SOFTMAX = {F.softmax, torch.softmax, torch.Tensor.softmax}
@@ -149,7 +149,7 @@ class _Tracer:
 
     # --- measurements
     def _bits(self, t: torch.Tensor) -> int:
-        return self.bits or DTYPE_BITS.get(t.dtype, 16)
+        return self.bits or torch_dtype_bits(t.dtype)
 
     def _weight_sparsity(self, w: torch.Tensor, rows_by_k: torch.Tensor) -> Sparsity:
         # Parameters are measured once (a tied weight is used twice); a slice of one (a fused
