@@ -204,16 +204,11 @@ def arch_metrics(arch) -> dict[str, float]:
     FPGA resources, `<resource>_used` / `<resource>_utilization` (dsp, bram36, uram, lut, ff), so
     constraints such as `dsp_utilization <= 0.9` can be written."""
     from simulator.engines import engine_module
-    out: dict[str, float] = {}
-    peak = getattr(arch.compute, "peak_macs_per_cycle", None)
-    if isinstance(peak, (int, float)):
-        out["peak_macs_per_cycle"] = float(peak)
-    report = getattr(engine_module(arch.compute.kind), "resources_report", None)
-    if report is not None:
-        for key, v in report(arch).items():
-            if isinstance(v, dict) and "used" in v:
-                out[f"{key}_used"] = float(v["used"])
-                out[f"{key}_utilization"] = float(v.get("utilization", math.nan))
+    out: dict[str, float] = {"peak_macs_per_cycle": float(arch.compute.peak_macs_per_cycle)}
+    for key, v in engine_module(arch.compute.kind).resources_report(arch).items():
+        if isinstance(v, dict) and "used" in v:
+            out[f"{key}_used"] = float(v["used"])
+            out[f"{key}_utilization"] = float(v.get("utilization", math.nan))
     return out
 
 

@@ -80,7 +80,8 @@ def pipeline_schedule(system: System, ordered: list[Op],
 
     def handoff_bytes(ops: list[Op], arch: Arch) -> float:
         last = ops[-1]
-        bits = getattr(getattr(arch.compute, "precision", None), "outputs", last.precision.outputs)
+        datapath = arch.compute.datapath_precision
+        bits = datapath.outputs if datapath is not None else last.precision.outputs
         return last.operand_elements()["outputs"] * bits / 8.0
 
     def stage_proc(s: int):

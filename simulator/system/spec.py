@@ -94,8 +94,7 @@ class Core:
         level = self.arch.memory[self.arch.offchip_name]
         if level.ideal:
             return math.inf
-        achievable = getattr(engine_module(self.arch.compute.kind), "offchip_bytes_per_cycle", None)
-        per_cycle = achievable(self.arch) if achievable else level.bandwidth_bytes_per_cycle
+        per_cycle = engine_module(self.arch.compute.kind).offchip_bytes_per_cycle(self.arch)
         return per_cycle * self.arch.clock_hz
 
     @property
