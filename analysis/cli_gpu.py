@@ -167,7 +167,9 @@ def validate_gpu(
         docs = ROOT / "docs" / "gpu.md" if checkout else None
     if no_docs:
         docs = None
-    outcomes = regenerate_validation(manifest, out_dir, docs)
+    from analysis.loso import leave_one_set_out
+    loso = leave_one_set_out(manifest)  # one search, for validation.md and the lines below
+    outcomes = regenerate_validation(manifest, out_dir, docs, loso)
     if as_json:
         print(json.dumps([{"set": o.set.name, "role": o.set.role, "kernels": o.result.n if o.result else 0,
                            "mape_pct": o.result.mape_pct if o.result else None} for o in outcomes], default=float))
@@ -183,8 +185,7 @@ def validate_gpu(
             console.print(f"[yellow]warning[/yellow]: {escape(w)}", highlight=False, soft_wrap=True)
         console.print(f"{o.set.name} ({o.set.role}): MAPE: {o.result.mape_pct:.1f}% over {o.result.n} kernels",
                       highlight=False)
-    from analysis.loso import leave_one_set_out
-    for r in leave_one_set_out(manifest):
+    for r in loso:
         console.print(f"{r.set} (leave-one-set-out): MAPE: {r.loso_mape_pct:.1f}% with the shared factors set on "
                       f"the other sets (fit: {r.fit_mape_pct:.1f}%)", highlight=False, soft_wrap=True)
     console.print(f"wrote {out_dir}" + (f" and {docs}" if docs else ""), highlight=False)

@@ -371,8 +371,9 @@ def replace_generated_block(doc: str, block: str, path: str | Path = "docs") -> 
 
 
 def regenerate_validation(manifest: str | Path, out_dir: str | Path,
-                          docs: str | Path | None = None) -> list[ValidationOutcome]:
-    """Cross-check every set of `manifest`; write reports, plots and validation.md; refresh `docs`."""
+                          docs: str | Path | None = None, loso: list | None = None) -> list[ValidationOutcome]:
+    """Cross-check every set of `manifest`; write reports, plots and validation.md; refresh `docs`.
+    `loso`: leave-one-set-out results already computed for `manifest` (computed here when None)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     outcomes = []
@@ -386,8 +387,8 @@ def regenerate_validation(manifest: str | Path, out_dir: str | Path,
         plot = write_scatter(result, out_dir / f"{vs.name}_scatter.png", vs.title)
         outcomes.append(ValidationOutcome(vs, result, report, plot))
     from analysis.loso import leave_one_set_out, markdown as loso_markdown
-    loso = loso_markdown(leave_one_set_out(manifest))
-    predictions = (loso + "\n" if loso else "") + prediction_tables(manifest)
+    loso_md = loso_markdown(leave_one_set_out(manifest) if loso is None else loso)
+    predictions = (loso_md + "\n" if loso_md else "") + prediction_tables(manifest)
     (out_dir / "validation.md").write_text("# GPU validation\n\n" + _validation_markdown(outcomes, out_dir)
                                            + ("\n" + predictions if predictions else ""))
     if docs is not None:

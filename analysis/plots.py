@@ -29,14 +29,12 @@ from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from analysis import metrics as registry  # noqa: E402
-from analysis.metrics import METRICS  # noqa: E402
 from analysis.pareto import non_dominated  # noqa: E402
 from analysis.plot_labels import axis_texts, overlapping_texts, place_labels  # noqa: E402
 from simulator.outputs import atomic_path  # noqa: E402
 
 # metric -> (label, unit, scale applied to the stored value)
 # (label, unit, scale) of each displayed metric, from the registry (analysis.metrics)
-METRIC_LABELS = {k: (m.label, m.unit, m.scale) for k, m in METRICS.items() if m.label is not None}
 LEAST_FONT = 9
 LABEL_BOX = dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.75)
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9,

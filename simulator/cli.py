@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from simulator.cli_conventions import plain_flags_show_no_type, print_warnings_as_lines
+from simulator.cli_conventions import plain_flags_show_no_type
 from simulator.errors import SparsimInputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -109,8 +109,8 @@ def schedule_graph(graph: nx.DiGraph, duration_s: dict[str, float]) -> GraphSche
 
 def output_bytes(op: Op, arch) -> float:
     """Bytes of one execution's output tensor at `arch`'s output precision (else the op's)."""
-    precision = getattr(arch.compute, "precision", None)
-    bits = precision.outputs if precision is not None else op.precision.outputs
+    datapath = arch.compute.datapath_precision
+    bits = datapath.outputs if datapath is not None else op.precision.outputs
     return op.operand_elements()["outputs"] * bits / 8.0
 
 

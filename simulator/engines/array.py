@@ -26,12 +26,6 @@ from simulator.trace import Op
 Dataflow = Literal["os", "ws", "is"]
 
 
-def _mapped_notes(notes: str | tuple[str, ...]) -> tuple[str, ...]:
-    """The mapping engine's notes as a tuple (it joins them into one '; '-separated string;
-    none of its notes contains '; ')."""
-    return tuple(n for n in notes.split("; ") if n) if isinstance(notes, str) else tuple(notes)
-
-
 def folds_and_cycles_per_fold(dataflow: str, M: int, N: int, K: int, rows: int, cols: int) -> tuple[int, int]:
     """Number of folds and stall-free cycles of each, as SCALE-Sim v3 counts them."""
     if dataflow == "os":
@@ -71,8 +65,8 @@ def gemm_on_array(op: Op, arch: Arch, spec, *, engine: str, model: str, k_of=Non
     if spec.mapping.mode == "search":
         from simulator.mapping.engine import mapped_gemm_on_array
         cost = mapped_gemm_on_array(op, arch, spec, engine=engine, model=model, k_of=k_of, bits=bits,
-                                    macs_fraction=macs_fraction, notes="", fold_cycles_of=fold_cycles_of)
-        return dataclasses.replace(cost, notes=(*notes, *_mapped_notes(cost.notes)))
+                                    macs_fraction=macs_fraction, fold_cycles_of=fold_cycles_of)
+        return dataclasses.replace(cost, notes=(*notes, *cost.notes))
     compute = stall = 0.0
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}

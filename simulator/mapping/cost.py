@@ -22,6 +22,7 @@ from simulator.mapping import reuse as rv
 from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
 from simulator.mapping.search import TILED, Choice, search
 from simulator.mapping.spec import MappingSpec
+from simulator.memory import usable_bytes
 from simulator.spec import Arch
 
 OPERANDS = ("activations", "weights", "outputs")
@@ -98,8 +99,7 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
         p[rv.BB + i] = byte[x][buf] if buf else 0.0
         p[rv.BUF + i] = index[buf] if buf else -1.0
     for buf, i in index.items():
-        lv = arch.memory[buf]
-        p[rv.CAP + i] = lv.capacity_bytes * (0.5 if lv.double_buffered else 1.0)
+        p[rv.CAP + i] = usable_bytes(arch, buf)
     p[rv.ACC] = acc_b
     p[rv.CPB] = 0.0 if dram_level.ideal else 1.0 / dram_level.bandwidth_bytes_per_cycle
     p[rv.DBUF] = 1.0 if dram_level.double_buffered else 0.0

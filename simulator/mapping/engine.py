@@ -34,7 +34,7 @@ def _per_dense_bytes(bits: dict, ratio: float) -> dict[str, dict[str, float]]:
 
 
 def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, bits, macs_fraction: float,
-                         notes: str, fold_cycles_of) -> OpCost:
+                         fold_cycles_of) -> OpCost:
     mapping = spec.mapping
     if mapping.spatial is not None and fold_cycles_of is not None:
         raise SparsimInputError("zero skipping and N:M imbalance are modelled per fold of a dataflow preset, "
@@ -55,6 +55,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
     else:
         nests = [(nest_of_gemm(g), c) for g, c in zip(shapes, per_shape)]
     costs: list[MappedCost] = []
+    compute_total = 0.0
     for nest, compute in nests:
         check_mapped_nest(nest)
         if mapping.spatial is not None:
@@ -62,8 +63,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
         costs.append(mapped_array_cost(arch, nest, unroll, compute, byte, spec.precision.accumulator, mapping,
                                        nest.macs * macs_fraction))
         record(nest, unroll, costs[-1], compute)
-    compute_total = sum(c for _, c in nests) if mapping.spatial is None else \
-        sum(unroll.compute_cycles(n, mapping.timing) / ratio for n, _ in nests)
+        compute_total += compute
     reads = {n: sum(c.reads_bytes[n] for c in costs) for n in arch.memory}
     writes = {n: sum(c.writes_bytes[n] for c in costs) for n in arch.memory}
     mem_notes = sorted({n for c in costs for n in c.notes})
@@ -74,7 +74,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
     model = model.replace(FIXED_MODEL, mapped_model) if FIXED_MODEL in model else f"{model} + {mapped_model}"
     return OpCost(engine=engine, model=model, compute_cycles=compute_total, stall_cycles=sum(c.stall_cycles for c in costs),
                   macs=dense * macs_fraction, dense_macs=dense, peak_macs_per_cycle=spec.peak_macs_per_cycle,
-                  reads_bytes=reads, writes_bytes=writes, notes="; ".join([n for n in [notes, *mem_notes] if n]),
+                  reads_bytes=reads, writes_bytes=writes, notes=tuple(mem_notes),
                   mapping="; ".join(c.label for c in costs))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from simulator.kernels import jit_now
 from simulator.mapping.reuse import N_OUT, N_PARAMS, ORDERS, RESULT_FIELDS, evaluate, search_kernel
 
-TILED = ("G", "N", "K", "C", "P", "Q")
+from simulator.mapping.spec import TILED_DIMS as TILED  # the order of the kernels' tile vectors
 
 
 def balanced_tiles(size: int, granule: int = 1) -> np.ndarray:

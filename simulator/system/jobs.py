@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from simulator.engines import engine_module
 from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
-from simulator.simulate import locate_op_error
-from simulator.spec import Arch
+from simulator.simulate import _mac_bits, locate_op_error
 from simulator.trace import Op
 from simulator.system.spec import Core
 
@@ -24,11 +23,6 @@ class Job:
     dynamic_energy_pj: float
     macs: float = 0.0
     gb_bytes: float = 0.0      # bytes moved to/from the global buffer instead of the DRAM
-
-
-def _mac_bits(arch: Arch, op: Op) -> int:
-    from simulator.simulate import _mac_bits as mac_bits
-    return mac_bits(arch, op)
 
 
 @dataclass(frozen=True)
@@ -52,7 +46,7 @@ def make_job(core_index: int, core: Core, op: Op, label: str | None = None, exec
             cost = engine_module(arch.compute.kind).estimate(op, arch)
         except SparsimInputError as exc:
             raise locate_op_error(exc, op.name) from None
-    n = op.repeat * (1.0 - op.skip_probability) if executions is None else executions
+    n = op.executions if executions is None else executions
     dram = arch.offchip_name
     moved = 0.0
     if gb is not None and (gb.in_bytes > 0 or gb.out):

@@ -8,7 +8,7 @@ import math
 
 import simpy
 
-from simulator.spec import Arch
+from simulator.graph import output_bytes
 from simulator.trace import Op
 from simulator.system.spec import System
 from simulator.system.result import Interval, ScheduleOutcome
@@ -78,18 +78,12 @@ def pipeline_schedule(system: System, ordered: list[Op],
     done = [[env.event() for _ in range(m)] for _ in stages]
     finish_mb = [0.0] * m
 
-    def handoff_bytes(ops: list[Op], arch: Arch) -> float:
-        last = ops[-1]
-        datapath = arch.compute.datapath_precision
-        bits = datapath.outputs if datapath is not None else last.precision.outputs
-        return last.operand_elements()["outputs"] * bits / 8.0
-
     def stage_proc(s: int):
         for j in range(m):
             if s > 0:
                 yield done[s - 1][j]
                 start = env.now
-                yield from machine.noc_transfer(s, handoff_bytes(stages[s - 1], system.cores[s - 1].arch))
+                yield from machine.noc_transfer(s, output_bytes(stages[s - 1][-1], system.cores[s - 1].arch))
                 if env.now > start:
                     machine.intervals.append(Interval(system.cores[s].name, f"recv mb{j}", "noc", start, env.now, "noc"))
             for job in stage_jobs[s]:

@@ -36,7 +36,7 @@ from simulator.errors import SparsimInputError
 from simulator.simulate import simulate
 from simulator.spec import Arch
 from simulator.system import System, replicate, simulate_system
-from simulator.trace import Op, OperandSparsity
+from simulator.trace import OperandSparsity
 from simulator.training.build import TrainingTrace
 from simulator.training.collectives import (COLLECTIVES, allreduce_s, half_collective_s, overlap_sync,
                                            sm_contention_s)
@@ -112,7 +112,7 @@ def _is_recompute(name: str) -> bool:
 
 def model_flops(tt: TrainingTrace) -> float:
     """2 x MACs of the forward and backward GEMMs, recomputation excluded (per rank, per step)."""
-    return 2.0 * sum(op.dense_macs * op.repeat * (1.0 - op.skip_probability) for op in tt.trace.ops
+    return 2.0 * sum(op.dense_macs * op.executions for op in tt.trace.ops
                      if op.phase in ("forward", "backward") and not _is_recompute(op.name))
 
 
@@ -122,7 +122,7 @@ def peak_flops_per_s(arch: Arch, tt: TrainingTrace) -> float:
     if not macs:
         return 0.0
     big = max(macs, key=lambda op: op.dense_macs)
-    dense = big.model_copy(update={"sparsity": OperandSparsity(), "kind": big.kind})
+    dense = big.model_copy(update={"sparsity": OperandSparsity()})
     cost = engine_module(arch.compute.kind).estimate(dense, arch)
     return 2.0 * cost.peak_macs_per_cycle * arch.clock_hz
 
