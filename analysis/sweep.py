@@ -30,7 +30,6 @@ sweep.json (the resolved spec, for `sparsim plot --sweep`) and plots/.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from analysis.sweep_points import Point, PointFactory, _suggest, grid_points, ra
 from analysis.sweep_spec import OBJECTIVE_ALIASES, ResolvedSweep, SweepSpec, code_version, digest, get_path, resolve_sweep
 from analysis.sweep_worker import TEST_DELAY_ENV, combine_totals, evaluate_batch
 from simulator.errors import SparsimInputError
-from simulator.outputs import write_atomic
+from simulator.outputs import finite, finite_json, write_atomic
 
 
 @dataclass
@@ -384,26 +383,7 @@ def _sweep_record(sweep: ResolvedSweep) -> dict:
 
 
 def _write_json_atomic(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, default=_json_default, allow_nan=False))
-
-
-def _json_default(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    return str(o)
-
-
-def _clean(obj):
-    """JSON-safe copy: NaN/inf become None."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    write_atomic(path, finite_json(obj, indent=1))
 
 
 MAIN_METRICS = PARETO_COLUMNS
@@ -426,7 +406,7 @@ def _finish(run: _Run, out: Path, t_start: float, make_plots: bool) -> SweepResu
     plots = _plots(sweep, frame, out / "plots") if make_plots and len(good) else []
     summary["plots"] = [str(p.relative_to(out)) for p in plots]
     summary["wall_seconds"] = round(time.perf_counter() - t_start, 3)
-    summary = _clean(summary)
+    summary = finite(summary)
     _write_json_atomic(out / "summary.json", summary)
     return SweepResult(out_dir=out, summary=summary, frame=frame, pareto=pareto, plots=plots)
 

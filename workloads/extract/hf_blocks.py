@@ -63,25 +63,23 @@ class _Block:
     def attention(self, prefix, batch, heads, kv_heads, q_len, kv_len, head_dim, qk_deps, v_dep):
         dims = {"batch": batch, "heads": heads, "kv_heads": kv_heads, "q_len": q_len, "kv_len": kv_len,
                 "head_dim": head_dim}
-        rc = self.recipe
-        qk = self._base(f"{prefix}attn_qk", "attention_qk", dims, qk_deps)
-        sp = {}
-        if rc.kv is not None:
-            sp["weights"] = rc.kv
-        if rc.attention is not None:
-            sp["outputs"] = rc.attention
-        if sp:
-            qk["sparsity"] = sp
+        self._attention_sparsity(self._base(f"{prefix}attn_qk", "attention_qk", dims, qk_deps), "outputs")
         self.vector(f"{prefix}softmax", "softmax", batch * heads * q_len * kv_len, flops=5)
-        pv = self._base(f"{prefix}attn_pv", "attention_pv", dims, [f"{prefix}softmax", v_dep])
+        self._attention_sparsity(self._base(f"{prefix}attn_pv", "attention_pv", dims, [f"{prefix}softmax", v_dep]),
+                                 "activations")
+        return f"{prefix}attn_pv"
+
+    def _attention_sparsity(self, op: dict, probabilities: str) -> None:
+        """KV-cache pruning as the B operand's sparsity; sparse attention on the attention
+        probabilities, which QK^T produces (`outputs`) and PV reads (`activations`)."""
+        rc = self.recipe
         sp = {}
         if rc.kv is not None:
             sp["weights"] = rc.kv
         if rc.attention is not None:
-            sp["activations"] = rc.attention
+            sp[probabilities] = rc.attention
         if sp:
-            pv["sparsity"] = sp
-        return f"{prefix}attn_pv"
+            op["sparsity"] = sp
 
     def residual(self, name, kind, elements, skip_from, flops=1.0):
         """An add (or post-LN norm) of the op just before it and a skipped-over tensor: the

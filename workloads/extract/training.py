@@ -14,7 +14,7 @@ from simulator.trace import Op, Trace
 from simulator.training.build import TrainingTrace, training_trace
 from simulator.training.footprint import TransformerShape
 from simulator.training.recipe import TrainingRecipe
-from workloads.extract.hf_config import ModelShape, model_shape, trace_from_hf_config
+from workloads.extract.hf_config import ModelShape, _checked_shape, trace_from_hf_config
 
 DROPOUT_FAMILIES = ("gpt2", "bert", "opt")   # their configs train with dropout; Llama-family configs set 0
 
@@ -55,10 +55,7 @@ def hf_training_trace(config, *, seq_len: int, batch: int, recipe: TrainingRecip
     `forward_recipe` is `trace_from_hf_config`'s sparsity/routing recipe (weights, activations,
     routing, zipf_skew, expert_counts, bits, skip_layers, repeat_layers)."""
     recipe = (recipe or TrainingRecipe()).check()
-    s = model_shape(config)
-    if forward_recipe.get("bits"):
-        import dataclasses
-        s = dataclasses.replace(s, bits=int(forward_recipe["bits"]))
+    s = _checked_shape(config, forward_recipe.get("bits"))
     lm_head = forward_recipe.pop("lm_head", None)
     forward = trace_from_hf_config(config, phase="prefill", seq_len=seq_len, batch=batch, logits="all",
                                    lm_head=True if lm_head is None else lm_head, name=name, **forward_recipe)
