@@ -73,9 +73,10 @@ def default_timing(fmt: str) -> TimingMethod:
     return TimingMethod("kernel") if fmt in ("ncu", "ncu_raw", "nsys", "torch_profiler") else TimingMethod("events_sync")
 
 
-def predict_observed_s(k: MeasuredKernel, arch: Arch, timing: TimingMethod) -> float:
-    """What `timing` would read for kernel `k` on `arch`: the model plus the method's per-call host time."""
-    model = predict_s(k, arch)
+def predict_observed_s(k: MeasuredKernel, arch: Arch, timing: TimingMethod, model: float | None = None) -> float:
+    """What `timing` would read for kernel `k` on `arch`: the model plus the method's per-call host time
+    (`model`: `predict_s(k, arch)` when the caller already has it)."""
+    model = predict_s(k, arch) if model is None else model
     kernel_only = predict_s(k, _without_launch(arch)) if timing.method == "kernel" else model
     return timing.observed_s(model, kernel_only, arch.compute.launch_overhead_us)
 
@@ -132,7 +133,7 @@ def crosscheck(arch: Arch, measured: MeasuredSet, timing: TimingMethod | None = 
     for k in measured.kernels:
         try:
             model = predict_s(k, arch)
-            pred = predict_observed_s(k, arch, timing)
+            pred = predict_observed_s(k, arch, timing, model)
         except SparsimInputError as exc:
             warnings.append(f"{k.source}: {k.kernel} {k.dtype} {k.shape} cannot run on {arch.name}: "
                             f"{exc.message}; left out of the MAPE")
