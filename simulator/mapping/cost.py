@@ -20,7 +20,7 @@ from simulator.energy import level_energy_pj_per_bit, static_power_mw
 from simulator.errors import SparsimInputError
 from simulator.mapping import reuse as rv
 from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
-from simulator.mapping.search import TILED, Choice, search
+from simulator.mapping.search import TILED, Choice, balanced_tiles, search
 from simulator.mapping.spec import MappingSpec
 from simulator.memory import usable_bytes
 from simulator.spec import Arch
@@ -169,13 +169,55 @@ def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:
     return nest.G * (fr if set(unroll.rows_dims) & rel else 1) * (fc if set(unroll.cols_dims) & rel else 1)
 
 
-def _no_fit_error(arch: Arch, buffers: dict, mapping: MappingSpec, nest: LoopNest) -> SparsimInputError:
-    if mapping.tiles:
-        return SparsimInputError(f"pinned tiles {mapping.tiles} do not fit the on-chip buffers",
-                                 field="compute.mapping.tiles", hint="pin smaller tiles or remove them")
-    buf = next(b for b in buffers.values() if b)
+def _no_fit_error(arch: Arch, p: np.ndarray, nest: LoopNest) -> SparsimInputError:
+    """No tile of the op fits: name the buffer that cannot hold even one element per dim."""
+    f_in, f_w, f_out, width = rv.footprints(np.ones(6), p)
+    need = {}
+    for i, (x, elements) in enumerate(zip(OPERANDS, (f_in, f_w, f_out))):
+        if p[rv.BUF + i] >= 0:
+            need[int(p[rv.BUF + i])] = need.get(int(p[rv.BUF + i]), 0.0) + elements * (width if i == 2 else p[rv.BB + i])
+    names = list(dict.fromkeys(b for b in (tiling_buffer(arch, x) for x in OPERANDS) if b))
+    buf = next((names[i] for i, b in need.items() if b > p[rv.CAP + i] * (1 + 1e-12)), names[0])
     return SparsimInputError(f"no tile of the op (even 1 element per dim, R={nest.R} S={nest.S} whole) fits the "
-                             "buffers", field=f"memory.{buf}.capacity_kib", hint="give the buffer more capacity")
+                             f"{buf} buffer", field=f"memory.{buf}.capacity_kib", hint="give the buffer more capacity")
+
+
+def _smallest_fits(p: np.ndarray, sizes: dict, granules: dict, pins: dict) -> bool:
+    """Does any tile fit with `pins`? Footprints grow with every tile size, so only the smallest
+    tile of every other dim (one fold, or one element without granules) needs checking."""
+    t = np.array([float(pins.get(d) or min(sizes[d], granules.get(d, 1))) for d in TILED])
+    return bool(rv.fits(t, p))
+
+
+def check_pins(p: np.ndarray, nest: LoopNest, granules: dict, pins: dict, asked: dict) -> None:
+    """Raise when the pinned tiles are why no tile (aligned to the array where an unpinned one can be)
+    fits: one line naming the pinned dim (`asked`: the spec's values), the largest size that fits and the fix."""
+    sizes = {d: nest.size(d) for d in TILED}
+    if _smallest_fits(p, sizes, granules, pins):
+        return
+    if not _smallest_fits(p, sizes, granules, {}):
+        granules = {}                   # nothing aligned fits anyway: the op falls back to smaller tiles
+        if _smallest_fits(p, sizes, granules, pins) or not _smallest_fits(p, sizes, granules, {}):
+            return
+    aligned = " array-aligned" if granules else ""
+    for d in sorted(pins, key=lambda d: asked[d] <= sizes[d]):      # a pin beyond the op's dim first
+        rest = {k: v for k, v in pins.items() if k != d}
+        if _smallest_fits(p, sizes, granules, rest):
+            ok = [t for t in balanced_tiles(sizes[d]) if _smallest_fits(p, sizes, granules, {**rest, d: t})]
+            gemm = f" (the GEMM's {nest.name(d)})" if nest.gemm and nest.name(d) != d else ""
+            gemm += f", clamped to the op's {sizes[d]}," if asked[d] > sizes[d] else ""
+            hint = f"pin {d} <= {int(ok[-1])} or remove it" if ok else f"remove the pinned {d}"
+            raise SparsimInputError(f"pinned tile {d}={asked[d]}{gemm} leaves no{aligned} tile that fits the on-chip "
+                                    "buffers", field=f"compute.mapping.tiles.{d}", hint=hint)
+    raise SparsimInputError(f"pinned tiles {asked} together leave no{aligned} tile that fits the on-chip buffers",
+                            field="compute.mapping.tiles", hint="pin smaller tiles or fewer of them")
+
+
+def pinned_tiles(nest: LoopNest, mapping: MappingSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """The pinned tiles clamped to the op's dims (a pin applies to every op; a smaller dim is one whole
+    tile), and which pins were clamped (dim -> size asked)."""
+    pins = {d: min(int(v), nest.size(d)) for d, v in mapping.tiles.items()}
+    return pins, {d: int(v) for d, v in mapping.tiles.items() if int(v) > nest.size(d)}
 
 
 _RESULTS: OrderedDict = OrderedDict()     # (arch identity, inputs) -> (arch, MappedCost), least recent first
@@ -209,12 +251,14 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     _onchip_params(p, arch, nest, byte, acc_b, demand, macs)
     sizes = {d: nest.size(d) for d in TILED}
     granules = {d: unroll.granule(nest, d) for d in TILED}
-    choice = search(sizes, granules, mapping.tiles, p)
+    pins, clamped = pinned_tiles(nest, mapping)
+    choice = search(sizes, granules, pins, p)
     notes = []
     if choice is None:
-        choice = search(sizes, {}, mapping.tiles, p)
+        check_pins(p, nest, granules, pins, dict(mapping.tiles))
+        choice = search(sizes, {}, pins, p)
         if choice is None:
-            raise _no_fit_error(arch, buffers, mapping, nest)
+            raise _no_fit_error(arch, p, nest)
         choice = Choice(choice.tiles, choice.order, choice.stats, aligned=False)
         notes.append("no array-aligned tile fits the buffers: tiles smaller than the array (fold fragmentation "
                      "not modelled)")
@@ -232,7 +276,7 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     if s["mult_outputs"] > 1 or buffers["outputs"] is None:
         notes.append("partial sums spill to DRAM")
     return MappedCost(stall_cycles=stall, dram_stall_cycles=dram_stall, reads_bytes=reads, writes_bytes=writes,
-                      notes=tuple(notes), label=label(nest, choice), choice=choice, buffers=buffers)
+                      notes=tuple(notes), label=label(nest, choice, pins, clamped), choice=choice, buffers=buffers)
 
 
 def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float):
@@ -276,8 +320,9 @@ def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, dema
     return reads, writes
 
 
-def label(nest: LoopNest, choice: Choice) -> str:
-    """Compact mapping text: tile sizes of the dims that have more than one element, then the loop order."""
+def label(nest: LoopNest, choice: Choice, pins: dict | None = None, clamped: dict | None = None) -> str:
+    """Compact mapping text: tile sizes of the dims that have more than one element, then the loop order,
+    then the pinned dims (a pin larger than the dim says it was clamped)."""
     tiles = " ".join(f"{nest.name(d)}{choice.tiles[d]}" for d in TILED if nest.size(d) > 1)
     order = []
     for cls in choice.order:
@@ -289,4 +334,8 @@ def label(nest: LoopNest, choice: Choice) -> str:
             order.append("".join(nest.name(d) for d in dims))
     if nest.G > choice.tiles["G"]:
         order.insert(0, "G")
-    return f"{tiles} | {'>'.join(order) or 'one tile'}"
+    text = f"{tiles} | {'>'.join(order) or 'one tile'}"
+    if pins:
+        text += " | pinned " + " ".join(f"{nest.name(d)}{v}" + (f" (clamped from {clamped[d]})" if d in (clamped or {})
+                                                                 else "") for d, v in pins.items())
+    return text
