@@ -89,3 +89,19 @@ def test_partial_sums_use_the_accumulator_ports_not_the_operand_sram(dataflow):
         if n == "sram" else lv for n, lv in arch.memory.items() if n != "acc"}})
     one = simulate(Trace(ops=[Op(name="g", kind="gemm", dims={"M": 4096, "N": 4096, "K": 4096})]), shared).rows[0]
     assert one["cycles"] > 2 * one["compute_cycles"]
+
+
+def test_a_spilling_mapping_moves_what_its_loop_nest_says_by_hand():
+    # WS 4096^3 with tiles N128 K1376 M14 (GEMM letters), loops N > K > M: the A tile (M x K) changes every
+    # step and is re-read for each of the 32 N tiles; the B tile (K x N) stays while M streams (read once);
+    # the output tile (M x N) leaves the accumulator before its 3 K segments end, so its partial sums spill:
+    # written 3 times (twice at 4 B, finally at 1 B) and read back twice at 4 B.
+    arch = load_arch(EDGE, ["compute.dataflow=ws"])
+    arch = arch.model_copy(update={"compute": arch.compute.model_copy(update={
+        "mapping": arch.compute.mapping.model_copy(update={"tiles": {"K": 128, "C": 1376, "P": 14}})})})
+    row = simulate(Trace(ops=[Op(name="g", kind="gemm", dims={"M": 4096, "N": 4096, "K": 4096})]), arch).rows[0]
+    assert row["mapping"].startswith("N128 K1376 M14 | N>K>M | pinned")
+    n = 4096 * 4096
+    assert row["lpddr4_read_bytes"] == n * 32 + n + n * 2 * 4
+    assert row["lpddr4_write_bytes"] == n * (2 * 4 + 1)
+    assert "partial sums spill to DRAM" in row["notes"]
