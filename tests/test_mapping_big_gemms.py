@@ -105,3 +105,16 @@ def test_a_spilling_mapping_moves_what_its_loop_nest_says_by_hand():
     assert row["lpddr4_read_bytes"] == n * 32 + n + n * 2 * 4
     assert row["lpddr4_write_bytes"] == n * (2 * 4 + 1)
     assert "partial sums spill to DRAM" in row["notes"]
+
+
+def test_an_output_stationary_array_parks_its_partial_sums_in_the_accumulator_between_k_tiles():
+    # OS 64 x 64 x 256 with K (C) pinned to 64: 4 K tiles, so the PEs' 32-bit partial sums go to the
+    # accumulator and back 3 times; the final 8-bit outputs are written once and read once to DRAM.
+    arch = load_arch(EDGE)
+    trace = Trace(ops=[Op(name="g", kind="gemm", dims={"M": 64, "N": 64, "K": 256})])
+    pinned = arch.model_copy(update={"compute": arch.compute.model_copy(update={
+        "mapping": arch.compute.mapping.model_copy(update={"tiles": {"C": 64}})})})
+    row = simulate(trace, pinned).rows[0]
+    outs = 64 * 64
+    assert row["acc_write_bytes"] == row["acc_read_bytes"] == outs * 3 * 4 + outs
+    assert simulate(trace, arch).rows[0]["acc_write_bytes"] == outs          # K whole: outputs only

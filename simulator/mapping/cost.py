@@ -122,6 +122,10 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.E_OW] = 8 * (dwrite + out_e[0])
     p[rv.E_OR] = 8 * (dread + out_e[1])
     p[rv.LEAK] = facts["leak_pj_per_cycle"]
+    p[rv.SEG] = -1.0
+    if unroll.stationary_outputs() and facts["holders"]["outputs"]:
+        inner_e = facts["energy"][facts["holders"]["outputs"][0]]
+        p[rv.SEG + 2] = 8 * outs * acc_b * (inner_e[0] + inner_e[1])
     p[rv.OBJECTIVE] = rv.OBJECTIVES[mapping.objective]
     # The first fold needs its own slice of each operand (not what the array re-reads): the operand's
     # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
@@ -160,6 +164,9 @@ def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float
         # Spilled partial sums read back from DRAM pass the outermost output level both ways.
         if holders["outputs"] and n == holders["outputs"][-1]:
             p[q + 4] = 2.0 / bw
+        # An output-stationary array parks its partial sums in the innermost output level between C tiles.
+        if p[rv.PSUM_IN_PE] and holders["outputs"] and n == holders["outputs"][0]:
+            p[rv.SEG], p[rv.SEG + 1] = float(i), 2.0 * nest.elements("outputs") * acc_b / bw
 
 
 def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:
@@ -263,7 +270,8 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
         notes.append("no array-aligned tile fits the buffers: tiles smaller than the array (fold fragmentation "
                      "not modelled)")
     s = choice.stats
-    reads, writes = _level_traffic(arch, nest, s, byte, acc_b, demand, macs)
+    segments = -(-nest.C // choice.tiles["C"]) - 1 if unroll.stationary_outputs() else 0
+    reads, writes = _level_traffic(arch, nest, s, byte, acc_b, demand, macs, segments)
     dram_stall = s["stall_cycles"]      # on-chip bandwidth included (reuse._onchip_need)
     onchip = max([(reads[n] + writes[n]) / lv.bandwidth_bytes_per_cycle for n, lv in arch.memory.items()
                   if not (lv.offchip or lv.ideal)], default=0.0)
@@ -279,8 +287,10 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
                       notes=tuple(notes), label=label(nest, choice, pins, clamped), choice=choice, buffers=buffers)
 
 
-def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float):
-    """Bytes read and written at every level, given a mapping's DRAM traffic `s` (reuse.RESULT_FIELDS)."""
+def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float,
+                   segments: float = 0.0):
+    """Bytes read and written at every level, given a mapping's DRAM traffic `s` (reuse.RESULT_FIELDS) and
+    the extra C tiles (`segments`) across which an output-stationary array parks its partial sums."""
     dram = arch.offchip_name
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}
@@ -299,7 +309,7 @@ def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, dema
     out_levels = _holders(arch, "outputs")
     if out_levels:
         inner = out_levels[0]
-        psum = outs * (demand["psum_rounds"] - 1) * acc_b
+        psum = outs * (demand["psum_rounds"] - 1 + segments) * acc_b
         final = outs * byte["outputs"][inner]
         writes[inner] += psum + final
         reads[inner] += psum + final
