@@ -160,3 +160,13 @@ def test_an_output_stationary_array_parks_its_partial_sums_in_the_accumulator_be
     outs = 64 * 64
     assert row["acc_write_bytes"] == row["acc_read_bytes"] == outs * 3 * 4 + outs
     assert simulate(trace, arch).rows[0]["acc_write_bytes"] == outs          # K whole: outputs only
+
+
+def test_the_accumulator_has_area_and_access_energy():
+    from simulator.area import area_breakdown_mm2, sram_area_mm2
+    arch = load_arch(EDGE)
+    parts = area_breakdown_mm2(arch)
+    assert parts["acc"] == pytest.approx(sram_area_mm2(arch, 64)) and parts["acc"] + parts["sram"] == \
+        pytest.approx(sram_area_mm2(arch, 512))                               # the 512 KiB, re-partitioned
+    _, row = run(256, 256, 1024, "ws")
+    assert row["energy_acc_read_pj"] > 0 and row["energy_acc_write_pj"] > 0
