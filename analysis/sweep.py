@@ -113,7 +113,7 @@ class _Run:
         self.factory = PointFactory(sweep)
         self.store = ResultsStore(out_dir)
         self.ctx = {"id": digest([sweep.base_digest, [w.digest for w in sweep.workloads], self.factory.code]),
-                    "base_raw": sweep.base_raw,
+                    "base_raw": sweep.base_raw, "zero_if_absent": sweep.zero_if_absent(),
                     "workloads": [{"name": w.name, "weight": w.weight, "data": w.data} for w in sweep.workloads]}
         self.records: dict[str, dict] = {}      # this sweep's points: key -> record
         self.evaluated = self.reused = self.skipped = 0
@@ -240,7 +240,8 @@ class _Run:
             self.used_jobs = getattr(self.executor, "jobs", 1)
 
     def _batch_size(self, n: int) -> int:
-        # ~0.2 s of work per batch (a kill loses little), but enough batches to keep every worker busy
+        # ~0.2 s of work per batch (a kill loses little), but enough batches to keep every worker busy.
+        # Timing the base arch on every workload also proves it runs them (one clear error if not).
         if not hasattr(self, "_point_s"):
             from simulator.simulate import simulate
             from simulator.spec import arch_from_dict
@@ -249,8 +250,12 @@ class _Run:
                 self._traces = [trace_from_dict(w["data"]) for w in self.ctx["workloads"]]
             t0 = time.perf_counter()
             arch = arch_from_dict(self.sweep.base_raw)
-            for t in self._traces:
-                simulate(t, arch)
+            for i, t in enumerate(self._traces):
+                try:
+                    simulate(t, arch)
+                except SparsimInputError as exc:
+                    raise SparsimInputError(f"the base arch cannot run this workload: {exc.one_line()}",
+                                            path=self.sweep.spec_path, field=f"workloads[{i}]") from None
             self._point_s = max(time.perf_counter() - t0, 1e-5)
         jobs = getattr(self.executor, "jobs", 1)
         size = int(max(1, min(64, 0.2 / self._point_s)))

@@ -56,6 +56,10 @@ class Engine(Protocol):
     - `memory_bound(trace, arch)`: the whole-trace memory-bound limit (see dsp_chain). Default: {}.
     - `offchip_bytes_per_cycle(arch)`: achievable off-chip bytes per cycle (what a core pulls
       from a shared DRAM). Default: the off-chip level's peak `bytes_per_cycle`.
+    - `energy_components(arch)`: names of the energy components the engine may add to the common
+      ones (mac, gated_mac, each memory level's read/write, leakage): `index_select` when its
+      `OpCost` counts index selects, and each `extra_energy_pj` key. Sweeps read it to know the
+      metric names without simulating (`simulator.totals.totals_keys`). Default: () (none).
     """
     kind: str
     ComputeSpec: type[ComputeSpecBase]
@@ -66,6 +70,7 @@ class Engine(Protocol):
     def resources_report(self, arch: Arch) -> dict: ...
     def memory_bound(self, trace: Trace, arch: Arch) -> dict: ...
     def offchip_bytes_per_cycle(self, arch: Arch) -> float: ...
+    def energy_components(self, arch: Arch) -> tuple[str, ...]: ...
 
 
 def _no_check(arch: Arch) -> None:
@@ -88,9 +93,13 @@ def _peak_offchip(arch: Arch) -> float:
     return arch.memory[arch.offchip_name].bytes_per_cycle
 
 
+def _no_components(arch: Arch) -> tuple[str, ...]:
+    return ()
+
+
 DEFAULT_HOOKS: dict[str, Callable] = {
     "check_arch": _no_check, "compute_area_mm2": _no_area, "resources_report": _no_resources,
-    "memory_bound": _no_bound, "offchip_bytes_per_cycle": _peak_offchip,
+    "memory_bound": _no_bound, "offchip_bytes_per_cycle": _peak_offchip, "energy_components": _no_components,
 }
 
 

@@ -387,6 +387,11 @@ def _board_energy_pj(arch: Arch, kt: KernelTime, launch_cycles: float) -> dict[s
             "sm_active": power.sm_active_w * sms * kernel_s * 1e12}
 
 
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """The board's idle and per-SM active energy, when the spec has a `power` block."""
+    return ("board_idle", "sm_active") if arch.compute.power is not None else ()
+
+
 def _power_limited(arch: Arch, kt: KernelTime, macs: float, mac_bits: int) -> tuple[KernelTime, str]:
     """Stretch a kernel whose board power would pass the TDP to the time at which it draws exactly the
     TDP (the board lowers its clock; approximation: energy per action is taken as clock-independent)."""

@@ -284,5 +284,10 @@ def _derated_offchip(arch: Arch, efficiency: float) -> Arch:
     return arch.model_copy(update={"memory": {**arch.memory, name: slower}})
 
 
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """Sparse ops count one index select per issued MAC slot."""
+    return ("index_select",)
+
+
 def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     return arch.compute.pe_count * pe_mm2

@@ -190,6 +190,11 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
                                index_selects=dense * (issued if skipping else selects))
 
 
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """Sparse ops count index selects (zero-skipping or layer-wise N:M operand muxes)."""
+    return ("index_select",)
+
+
 def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
     return arch.compute.pe_count * pe_mm2
 
