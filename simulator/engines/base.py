@@ -4,6 +4,18 @@ An engine module must define `ComputeSpec` (a `ComputeSpecBase` subclass whose `
 `Literal` of its registry name, with a `peak_macs_per_cycle` property) and `estimate(op, arch)`.
 The other hooks are optional; `load_engine` fills a missing one with the default documented on
 `Engine`, so callers use `load_engine(kind).hook(...)` and never probe a module with getattr.
+
+Why `Arch.compute` is typed `ComputeSpecBase` and not a pydantic union of the registered specs:
+- the registry is open at run time (`register_engine` from a plugin or a test adds a kind after
+  `simulator.spec` is imported); a union is fixed when the `Arch` class is built, so a
+  registered kind would need the model rebuilt (and every module holding `Arch` to see it);
+- a union means importing every engine module to load any arch; only the selected one is
+  imported now (the other three cost ~55 ms more of imports on a simulate start-up of ~0.6 s);
+- the registry lookup gives the one-line "unknown compute kind 'x' (did you mean ...)" error
+  before pydantic runs; a union's tag error would have to be translated back into it.
+`arch_from_dict` picks the concrete class from `kind` through the registry, so at run time
+`arch.compute` is always that engine's `ComputeSpec`; code outside an engine uses only what
+`ComputeSpecBase` declares, and an engine narrows it with `spec: ComputeSpec = arch.compute`.
 """
 
 from __future__ import annotations
