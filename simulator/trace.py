@@ -24,8 +24,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import SparsimInputError, from_validation_error
+from simulator.inputs import StrictSpec
 from simulator.trace_sparsity import (DENSE, MeasuredStats, OperandSparsity, Precision,  # noqa: F401 (re-exported)
-                                      Sparsity, _Strict)
+                                      Sparsity)
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)   # 2 added the training phases; version-1 files load unchanged
@@ -48,7 +49,7 @@ class GemmShape(BaseModel):
         return self.M * self.N * self.K * self.count
 
 
-class GemmDims(_Strict):
+class GemmDims(StrictSpec):
     # Cutting over cores (simulator.system.sharding): `split_dims` the cuts, default first; `shard_sizes`
     # the dims of each of `parts` pieces, sized by `split(total) -> shares` (None: the op cannot be cut).
     def split_dims(self, parts: int) -> list[str]:
@@ -74,7 +75,7 @@ class GemmDims(_Strict):
         return _gemm_operand_elements(self.gemm_shapes())
 
 
-class ConvDims(_Strict):
+class ConvDims(StrictSpec):
     """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
     (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
     # Cutting over cores: as GemmDims.
@@ -147,7 +148,7 @@ class ConvDims(_Strict):
                 "outputs": self.N * self.K * self.P * self.Q}
 
 
-class AttentionDims(_Strict):
+class AttentionDims(StrictSpec):
     """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -205,7 +206,7 @@ class AttentionDims(_Strict):
         return {"activations": q_side, "weights": self.kv_elements, "outputs": out}
 
 
-class MoeDims(_Strict):
+class MoeDims(StrictSpec):
     """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -240,7 +241,7 @@ class MoeDims(_Strict):
         return {**_gemm_operand_elements(self.gemm_shapes()), "weights": experts * self.K * self.N}
 
 
-class VectorDims(_Strict):
+class VectorDims(StrictSpec):
     """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -277,7 +278,7 @@ DIMS_FOR_KIND = {
 VECTOR_KINDS = ("elementwise", "softmax", "norm")
 
 
-class Op(_Strict):
+class Op(StrictSpec):
     name: str = Field(min_length=1)
     kind: OpKind
     dims: Union[GemmDims, ConvDims, AttentionDims, MoeDims, VectorDims]
@@ -337,7 +338,7 @@ class Op(_Strict):
         return self.dims.operand_elements(self.kind)
 
 
-class Trace(_Strict):
+class Trace(StrictSpec):
     schema_version: int = SCHEMA_VERSION
     name: str = "workload"
     description: str | None = None

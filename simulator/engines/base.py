@@ -23,9 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from pydantic import ConfigDict
-
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 
 if TYPE_CHECKING:  # the spec and trace modules import this one (Arch.compute is a ComputeSpecBase)
     from simulator.cost import OpCost
@@ -33,10 +31,9 @@ if TYPE_CHECKING:  # the spec and trace modules import this one (Arch.compute is
     from simulator.trace import Op, Trace
 
 
-class ComputeSpecBase(StrictFields):
+class ComputeSpecBase(StrictSpec):
     """The `compute:` block every engine's `ComputeSpec` extends: a `kind` (a Literal of the
     engine's registry name in the subclass), its peak MACs per cycle, its datapath precision and its board power limit."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str
 
     @property

@@ -10,20 +10,16 @@ import math
 import re
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simulator import fpga
 from simulator.engines.base import ComputeSpecBase
 from simulator.errors import SparsimInputError, nearest
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 from simulator.spec import DatapathPrecision
 
 
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceSpec(_Strict):
+class DeviceSpec(StrictSpec):
     """The FPGA's budget: a known `part` (arch_configs/fpga_devices/, `simulator.fpga.DEVICES`) and/or explicit counts."""
     part: str | None = None
     dsp: int | None = Field(default=None, ge=0)
@@ -66,7 +62,7 @@ _NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 ResidentOperand = Literal["activations", "weights", "outputs", "kv"]
 
 
-class SparseChainSpec(_Strict):
+class SparseChainSpec(StrictSpec):
     """Which weight sparsity the chains exploit (FlightLLM-style configurable sparse chain)."""
     nm_patterns: list[str] = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
     block: bool = Field(default=False, description="skip all-zero weight blocks")

@@ -37,9 +37,9 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase
 from simulator.engines.array import (Dataflow, compressed_k_bits, compute_cycles, folds_and_cycles_per_fold,
@@ -54,9 +54,8 @@ from simulator.trace import Op
 SparseHandling = Literal["none", "gate", "skip"]
 
 
-class SparseSupport(StrictFields):
+class SparseSupport(StrictSpec):
     """How the array exploits operand zeros (see the module docstring)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
     weights: SparseHandling = "none"
     activations: SparseHandling = "none"
     layerwise_nm: bool = Field(default=False, description="SCALE-Sim v3 layer-wise N:M on weights")
