@@ -7,7 +7,6 @@ The model it configures is described in `simulator.engines.dsp_chain`; the devic
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -16,6 +15,7 @@ from simulator import fpga
 from simulator.engines.base import ComputeSpecBase
 from simulator.errors import SparsimInputError, nearest
 from simulator.inputs import StrictSpec
+from simulator.sparsity import check_nm_texts, parse_pattern, refuse_unquoted_nm
 from simulator.spec import DatapathPrecision
 
 
@@ -58,7 +58,6 @@ class DeviceSpec(StrictSpec):
         return fpga.Device(part=self.part or "custom", source=base.source if base else "user", **values)
 
 
-_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 ResidentOperand = Literal["activations", "weights", "outputs", "kv"]
 
 
@@ -78,28 +77,16 @@ class SparseChainSpec(StrictSpec):
     @field_validator("nm_patterns", mode="before")
     @classmethod
     def _quoted(cls, v):
-        for item in v if isinstance(v, list) else []:
-            if isinstance(item, int):
-                raise ValueError(f"N:M pattern {item} is a number (YAML reads an unquoted 2:4 as the base-60 "
-                                 "integer 124; quote it: '2:4')")
-        return v
+        return refuse_unquoted_nm(v)
 
     @field_validator("nm_patterns")
     @classmethod
     def _patterns(cls, v):
-        for text in v:
-            m = _NM.match(str(text))
-            if not m or int(m.group(1)) < 1 or int(m.group(1)) > int(m.group(2)):
-                raise ValueError(f"N:M pattern '{text}' is not valid (write 'n:m' with 1 <= n <= m, e.g. '2:4')")
-        return v
+        return check_nm_texts(v)
 
     @property
     def patterns(self) -> list[tuple[int, int]]:
-        out = []
-        for text in self.nm_patterns:
-            m = _NM.match(text)
-            out.append((int(m.group(1)), int(m.group(2))))
-        return out
+        return [parse_pattern(text, field="compute.sparse.nm_patterns") for text in self.nm_patterns]
 
 
 class ComputeSpec(ComputeSpecBase):

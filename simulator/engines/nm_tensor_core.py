@@ -54,7 +54,7 @@ from simulator.engines.array import Dataflow, compressed_k_bits, gemm_on_array
 from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
-                                parse_pattern, tile_max_slots)
+                                check_nm_texts, parse_pattern, refuse_unquoted_nm, tile_max_slots)
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
@@ -85,22 +85,12 @@ class ComputeSpec(ComputeSpecBase):
     @field_validator("patterns", mode="before")
     @classmethod
     def _quoted(cls, value):
-        for item in value if isinstance(value, list) else []:
-            if isinstance(item, int):
-                raise ValueError(f"pattern {item} is a number: YAML reads an unquoted N:M such as 2:4 as the "
-                                 "base-60 integer 124; quote it: '2:4'")
-        return value
+        return refuse_unquoted_nm(value)
 
     @field_validator("patterns")
     @classmethod
     def _patterns(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        need_pow2 = info.data.get("power_of_two_m", True)
-        for text in value:
-            try:
-                parse_pattern(text, field="patterns", need_power_of_two=need_pow2)
-            except SparsimInputError as exc:
-                raise ValueError(f"'{text}': {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
-        return value
+        return check_nm_texts(value, need_power_of_two=info.data.get("power_of_two_m", True))
 
     @property
     def modes(self) -> list[tuple[int, int]]:
