@@ -49,7 +49,16 @@ class GemmShape(BaseModel):
         return self.M * self.N * self.K * self.count
 
 
-class GemmDims(StrictSpec):
+class OpDims(StrictSpec):
+    """The dims of one op kind: the class owns its MAC count and GEMM lowering (`gemm_shapes`), its
+    operand sizes (`operand_elements`) and its cuts over cores (`split_dims`, `shard_sizes`). The
+    class variables say what the lowered GEMMs' B side is ("weights"; attention: "kv", the KV
+    cache) and whether GEMMs of different M run as one grouped kernel (MoE)."""
+    b_operand: ClassVar[str] = "weights"
+    grouped: ClassVar[bool] = False
+
+
+class GemmDims(OpDims):
     # Cutting over cores (simulator.system.sharding): `split_dims` the cuts, default first; `shard_sizes`
     # the dims of each of `parts` pieces, sized by `split(total) -> shares` (None: the op cannot be cut).
     def split_dims(self, parts: int) -> list[str]:
@@ -65,8 +74,6 @@ class GemmDims(StrictSpec):
     N: int = Field(ge=1, description="output columns (features)")
     K: int = Field(ge=1, description="reduction length")
     batch: int = Field(default=1, ge=1, description="independent GEMMs of this shape")
-    b_operand: ClassVar[str] = "weights"    # what the GEMMs' B side is (attention: the KV cache)
-    grouped: ClassVar[bool] = False         # GEMMs of different M run as one grouped kernel (MoE)
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         return [GemmShape(M=self.M, N=self.N, K=self.K, count=self.batch)]
@@ -75,7 +82,7 @@ class GemmDims(StrictSpec):
         return _gemm_operand_elements(self.gemm_shapes())
 
 
-class ConvDims(StrictSpec):
+class ConvDims(OpDims):
     """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
     (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
     # Cutting over cores: as GemmDims.
@@ -125,9 +132,6 @@ class ConvDims(StrictSpec):
             raise ValueError(f"filter width S={self.S} exceeds padded input width {self.W + 2 * self.pad}")
         return self
 
-    b_operand: ClassVar[str] = "weights"
-    grouped: ClassVar[bool] = False
-
     @property
     def P(self) -> int:
         """Output rows: `out_h` when given, else PyTorch's floor((H + 2 pad - R) / stride) + 1."""
@@ -148,7 +152,7 @@ class ConvDims(StrictSpec):
                 "outputs": self.N * self.K * self.P * self.Q}
 
 
-class AttentionDims(StrictSpec):
+class AttentionDims(OpDims):
     """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -178,7 +182,6 @@ class AttentionDims(StrictSpec):
         return self
 
     b_operand: ClassVar[str] = "kv"
-    grouped: ClassVar[bool] = False
 
     @property
     def n_kv_heads(self) -> int:
@@ -206,7 +209,7 @@ class AttentionDims(StrictSpec):
         return {"activations": q_side, "weights": self.kv_elements, "outputs": out}
 
 
-class MoeDims(StrictSpec):
+class MoeDims(OpDims):
     """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -226,7 +229,6 @@ class MoeDims(StrictSpec):
             raise ValueError("tokens_per_expert counts must be >= 0")
         return self
 
-    b_operand: ClassVar[str] = "weights"
     grouped: ClassVar[bool] = True
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
@@ -241,7 +243,7 @@ class MoeDims(StrictSpec):
         return {**_gemm_operand_elements(self.gemm_shapes()), "weights": experts * self.K * self.N}
 
 
-class VectorDims(StrictSpec):
+class VectorDims(OpDims):
     """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -254,8 +256,6 @@ class VectorDims(StrictSpec):
     elements: int = Field(ge=1)
     inputs: int = Field(default=1, ge=0, description="tensors of `elements` values read")
     flops_per_element: float = Field(default=1.0, ge=0)
-    b_operand: ClassVar[str] = "weights"
-    grouped: ClassVar[bool] = False
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         return []
