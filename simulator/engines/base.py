@@ -24,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Callable, Protocol
 
 from simulator.inputs import StrictSpec
+from simulator.memory import offchip_bytes_per_cycle
 
 if TYPE_CHECKING:  # the spec and trace modules import this one (Arch.compute is a ComputeSpecBase)
     from simulator.cost import OpCost
@@ -98,17 +99,13 @@ def _no_bound(trace: Trace, arch: Arch) -> dict:
     return {}
 
 
-def _peak_offchip(arch: Arch) -> float:
-    return arch.memory[arch.offchip_name].bytes_per_cycle
-
-
 def _no_components(arch: Arch) -> tuple[str, ...]:
     return ()
 
 
 DEFAULT_HOOKS: dict[str, Callable] = {
     "check_arch": _no_check, "compute_area_mm2": _no_area, "resources_report": _no_resources,
-    "memory_bound": _no_bound, "offchip_bytes_per_cycle": _peak_offchip, "energy_components": _no_components,
+    "memory_bound": _no_bound, "offchip_bytes_per_cycle": offchip_bytes_per_cycle, "energy_components": _no_components,
 }
 
 
