@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
+from pydantic import BeforeValidator
 
 from simulator.errors import SparsimInputError
 from simulator.kernels.imbalance import binomial_pmf, expected_max_of_draws, fold_max
@@ -100,6 +101,10 @@ def refuse_unquoted_nm(value):
             raise ValueError(f"pattern {item} is a number: YAML reads an unquoted N:M such as 2:4 as the "
                              "base-60 integer 124; quote it: '2:4'")
     return value
+
+
+# A spec field listing N:M patterns as text ('2:4'); an unquoted 2:4 is refused with its fix.
+NMPatternTexts = Annotated[list[str], BeforeValidator(refuse_unquoted_nm)]
 
 
 def check_nm_texts(texts: list[str], *, need_power_of_two: bool = False) -> list[str]:

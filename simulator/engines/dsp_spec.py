@@ -15,7 +15,7 @@ from simulator import fpga
 from simulator.engines.base import ComputeSpecBase
 from simulator.errors import SparsimInputError, nearest
 from simulator.inputs import StrictSpec
-from simulator.sparsity import check_nm_texts, parse_pattern, refuse_unquoted_nm
+from simulator.sparsity import NMPatternTexts, check_nm_texts, parse_pattern
 from simulator.spec import DatapathPrecision
 
 
@@ -63,7 +63,7 @@ ResidentOperand = Literal["activations", "weights", "outputs", "kv"]
 
 class SparseChainSpec(StrictSpec):
     """Which weight sparsity the chains exploit (FlightLLM-style configurable sparse chain)."""
-    nm_patterns: list[str] = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
+    nm_patterns: NMPatternTexts = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
     block: bool = Field(default=False, description="skip all-zero weight blocks")
     act_read_width: int | None = Field(default=None, ge=1,
                                        description="dense activations the buffer delivers per PE row per cycle "
@@ -73,11 +73,6 @@ class SparseChainSpec(StrictSpec):
         default="split", description="unstructured weights: a group with more than N nonzeros takes extra passes "
                                      "(split), runs that group dense (group_dense), or any overflow runs the op "
                                      "dense (op_dense) -- the N:M tensor core's policies")
-
-    @field_validator("nm_patterns", mode="before")
-    @classmethod
-    def _quoted(cls, v):
-        return refuse_unquoted_nm(v)
 
     @field_validator("nm_patterns")
     @classmethod

@@ -49,12 +49,12 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from simulator.cost import OpCost
-from simulator.engines.base import ComputeSpecBase
-from simulator.engines.array import Dataflow, compressed_k_bits, gemm_on_array
+from simulator.engines.array import (ArraySpecBase, Dataflow, compressed_k_bits, gemm_on_array,
+                                      pe_array_area_mm2)
 from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
-                                check_nm_texts, parse_pattern, refuse_unquoted_nm, tile_max_slots)
+                                check_nm_texts, NMPatternTexts, parse_pattern, tile_max_slots)
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
@@ -62,14 +62,14 @@ from simulator.trace import Op
 OTHER = {"weights": "activations", "activations": "weights"}
 
 
-class ComputeSpec(ComputeSpecBase):
+class ComputeSpec(ArraySpecBase):
     kind: Literal["nm_tensor_core"] = "nm_tensor_core"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
     dataflow: Dataflow = "os"
     precision: DatapathPrecision = DatapathPrecision()
     power_of_two_m: bool = Field(default=True, description="the index decoder needs M a power of two")
-    patterns: list[str] = Field(default_factory=lambda: ["2:4"], min_length=1,
+    patterns: NMPatternTexts = Field(default_factory=lambda: ["2:4"], min_length=1,
                                 description="supported N:M modes, e.g. ['2:4'] or ['1:4', '2:4', '4:4']")
     sparse_operand: Literal["weights", "activations"] = "weights"
     dual_sided: bool = Field(default=False, description="also compress the other operand")
@@ -82,11 +82,6 @@ class ComputeSpec(ComputeSpecBase):
     mapping: MappingSpec = Field(default_factory=MappingSpec, description="mapping search or fixed fold order, "
                                  "objective, timing, spatial unrolling (docs/mapping.md)")
 
-    @field_validator("patterns", mode="before")
-    @classmethod
-    def _quoted(cls, value):
-        return refuse_unquoted_nm(value)
-
     @field_validator("patterns")
     @classmethod
     def _patterns(cls, value: list[str], info: ValidationInfo) -> list[str]:
@@ -95,18 +90,6 @@ class ComputeSpec(ComputeSpecBase):
     @property
     def modes(self) -> list[tuple[int, int]]:
         return [parse_pattern(t, field="compute.patterns") for t in self.patterns]
-
-    @property
-    def peak_macs_per_cycle(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def datapath_precision(self) -> DatapathPrecision:
-        return self.precision
-
-    @property
-    def pe_count(self) -> int:
-        return self.rows * self.cols
 
 
 def _check_data_pattern(op: Op, spec: ComputeSpec, operand: str) -> None:
@@ -279,5 +262,4 @@ def energy_components(arch: Arch) -> tuple[str, ...]:
     return ("index_select",)
 
 
-def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
-    return arch.compute.pe_count * pe_mm2
+compute_area_mm2 = pe_array_area_mm2   # the engine hook: PEs x area per PE
