@@ -117,10 +117,11 @@ def is_arch_error(exc: SparsimInputError) -> bool:
     return bool(exc.field) and exc.field.split(".")[0] in ARCH_SECTIONS
 
 
-def simulate(trace: Trace, arch: Arch) -> Result:
-    """Simulate every op of `trace` on `arch`, layer by layer."""
+def simulate(trace: Trace, arch: Arch, *, estimate=None) -> Result:
+    """Simulate every op of `trace` on `arch`, layer by layer. `estimate(op, arch) -> OpCost` is the
+    engine's own unless given (`simulator.system.jobs.op_cost` shares costs with a system run)."""
     engine = load_engine(arch.compute.kind)
-    estimate = engine.estimate
+    estimate = estimate or engine.estimate
     rows, peaks = [], []
     for op in trace.ops:
         try:
