@@ -247,14 +247,26 @@ def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_othe
     return dataclasses.replace(cost, index_selects=cost.macs, notes=(*notes, *cost.notes))
 
 
+_DERATED: dict[tuple[int, float], tuple[Arch, Arch]] = {}   # (id(arch), efficiency) -> (arch, derated copy)
+
+
 def _derated_offchip(arch: Arch, efficiency: float) -> Arch:
-    """`arch` with its off-chip level's bandwidth scaled by `efficiency` (itself when 1 or ideal)."""
+    """`arch` with its off-chip level's bandwidth scaled by `efficiency` (itself when 1 or ideal).
+    Built once per arch (not per sparse op), so the copy is one object that the mapping search's
+    per-arch caches recognise from op to op."""
     name = arch.offchip_name
     level = arch.memory[name]
     if efficiency >= 1.0 or level.ideal:
         return arch
+    held = _DERATED.get((id(arch), efficiency))
+    if held is not None and held[0] is arch:     # the arch is held, so its id is not reused meanwhile
+        return held[1]
     slower = level.model_copy(update={"bandwidth_bytes_per_cycle": level.bandwidth_bytes_per_cycle * efficiency})
-    return arch.model_copy(update={"memory": {**arch.memory, name: slower}})
+    derated = arch.model_copy(update={"memory": {**arch.memory, name: slower}})
+    if len(_DERATED) >= 16:
+        _DERATED.pop(next(iter(_DERATED)))
+    _DERATED[(id(arch), efficiency)] = (arch, derated)
+    return derated
 
 
 def energy_components(arch: Arch) -> tuple[str, ...]:
