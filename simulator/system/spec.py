@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from simulator.engines import engine_module
+from simulator.engines import load_engine
 from simulator.inputs import StrictSpec
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 from simulator.spec import Arch, load_arch, read_yaml
@@ -90,7 +90,7 @@ class Core:
         level = self.arch.memory[self.arch.offchip_name]
         if level.ideal:
             return math.inf
-        per_cycle = engine_module(self.arch.compute.kind).offchip_bytes_per_cycle(self.arch)
+        per_cycle = load_engine(self.arch.compute.kind).offchip_bytes_per_cycle(self.arch)
         return per_cycle * self.arch.clock_hz
 
     @property
