@@ -177,8 +177,9 @@ def _load_workloads(ctx: _Ctx, spec_dir: Path | None, base_arch) -> tuple[list[W
     """Load each workload once (errors before any work; shipped to workers as plain data) and name
     the metrics objectives may use: the totals keys a simulation of it on the base arch can have
     (from the arch, the engine's declared energy components and the trace; nothing is simulated),
-    the design's own metrics and the sweep's derived ones. An op the base arch cannot run fails
-    at its points, with the engine's error in the results."""
+    the design's own metrics and the sweep's derived ones. Whether the base arch runs every
+    workload is checked by `run_sweep` before it writes anything (`analysis.sweep.base_point_seconds`,
+    the run that also sizes its batches)."""
     from simulator.totals import totals_keys
     from simulator.trace import load_trace, trace_to_dict
 

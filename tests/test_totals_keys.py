@@ -70,3 +70,22 @@ def test_zero_if_absent_names_only_energy_components():
                      Constraint("power_w <= 1", Expr("power_w <= 1"), ("power_w",))],
         strategy="grid", n_points=None, population=None, seed=0, executor="serial", jobs=None, color_by=None)
     assert sweep.zero_if_absent() == ["energy_sram_read_pj", "energy_mac_pj"]
+
+
+def test_a_base_arch_that_cannot_run_a_workload_fails_before_anything_is_written(tmp_path):
+    """Metric names no longer need a simulation, but a sweep still times the base arch on every
+    workload before it writes anything, and that run names a workload the base arch cannot run."""
+    import yaml
+    from analysis.sweep import run_sweep
+    from simulator.errors import SparsimInputError
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump({"schema_version": 1, "name": "big", "ops": [
+        {"name": "g", "kind": "gemm", "dims": {"M": 1000000, "N": 65536, "K": 65536}}]}))   # 126 GiB of operands
+    spec = make_sweep(tmp_path, base_arch=str(ROOT / "arch_configs" / "gpu_v100s.yaml"),
+                      workloads=[{"path": "big.yaml"}], parameters={"compute.sm_count": [40, 80]},
+                      constraints=[])
+    out = tmp_path / "out"
+    with pytest.raises(SparsimInputError) as info:
+        run_sweep(spec, out)
+    assert info.value.field == "workloads[0]" and "the base arch cannot run this workload" in info.value.message
+    assert "HBM" in info.value.message
+    assert not out.exists()
