@@ -4,6 +4,8 @@ difference, and a reason wherever they differ by more than 15%."""
 import importlib.util
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -31,3 +33,18 @@ def test_every_row_has_a_source_a_difference_and_a_reason_when_off(capsys):
     papers.print_table(results)
     out = capsys.readouterr().out
     assert out.count("%  ") >= len(results) and "every other row states why" in out
+
+
+def test_tp_split_recovers_a_known_a_plus_b_over_tp(monkeypatch):
+    """The a + b/TP fit of the batch growth returns the a and b a synthetic table was built from, and the
+    shipped table's A100 fit is the one the batch-8 row quotes."""
+    papers = _papers()
+    batch1 = (100.0, 90.0, 80.0, 70.0)
+    synthetic = {"X": {1: batch1, 8: tuple(b1 + 30.0 + 60.0 / tp for b1, tp in zip(batch1, papers.NEMO_TP))}}
+    monkeypatch.setattr(papers, "NEMO_7B_MS", synthetic)
+    a, b, growth = papers.tp_split_growth("X")
+    assert a == pytest.approx(30.0) and b == pytest.approx(60.0)
+    assert growth == pytest.approx([90.0, 60.0, 45.0, 37.5])
+    monkeypatch.undo()
+    a, b, _ = papers.tp_split_growth("A100")
+    assert 0 < a < b and f"b = {b:.1f} ms" in papers._batch8_why("A100")
