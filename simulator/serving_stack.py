@@ -22,6 +22,7 @@ published latency table that lists several tensor-parallel sizes (docs/gpu.md, "
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -68,6 +69,8 @@ def load_stack(name: str, platform: str) -> ServingStack | None:
                                 hint=f"one of: {', '.join([NONE] + names('stacks'))}, or a YAML path")
     try:
         doc = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SparsimInputError(f"cannot read the profile ({exc.__class__.__name__})", path=path) from None
     except yaml.YAMLError as exc:
         raise SparsimInputError(f"not valid YAML ({str(exc).splitlines()[0]})", path=path) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("platforms"), dict) or not doc["platforms"]:
@@ -77,6 +80,10 @@ def load_stack(name: str, platform: str) -> ServingStack | None:
     if entry is None:
         raise SparsimInputError(f"no entry for platform '{platform}'", path=path, field="platforms",
                                 hint=f"the profile was measured on: {', '.join(map(str, doc['platforms']))}")
+    keys = ("per_request_ms", "per_sequence_token_ms")
+    if not isinstance(entry, dict) or set(entry) - set(keys):
+        raise SparsimInputError(f"must be a mapping with keys {' / '.join(keys)} (got {entry!r})"[:300], path=path,
+                                field=f"platforms.{platform}", hint="e.g. {per_sequence_token_ms: 0.2}")
     return ServingStack(name=str(doc.get("name", path.stem)), platform=platform,
                         per_request_s=_ms(entry, "per_request_ms", path, platform) * 1e-3,
                         per_sequence_token_s=_ms(entry, "per_sequence_token_ms", path, platform) * 1e-3,
@@ -84,8 +91,8 @@ def load_stack(name: str, platform: str) -> ServingStack | None:
 
 
 def _ms(entry, key: str, path: Path, platform: str) -> float:
-    value = entry.get(key, 0.0) if isinstance(entry, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+    value = entry.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
         raise SparsimInputError(f"must be a number of milliseconds >= 0 (got {value!r})", path=path,
                                 field=f"platforms.{platform}.{key}")
     return float(value)

@@ -98,6 +98,9 @@ def test_bad_profiles_are_one_line_errors(tmp_path, a100_run):
     bad.write_text("platforms: {gpu_a100_sxm4_80gb: {per_sequence_token_ms: -1}}")
     with pytest.raises(SparsimInputError, match="per_sequence_token_ms: must be a number"):
         load_stack(str(bad), arch.name)
+    bad.write_text("platforms: {gpu_a100_sxm4_80gb: {per_seq_token_ms: 1}}")   # a misspelt key is not ignored
+    with pytest.raises(SparsimInputError, match="must be a mapping with keys"):
+        load_stack(str(bad), arch.name)
     bad.write_text("name: s")
     with pytest.raises(SparsimInputError, match="platforms"):
         load_stack(str(bad), arch.name)
