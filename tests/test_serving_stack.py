@@ -124,3 +124,15 @@ def test_cli_llm_stack_flag(tmp_path, capsys):
     code, _, err = run_cli(capsys, "llm", "--arch", ARCH_DIR / "gpu_mi210.yaml", "--model", cfg, "-p", "16", "-t", "5",
                            "--stack", "nemo-trtllm")
     assert code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1 and "gpu_mi210" in err
+
+
+def test_holdout_tp_shard_divides_heads_ffn_and_vocab_and_keeps_head_size():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("serving_stack_holdout", ROOT / "benchmarks" / "serving_stack_holdout.py")
+    holdout = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(holdout)
+    cfg = holdout._config("llama2-13b")
+    shard = holdout.tp_shard(cfg, 4)
+    assert (shard["num_attention_heads"], shard["num_key_value_heads"], shard["intermediate_size"],
+            shard["vocab_size"], shard["head_dim"], shard["hidden_size"]) == (10, 10, 3456, 8000, 128, 5120)
+    assert holdout.tp_shard(cfg, 1)["num_attention_heads"] == cfg["num_attention_heads"]
