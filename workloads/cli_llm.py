@@ -74,7 +74,7 @@ def llm(
     if quiet:
         return
     console.print(f"[bold]{result.model}[/bold] on {result.system}: prompt {prompt_len}, output {output_len}, "
-                  f"batch {batch}; " + ("GPU kernels only (--stack none)" if result.serving_stack == "none" else
+                  f"batch {batch}; " + ("kernels only (--stack none)" if result.serving_stack == "none" else
                                          f"kernels + serving stack {result.serving_stack} ({si(result.stack_s, 's')})"))
     table = Table(show_header=True)
     for col in ("TTFT", "TPOT", "total", "tokens/s", "energy/token", "avg power"):
