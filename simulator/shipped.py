@@ -30,6 +30,7 @@ KINDS: dict[str, Kind] = {
     "traces": Kind("workloads/traces", (".yaml", ".json", ".csv"), "trace"),
     "models": Kind("workloads/hf_configs", (".json",), "HF config"),
     "sweeps": Kind("analysis/sweeps", (".yaml",), "sweep spec"),
+    "stacks": Kind("arch_configs/serving_stacks", (".yaml",), "serving-stack profile"),
 }
 
 
