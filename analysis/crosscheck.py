@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulator.engines import engine_module
+from simulator.engines import load_engine
 from simulator.errors import SparsimInputError
 from simulator.spec import Arch, apply_overrides, arch_from_dict, load_arch, read_yaml
 from simulator.trace import Op
@@ -89,7 +89,7 @@ def predict_s(k: MeasuredKernel, arch: Arch) -> float:
     if not any(d in spec.tensor_math for d in alike):
         raise SparsimInputError(f"this GPU spec has no {k.dtype} tensor rate", field="compute.tensor_math",
                                 hint="have: " + ", ".join(spec.tensor_math))
-    estimate = engine_module(arch.compute.kind).estimate
+    estimate = load_engine(arch.compute.kind).estimate
     return sum(estimate(op, arch).cycles for op in ops_for(k)) / arch.clock_hz
 
 

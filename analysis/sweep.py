@@ -104,8 +104,10 @@ class _Progress:
 
 
 class _Run:
-    def __init__(self, sweep: ResolvedSweep, out_dir: Path, jobs, progress: bool, retry_failed: bool):
+    def __init__(self, sweep: ResolvedSweep, out_dir: Path, jobs, progress: bool, retry_failed: bool,
+                 point_s: float | None = None):
         self.sweep = sweep
+        self.point_s = point_s          # seconds of one design point (base_point_seconds), sizes batches
         self.out = out_dir
         self.jobs = jobs
         self.show_progress = progress
@@ -113,7 +115,7 @@ class _Run:
         self.factory = PointFactory(sweep)
         self.store = ResultsStore(out_dir)
         self.ctx = {"id": digest([sweep.base_digest, [w.digest for w in sweep.workloads], self.factory.code]),
-                    "base_raw": sweep.base_raw,
+                    "base_raw": sweep.base_raw, "zero_if_absent": sweep.zero_if_absent(),
                     "workloads": [{"name": w.name, "weight": w.weight, "data": w.data} for w in sweep.workloads]}
         self.records: dict[str, dict] = {}      # this sweep's points: key -> record
         self.evaluated = self.reused = self.skipped = 0
@@ -241,19 +243,10 @@ class _Run:
 
     def _batch_size(self, n: int) -> int:
         # ~0.2 s of work per batch (a kill loses little), but enough batches to keep every worker busy
-        if not hasattr(self, "_point_s"):
-            from simulator.simulate import simulate
-            from simulator.spec import arch_from_dict
-            from simulator.trace import trace_from_dict
-            if not hasattr(self, "_traces"):
-                self._traces = [trace_from_dict(w["data"]) for w in self.ctx["workloads"]]
-            t0 = time.perf_counter()
-            arch = arch_from_dict(self.sweep.base_raw)
-            for t in self._traces:
-                simulate(t, arch)
-            self._point_s = max(time.perf_counter() - t0, 1e-5)
+        if self.point_s is None:
+            self.point_s = base_point_seconds(self.sweep)
         jobs = getattr(self.executor, "jobs", 1)
-        size = int(max(1, min(64, 0.2 / self._point_s)))
+        size = int(max(1, min(64, 0.2 / self.point_s)))
         if jobs > 1:
             size = min(size, max(1, math.ceil(n / (jobs * 4))))
         return size
@@ -334,18 +327,37 @@ def run_sweep(spec: str | Path | dict | SweepSpec | ResolvedSweep, out_dir: str 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise SparsimInputError("the output path is a file, not a folder", path=out, field="--out")
+    point_s = base_point_seconds(sweep)      # before anything is written: the base arch runs every workload
     out.mkdir(parents=True, exist_ok=True)
     from analysis.sweep_folder import FolderLock, claim_folder
     with FolderLock(out):
         record = _sweep_record(sweep)
         claim_folder(out, record, overwrite)
-        return _run_locked(sweep, out, record, jobs, max_points, progress, plots, retry_failed)
+        return _run_locked(sweep, out, record, jobs, max_points, progress, plots, retry_failed, point_s)
+
+
+def base_point_seconds(sweep: ResolvedSweep) -> float:
+    """Seconds one design point takes: the base arch simulated on every workload (it sizes the
+    batches). It also proves the base arch runs them: one clear error, naming the workload, if not."""
+    from simulator.simulate import simulate
+    from simulator.spec import arch_from_dict
+    from simulator.trace import trace_from_dict
+    arch = arch_from_dict(sweep.base_raw)
+    traces = [trace_from_dict(w.data) for w in sweep.workloads]
+    t0 = time.perf_counter()
+    for i, trace in enumerate(traces):
+        try:
+            simulate(trace, arch)
+        except SparsimInputError as exc:
+            raise SparsimInputError(f"the base arch cannot run this workload: {exc.one_line()}",
+                                    path=sweep.spec_path, field=f"workloads[{i}]") from None
+    return max(time.perf_counter() - t0, 1e-5)
 
 
 def _run_locked(sweep: ResolvedSweep, out: Path, record: dict, jobs, max_points, progress: bool, plots: bool,
-                retry_failed: bool) -> SweepResult:
+                retry_failed: bool, point_s: float | None = None) -> SweepResult:
     t_start = time.perf_counter()
-    run = _Run(sweep, out, jobs, progress, retry_failed)
+    run = _Run(sweep, out, jobs, progress, retry_failed, point_s)
     _write_json_atomic(out / "sweep.json", record)
     try:
         if sweep.strategy in ("grid", "random"):

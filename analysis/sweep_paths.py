@@ -24,12 +24,12 @@ def _strip_optional(ann):
 
 
 def _compute_models(kinds: list[str]) -> list[type[BaseModel]]:
-    from simulator.engines import ENGINE_KINDS, engine_module
+    from simulator.engines import ENGINE_KINDS, load_engine
     models = []
     for k in kinds:
         if k in ENGINE_KINDS:
             try:
-                models.append(engine_module(k).ComputeSpec)
+                models.append(load_engine(k).ComputeSpec)
             except ImportError:
                 pass
     return models

@@ -1,7 +1,7 @@
 """Resolving a sweep spec: every check runs here, before any point is evaluated, each in one stage.
 
-    spec -> base arch -> parameters (paths, derived references, values) -> workloads (loaded, and
-    one simulation each on the base arch, proving it runs them and naming the metrics they yield)
+    spec -> base arch -> parameters (paths, derived references, values) -> workloads (loaded; the
+    metrics they can yield on the base arch named without simulating, `simulator.totals.totals_keys`)
     -> objectives -> constraints -> strategy and budget -> colouring -> executor
 
 Each stage raises one `SparsimInputError` naming the spec field; the result is a `ResolvedSweep`
@@ -174,15 +174,18 @@ def _check_values(ctx: _Ctx, params: list[Param]) -> None:
 # ----------------------------------------------------------------------------- workloads and metrics
 
 def _load_workloads(ctx: _Ctx, spec_dir: Path | None, base_arch) -> tuple[list[Workload], set[str]]:
-    """Load each workload once (errors before any work; shipped to workers as plain data) and run it
-    once on the base arch: that proves the base design runs it, and its totals keys (which depend on
-    the engine's energy components and the trace) are the metric names objectives may use."""
-    from simulator.simulate import simulate
+    """Load each workload once (errors before any work; shipped to workers as plain data) and name
+    the metrics objectives may use: the totals keys a simulation of it on the base arch can have
+    (from the arch, the engine's declared energy components and the trace; nothing is simulated),
+    the design's own metrics and the sweep's derived ones. Whether the base arch runs every
+    workload is checked by `run_sweep` before it writes anything (`analysis.sweep.base_point_seconds`,
+    the run that also sizes its batches)."""
+    from simulator.totals import totals_keys
     from simulator.trace import load_trace, trace_to_dict
 
     workloads = []
     names_seen: set[str] = set()
-    metric_names: set[str] = set(engine_metrics()) | set(sweep_derived())
+    metric_names: set[str] = set(engine_metrics()) | set(sweep_derived()) | set(arch_metrics(base_arch))
     for i, w in enumerate(ctx.spec.workloads):
         wpath = _resolve_file(w.path, spec_dir, "workload", ctx.spec_path, f"workloads[{i}].path", "traces")
         trace = load_trace(wpath)
@@ -192,10 +195,7 @@ def _load_workloads(ctx: _Ctx, spec_dir: Path | None, base_arch) -> tuple[list[W
         names_seen.add(name)
         data = trace_to_dict(trace)
         workloads.append(Workload(name=name, path=str(wpath), weight=w.weight, data=data, digest=digest(data)))
-        try:
-            metric_names |= set(simulate(trace, base_arch).totals) | set(arch_metrics(base_arch))
-        except SparsimInputError as exc:
-            raise ctx.error(f"the base arch cannot run this workload: {exc.one_line()}", f"workloads[{i}]") from None
+        metric_names |= set(totals_keys(trace, base_arch))
     return workloads, metric_names
 
 
@@ -203,9 +203,9 @@ def arch_metrics(arch) -> dict[str, float]:
     """Metrics of the design itself (not of a run): peak MACs/cycle and, for engines that report
     FPGA resources, `<resource>_used` / `<resource>_utilization` (dsp, bram36, uram, lut, ff), so
     constraints such as `dsp_utilization <= 0.9` can be written."""
-    from simulator.engines import engine_module
+    from simulator.engines import load_engine
     out: dict[str, float] = {"peak_macs_per_cycle": float(arch.compute.peak_macs_per_cycle)}
-    for key, v in engine_module(arch.compute.kind).resources_report(arch).items():
+    for key, v in load_engine(arch.compute.kind).resources_report(arch).items():
         if isinstance(v, dict) and "used" in v:
             out[f"{key}_used"] = float(v["used"])
             out[f"{key}_utilization"] = float(v.get("utilization", math.nan))

@@ -96,6 +96,12 @@ class ResolvedSweep:
     def metric_key(self, name: str) -> str:
         return metric_key(name)
 
+    def zero_if_absent(self) -> list[str]:
+        """Energy components the objectives and constraints name. A point whose ops never incur one
+        (index selects of a dense run) has no such totals key; its value there is 0 pJ."""
+        used = [o.key for o in self.objectives] + [metric_key(n) for c in self.constraints for n in c.metric_names]
+        return [k for k in dict.fromkeys(used) if k.startswith("energy_") and k.endswith("_pj") and k != "energy_pj"]
+
 
 def canonical_json(obj) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)

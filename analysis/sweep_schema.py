@@ -9,18 +9,14 @@ from pathlib import Path
 from typing import Literal, Union
 
 import numpy as np
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from simulator.errors import SparsimInputError, from_validation_error
-from simulator.inputs import StrictFields
-
-
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from simulator.inputs import StrictSpec
 
 
 
-class RangeParam(_Strict):
+class RangeParam(StrictSpec):
     """A numeric range; see the module docstring for how each strategy reads it."""
     min: float
     max: float
@@ -110,18 +106,18 @@ def unique_in_order(values: list) -> list:
     return out
 
 
-class WorkloadEntry(_Strict):
+class WorkloadEntry(StrictSpec):
     path: str
     weight: float = Field(default=1.0, gt=0)
     name: str | None = None
 
 
-class ObjectiveEntry(_Strict):
+class ObjectiveEntry(StrictSpec):
     metric: str
     direction: Literal["min", "max"] | None = None
 
 
-class SweepSpec(_Strict):
+class SweepSpec(StrictSpec):
     """The YAML sweep spec as written by the user (paths not yet resolved)."""
     name: str = "sweep"
     description: str | None = None

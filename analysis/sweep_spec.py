@@ -24,6 +24,10 @@ Everything is validated here, before any point is evaluated (`resolve_sweep`): a
 path that does not exist (with the nearest valid one), a range with min > max, an
 objective or constraint metric the engine does not produce, a workload that does not
 load, an unreachable Dask scheduler. Each is one `SparsimInputError` naming the field.
+The metric names come from the arch, the engine's declared energy components and the traces
+(`simulator.totals.totals_keys`), without simulating; `run_sweep` then runs the base arch on
+every workload once (which sizes its batches) before it writes anything, so a workload the
+base arch cannot run is one clear error too.
 
 Ranges: `min`, `max`, `log`, `step`, `num`, `type` (int|float, default: int when min and
 max are ints). On a grid a range becomes `num` points, or values `step` apart (with

@@ -99,6 +99,8 @@ def evaluate_batch(ctx: dict, batch: list[tuple[str, dict]]) -> list[dict]:
             arch = arch_from_dict(apply_point(ctx["base_raw"], overrides))
             per = [(name, weight, simulate(trace, arch).totals) for name, weight, trace in traces]
             rec["metrics"] = {**combine_totals(per), **arch_metrics(arch)}
+            for k in ctx.get("zero_if_absent", ()):
+                rec["metrics"].setdefault(k, 0.0)
             rec["status"] = "ok"
         except SparsimInputError as exc:
             rec["status"], rec["error"] = "failed", exc.one_line()

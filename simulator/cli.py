@@ -149,13 +149,16 @@ def simulate(
 
     spec = load_arch(arch, list(set_))
     trace = load_trace(workload)
+    if explain:   # one op's mapping; the whole trace is simulated only when --out asks for its table
+        from simulator.mapping.explain import explain_op
+        text = simulate_located(lambda t, s: explain_op(t, s, explain), trace, spec, arch, workload)
+        if out:
+            simulate_located(run, trace, spec, arch, workload).save(out)
+        print(text)
+        return
     result = simulate_located(run, trace, spec, arch, workload)
     if out:
         result.save(out)
-    if explain:
-        from simulator.mapping.explain import explain_op
-        print(simulate_located(lambda t, s: explain_op(t, s, explain), trace, spec, arch, workload))
-        return
     if as_json:
         from simulator.outputs import finite_json
         print(finite_json(result.totals))

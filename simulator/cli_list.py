@@ -28,9 +28,9 @@ def list_cmd(
                                 else "") + "one of: " + ", ".join(shipped.KINDS))
     entries = shipped.listing(what)
     if as_json:
-        print(json.dumps([{"name": n, "description": d, "path": str(shipped.find(what, n))} for n, d in entries]))
+        print(json.dumps([{"name": n, "description": d, "path": str(p)} for n, d, p in entries]))
         return
-    width = max((len(n) for n, _ in entries), default=0)
-    for name, desc in entries:
-        text = str(shipped.find(what, name)) if paths else desc
+    width = max((len(n) for n, _, _ in entries), default=0)
+    for name, desc, path in entries:
+        text = str(path) if paths else desc
         console.print(f"{name:<{width}}  {text}".rstrip(), markup=False, highlight=False, soft_wrap=True)

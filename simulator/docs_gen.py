@@ -36,13 +36,13 @@ CONSTRAINTS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), 
 
 def arch_schema() -> dict:
     """JSON Schema of an arch spec: the Arch model with `compute` as one of the engines' blocks."""
-    from simulator.engines import ENGINE_KINDS, engine_module
+    from simulator.engines import ENGINE_KINDS, load_engine
     from simulator.spec import Arch
     schema = _with_factory_defaults(Arch.model_json_schema(), Arch)
     defs = schema.setdefault("$defs", {})
     options = []
     for kind in ENGINE_KINDS:
-        model = engine_module(kind).ComputeSpec
+        model = load_engine(kind).ComputeSpec
         sub = _with_factory_defaults(model.model_json_schema(), model)
         defs.update(sub.pop("$defs", {}))
         name = f"compute.{kind}"

@@ -216,9 +216,9 @@ def fused_costs(trace: Trace, arch, costs: dict, graph: nx.DiGraph | None = None
 
 def analyze(trace: Trace, arch, *, fusion: bool = False) -> GraphSchedule:
     """Critical-path schedule of `trace` on `arch` with per-op durations from the analytic model."""
-    from simulator.engines import engine_module
+    from simulator.engines import load_engine
     graph = build_graph(trace)
-    estimate = engine_module(arch.compute.kind).estimate
+    estimate = load_engine(arch.compute.kind).estimate
     costs = {op.name: estimate(op, arch) for op in trace.ops}
     edges: list = []
     saved = 0.0

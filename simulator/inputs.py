@@ -344,3 +344,9 @@ class StrictFields(BaseModel):
         if why:
             raise ValueError(why)
         return value
+
+
+class StrictSpec(StrictFields):
+    """A block of a spec or trace file: strict field types, unknown keys refused (a typo is an error,
+    not silently ignored), frozen once validated. Every spec and trace model extends it."""
+    model_config = ConfigDict(extra="forbid", frozen=True)

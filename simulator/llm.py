@@ -110,6 +110,8 @@ class LLMResult:
     prefill: SystemResult | None = None
     decode_step: SystemResult | None = None
     power: dict = field(default_factory=dict)   # average_power_w, board_tdp_w, within_tdp (simulator.power)
+    serving_stack: str = "none"   # "none" = GPU/accelerator kernels only; else a profile (simulator.serving_stack)
+    stack_s: float = 0.0          # time that profile adds (included in ttft/tpot/total)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "system": self.system, "prompt_len": self.prompt_len,
@@ -117,7 +119,8 @@ class LLMResult:
                 "total_s": self.total_s, "tokens_per_s": self.tokens_per_s, "energy_j": self.energy_j,
                 "energy_per_token_j": self.energy_per_token_j, "prefill_energy_j": self.prefill_energy_j,
                 "decode_energy_j": self.decode_energy_j, "decode_samples": self.decode_samples,
-                "speculative": self.speculative, **self.power}
+                "speculative": self.speculative, "serving_stack": self.serving_stack, "stack_s": self.stack_s,
+                **self.power}
 
     def timeline(self) -> list[Interval]:
         """Prefill followed by the last simulated decode step (per-core intervals)."""

@@ -41,16 +41,18 @@ modelled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from simulator.formats import bits_per_element
 from simulator.kernels.schedule import blocked_fold_schedule
-from simulator.spec import Arch
-from simulator.trace import Op
+
+if TYPE_CHECKING:  # annotations only: simulator.spec imports the engine contract, whose default hook is here
+    from simulator.spec import Arch
+    from simulator.trace import Op
 
 OPERANDS = ("activations", "weights", "outputs")
 

@@ -30,6 +30,7 @@ KINDS: dict[str, Kind] = {
     "traces": Kind("workloads/traces", (".yaml", ".json", ".csv"), "trace"),
     "models": Kind("workloads/hf_configs", (".json",), "HF config"),
     "sweeps": Kind("analysis/sweeps", (".yaml",), "sweep spec"),
+    "stacks": Kind("arch_configs/serving_stacks", (".yaml",), "serving-stack profile"),
 }
 
 
@@ -82,19 +83,19 @@ def not_found_hint(kind: str, text: str | Path) -> str:
 def describe(path: Path) -> str:
     """The first sentence of a shipped file's leading comment or description, for `sparsim list`."""
     try:
-        lines = path.read_text(errors="replace").splitlines()[:40]
+        text = path.read_text(errors="replace")
     except OSError:
         return ""
     if path.suffix == ".json":
         import json
         try:
-            data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            data = json.loads(text)
+        except ValueError:
             return ""
         arch = (data.get("architectures") or [data.get("model_type", "")])[0]
         return f"{arch}, {data.get('num_hidden_layers', '?')} layers, hidden {data.get('hidden_size', '?')}"
     comment = []
-    for line in lines:
+    for line in text.splitlines()[:40]:
         s = line.strip()
         if s.startswith("#") and not s.startswith("#!"):
             comment.append(s.lstrip("#").strip())
@@ -110,6 +111,6 @@ def _first_sentence(text: str, limit: int = 100) -> str:
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
-def listing(kind: str) -> list[tuple[str, str]]:
-    """(name, one-line description) of every shipped file of `kind`."""
-    return [(p.stem, describe(p)) for p in sorted(_files(kind), key=lambda p: p.stem)]
+def listing(kind: str) -> list[tuple[str, str, Path]]:
+    """(name, one-line description, path) of every shipped file of `kind`, by name."""
+    return [(p.stem, describe(p), p) for p in sorted(_files(kind), key=lambda p: p.stem)]

@@ -11,7 +11,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from simulator.area import area_breakdown_mm2
 from simulator.engines import load_engine
@@ -24,6 +24,8 @@ from simulator.trace import Op, Trace
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from simulator.cost import OpCost
 
 
 
@@ -117,10 +119,11 @@ def is_arch_error(exc: SparsimInputError) -> bool:
     return bool(exc.field) and exc.field.split(".")[0] in ARCH_SECTIONS
 
 
-def simulate(trace: Trace, arch: Arch) -> Result:
-    """Simulate every op of `trace` on `arch`, layer by layer."""
+def simulate(trace: Trace, arch: Arch, *, estimate: Callable[[Op, Arch], OpCost] | None = None) -> Result:
+    """Simulate every op of `trace` on `arch`, layer by layer. `estimate(op, arch) -> OpCost` is the
+    engine's own unless given (`simulator.system.jobs.op_cost` shares costs with a system run)."""
     engine = load_engine(arch.compute.kind)
-    estimate = engine.estimate
+    estimate = estimate or engine.estimate
     rows, peaks = [], []
     for op in trace.ops:
         try:

@@ -36,9 +36,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Annotated, Callable
 
 import numpy as np
+from pydantic import BeforeValidator
 
 from simulator.errors import SparsimInputError
 from simulator.kernels.imbalance import binomial_pmf, expected_max_of_draws, fold_max
@@ -90,6 +91,31 @@ def parse_pattern(text: str, *, field: str, need_power_of_two: bool = False) -> 
         raise SparsimInputError(f"pattern '{text}' is not of the form N:M", field=field, hint="e.g. '2:4'")
     n, m = pair
     return check_nm(n, m, field=field, need_power_of_two=need_power_of_two)
+
+
+def refuse_unquoted_nm(value):
+    """A spec's list of N:M patterns before parsing: YAML reads an unquoted 2:4 as the base-60
+    integer 124, so a number there is refused with the fix (a pydantic `mode="before"` validator body)."""
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, int):
+            raise ValueError(f"pattern {item} is a number: YAML reads an unquoted N:M such as 2:4 as the "
+                             "base-60 integer 124; quote it: '2:4'")
+    return value
+
+
+# A spec field listing N:M patterns as text ('2:4'); an unquoted 2:4 is refused with its fix.
+NMPatternTexts = Annotated[list[str], BeforeValidator(refuse_unquoted_nm)]
+
+
+def check_nm_texts(texts: list[str], *, need_power_of_two: bool = False) -> list[str]:
+    """A spec's list of N:M pattern strings, each checked by `parse_pattern`; the first bad one raises
+    ValueError (a pydantic validator body, so the error is located at the spec's field)."""
+    for text in texts:
+        try:
+            parse_pattern(text, field="patterns", need_power_of_two=need_power_of_two)
+        except SparsimInputError as exc:
+            raise ValueError(f"'{text}': {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
+    return texts
 
 
 # ----------------------------------------------------------------------------- per-group model

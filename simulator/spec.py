@@ -16,18 +16,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, model_validator
 
 from simulator.engines.base import ComputeSpecBase
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 
 OperandName = Literal["activations", "weights", "outputs"]
 OFFCHIP_KINDS = ("dram", "hbm", "ddr")
 
 
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DatapathPrecision(_Strict):
+class DatapathPrecision(StrictSpec):
     """Bits the compute datapath uses; workloads are assumed quantised to it on accelerators."""
     activations: int = Field(default=8, ge=1, le=64)
     weights: int = Field(default=8, ge=1, le=64)
@@ -35,7 +31,7 @@ class DatapathPrecision(_Strict):
     accumulator: int = Field(default=32, ge=1, le=64)
 
 
-class MemoryLevel(_Strict):
+class MemoryLevel(StrictSpec):
     """One level of the hierarchy. Off-chip kinds (dram/hbm/ddr) are unlimited in capacity."""
     kind: Literal["rf", "sram", "bram", "uram", "dram", "hbm", "ddr"] = "sram"
     capacity_kib: float | None = Field(default=None, gt=0)
@@ -74,7 +70,7 @@ class MemoryLevel(_Strict):
         return float("inf") if self.ideal else float(self.bandwidth_bytes_per_cycle)
 
 
-class EnergyTable(_Strict):
+class EnergyTable(StrictSpec):
     """Per-action energies (pJ). None means: take the cited default from `simulator.energy`."""
     technology_nm: float = Field(default=45, gt=0)
     mac_pj: dict[Annotated[int, Field(ge=1, le=64)], Annotated[float, Field(ge=0)]] | None = Field(
@@ -86,16 +82,16 @@ class EnergyTable(_Strict):
     compute_leakage_mw: float | None = Field(default=None, ge=0)
 
 
-class AreaTable(_Strict):
+class AreaTable(StrictSpec):
     """Area figures (mm^2); None means the cited default from `simulator.area`."""
     pe_mm2: float | None = Field(default=None, gt=0)
     sram_mm2_per_kib: float | None = Field(default=None, gt=0)
     fixed_mm2: float = Field(default=0.0, ge=0, description="controller, NoC, I/O not modelled otherwise")
 
 
-class Arch(StrictFields):
+class Arch(StrictSpec):
     """A whole accelerator: compute engine + memory hierarchy + tables."""
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(arbitrary_types_allowed=True)
     name: str = "arch"
     description: str | None = None
     sources: list[str] = Field(default_factory=list, description="citations for the numbers in this spec")

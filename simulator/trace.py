@@ -24,8 +24,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simulator.errors import SparsimInputError, from_validation_error
+from simulator.inputs import StrictSpec
 from simulator.trace_sparsity import (DENSE, MeasuredStats, OperandSparsity, Precision,  # noqa: F401 (re-exported)
-                                      Sparsity, _Strict)
+                                      Sparsity)
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMA_VERSIONS = (1, 2)   # 2 added the training phases; version-1 files load unchanged
@@ -48,7 +49,16 @@ class GemmShape(BaseModel):
         return self.M * self.N * self.K * self.count
 
 
-class GemmDims(_Strict):
+class OpDims(StrictSpec):
+    """The dims of one op kind: the class owns its MAC count and GEMM lowering (`gemm_shapes`), its
+    operand sizes (`operand_elements`) and its cuts over cores (`split_dims`, `shard_sizes`). The
+    class variables say what the lowered GEMMs' B side is ("weights"; attention: "kv", the KV
+    cache) and whether GEMMs of different M run as one grouped kernel (MoE)."""
+    b_operand: ClassVar[str] = "weights"
+    grouped: ClassVar[bool] = False
+
+
+class GemmDims(OpDims):
     # Cutting over cores (simulator.system.sharding): `split_dims` the cuts, default first; `shard_sizes`
     # the dims of each of `parts` pieces, sized by `split(total) -> shares` (None: the op cannot be cut).
     def split_dims(self, parts: int) -> list[str]:
@@ -64,8 +74,6 @@ class GemmDims(_Strict):
     N: int = Field(ge=1, description="output columns (features)")
     K: int = Field(ge=1, description="reduction length")
     batch: int = Field(default=1, ge=1, description="independent GEMMs of this shape")
-    b_operand: ClassVar[str] = "weights"    # what the GEMMs' B side is (attention: the KV cache)
-    grouped: ClassVar[bool] = False         # GEMMs of different M run as one grouped kernel (MoE)
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         return [GemmShape(M=self.M, N=self.N, K=self.K, count=self.batch)]
@@ -74,7 +82,7 @@ class GemmDims(_Strict):
         return _gemm_operand_elements(self.gemm_shapes())
 
 
-class ConvDims(_Strict):
+class ConvDims(OpDims):
     """A 2-D convolution, NCHW. Output size follows PyTorch (floor) unless `out_h/out_w` are given
     (the SCALE-Sim importer gives them, since SCALE-Sim rounds differently)."""
     # Cutting over cores: as GemmDims.
@@ -124,9 +132,6 @@ class ConvDims(_Strict):
             raise ValueError(f"filter width S={self.S} exceeds padded input width {self.W + 2 * self.pad}")
         return self
 
-    b_operand: ClassVar[str] = "weights"
-    grouped: ClassVar[bool] = False
-
     @property
     def P(self) -> int:
         """Output rows: `out_h` when given, else PyTorch's floor((H + 2 pad - R) / stride) + 1."""
@@ -147,7 +152,7 @@ class ConvDims(_Strict):
                 "outputs": self.N * self.K * self.P * self.Q}
 
 
-class AttentionDims(_Strict):
+class AttentionDims(OpDims):
     """Scaled dot-product attention for `batch` sequences; GQA when kv_heads < heads."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -177,7 +182,6 @@ class AttentionDims(_Strict):
         return self
 
     b_operand: ClassVar[str] = "kv"
-    grouped: ClassVar[bool] = False
 
     @property
     def n_kv_heads(self) -> int:
@@ -205,7 +209,7 @@ class AttentionDims(_Strict):
         return {"activations": q_side, "weights": self.kv_elements, "outputs": out}
 
 
-class MoeDims(_Strict):
+class MoeDims(OpDims):
     """A routed expert GEMM: expert e multiplies its tokens (M_e x K) by its (K x N) weight."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -225,7 +229,6 @@ class MoeDims(_Strict):
             raise ValueError("tokens_per_expert counts must be >= 0")
         return self
 
-    b_operand: ClassVar[str] = "weights"
     grouped: ClassVar[bool] = True
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
@@ -240,7 +243,7 @@ class MoeDims(_Strict):
         return {**_gemm_operand_elements(self.gemm_shapes()), "weights": experts * self.K * self.N}
 
 
-class VectorDims(_Strict):
+class VectorDims(OpDims):
     """A memory-bound op without MACs: elementwise, softmax, norm. `flops_per_element` is informative."""
     # Cutting over cores: as GemmDims.
     def split_dims(self, parts: int) -> list[str]:
@@ -253,8 +256,6 @@ class VectorDims(_Strict):
     elements: int = Field(ge=1)
     inputs: int = Field(default=1, ge=0, description="tensors of `elements` values read")
     flops_per_element: float = Field(default=1.0, ge=0)
-    b_operand: ClassVar[str] = "weights"
-    grouped: ClassVar[bool] = False
 
     def gemm_shapes(self, kind: str | None = None) -> list[GemmShape]:
         return []
@@ -277,7 +278,7 @@ DIMS_FOR_KIND = {
 VECTOR_KINDS = ("elementwise", "softmax", "norm")
 
 
-class Op(_Strict):
+class Op(StrictSpec):
     name: str = Field(min_length=1)
     kind: OpKind
     dims: Union[GemmDims, ConvDims, AttentionDims, MoeDims, VectorDims]
@@ -337,7 +338,7 @@ class Op(_Strict):
         return self.dims.operand_elements(self.kind)
 
 
-class Trace(_Strict):
+class Trace(StrictSpec):
     schema_version: int = SCHEMA_VERSION
     name: str = "workload"
     description: str | None = None

@@ -9,13 +9,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from simulator.inputs import StrictFields
-
-
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from simulator.inputs import StrictSpec
 
 
 def _is_number(c) -> bool:
@@ -30,7 +26,7 @@ def _is_whole(c) -> bool:
     return float(c).is_integer()
 
 
-class MeasuredStats(_Strict):
+class MeasuredStats(StrictSpec):
     """Statistics measured on a real tensor, so engines need not assume uniform zeros.
 
     `group_histograms[m][j]` counts the M-groups (along K) holding exactly j nonzeros (whole
@@ -92,7 +88,7 @@ class MeasuredStats(_Strict):
         return self
 
 
-class Sparsity(_Strict):
+class Sparsity(StrictSpec):
     """How an operand's zeros are laid out: dense, N:M, unstructured (density) or block."""
     kind: Literal["dense", "nm", "unstructured", "block"] = "dense"
     n: int | None = Field(default=None, ge=0)
@@ -159,14 +155,14 @@ class Sparsity(_Strict):
 DENSE = Sparsity()
 
 
-class Precision(_Strict):
+class Precision(StrictSpec):
     """Bits per value of each operand as the model stores it."""
     activations: int = Field(default=8, ge=1, le=64)
     weights: int = Field(default=8, ge=1, le=64)
     outputs: int = Field(default=8, ge=1, le=64)
 
 
-class OperandSparsity(_Strict):
+class OperandSparsity(StrictSpec):
     activations: Sparsity = DENSE
     weights: Sparsity = DENSE
     outputs: Sparsity = DENSE

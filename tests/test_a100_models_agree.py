@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from simulator import load_arch
-from simulator.engines import engine_module
+from simulator.engines import load_engine
 from simulator.trace import Op
 
 ARCH = Path(__file__).resolve().parents[1] / "arch_configs"
@@ -18,7 +18,7 @@ TWO_FOUR = {"weights": {"kind": "nm", "n": 2, "m": 4}}
 
 def dense_s_and_speedup(arch_file: str, M: int, N: int, K: int) -> tuple[float, float]:
     arch = load_arch(ARCH / arch_file)
-    estimate = engine_module(arch.compute.kind).estimate
+    estimate = load_engine(arch.compute.kind).estimate
     dims = {"M": M, "N": N, "K": K}
     dense = estimate(Op(name="d", kind="gemm", dims=dims, precision=FP16), arch)
     sparse = estimate(Op(name="s", kind="gemm", dims=dims, precision=FP16, sparsity=TWO_FOUR), arch)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from simulator import docs_gen
-from simulator.engines import ENGINE_KINDS, engine_module
+from simulator.engines import ENGINE_KINDS, load_engine
 from simulator.spec import Arch, MemoryLevel
 from simulator.trace import Op, Trace
 
@@ -15,7 +15,7 @@ def test_generated_docs_are_current():
     assert not stale, f"stale generated docs {stale}: run `{docs_gen.COMMAND}`"
 
 
-@pytest.mark.parametrize("model", [Arch, MemoryLevel, *(engine_module(k).ComputeSpec for k in ENGINE_KINDS)])
+@pytest.mark.parametrize("model", [Arch, MemoryLevel, *(load_engine(k).ComputeSpec for k in ENGINE_KINDS)])
 def test_every_spec_field_is_documented(model):
     text = (docs_gen.DOCS / "spec.md").read_text()
     for name in model.model_fields:

@@ -79,5 +79,6 @@ def test_shipped_engines_fill_the_optional_hooks():
     for kind in ("systolic", "nm_tensor_core", "dsp_chain", "gpu"):
         engine = load_engine(kind)
         assert issubclass(engine.ComputeSpec, ComputeSpecBase)
-        for hook in ("check_arch", "compute_area_mm2", "resources_report", "memory_bound", "offchip_bytes_per_cycle"):
+        for hook in ("check_arch", "compute_area_mm2", "resources_report", "memory_bound", "offchip_bytes_per_cycle",
+                     "energy_components"):
             assert callable(getattr(engine, hook))

@@ -101,8 +101,8 @@ def test_vcu1525_compute_bound_2_8_gemm_gains_between_1_6_and_2x():
     # SAT (Fang et al.): 2:8 gives 1.75x on average end to end; the design's activation buffer reads
     # 32 dense values per PE row per cycle, so a compute-bound GEMM can gain at most 2x.
     arch = load_arch(VCU1525)
-    from simulator.engines import engine_module
-    est = engine_module(arch.compute.kind).estimate
+    from simulator.engines import load_engine
+    est = load_engine(arch.compute.kind).estimate
     dense = est(gemm(4096, 4096, 4096), arch).cycles
     sparse = est(gemm(4096, 4096, 4096, {"weights": {"kind": "nm", "n": 2, "m": 8}}), arch).cycles
     assert 1.6 <= dense / sparse <= 2.0

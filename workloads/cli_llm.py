@@ -44,6 +44,8 @@ def llm(
     draft_skip: float = typer.Option(0.5, "--draft-skip", help="fraction of blocks the draft skips"),
     samples: int = typer.Option(5, "--samples", help="KV lengths at which a decode step is simulated"),
     fusion: bool = typer.Option(False, "--fusion", help="keep fusable outputs on chip (one-core systems)"),
+    stack: str = typer.Option("none", "--stack", help="serving-stack profile added to the kernels, e.g. nemo-trtllm "
+                              "(sparsim list stacks; default none = kernels only)"),
     set_: list[str] = typer.Option([], "--set", help="override an arch field: dotted.path=value (with --arch)"),
     timeline: Optional[Path] = typer.Option(None, "--timeline", help="write a Chrome-trace JSON (prefill + one decode step)"),
     gantt: Optional[Path] = typer.Option(None, "--gantt", help="write a per-core Gantt chart (PNG/SVG/PDF)"),
@@ -60,6 +62,10 @@ def llm(
                           routing=routing, zipf_skew=zipf_skew,
                           expert_counts=str(expert_counts) if expert_counts is not None else None, bits=bits,
                           speculative=spec, samples=samples, fusion=fusion)
+    from simulator.serving_stack import apply_profile
+    from simulator.system import System, replicate
+    result = apply_profile(result, stack, [c.arch for c in (target if isinstance(target, System)
+                                                             else replicate(target, cores)).cores])
     write_timelines(result.timeline(), result.prefill.cores, f"{result.model} on {result.system}", timeline, gantt,
                      None if quiet or as_json else console.print)
     if as_json:
@@ -68,7 +74,8 @@ def llm(
     if quiet:
         return
     console.print(f"[bold]{result.model}[/bold] on {result.system}: prompt {prompt_len}, output {output_len}, "
-                  f"batch {batch}")
+                  f"batch {batch}; " + ("kernels only (--stack none)" if result.serving_stack == "none" else
+                                         f"kernels + serving stack {result.serving_stack} ({si(result.stack_s, 's')})"))
     table = Table(show_header=True)
     for col in ("TTFT", "TPOT", "total", "tokens/s", "energy/token", "avg power"):
         table.add_column(col, justify="right")

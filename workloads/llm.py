@@ -42,7 +42,7 @@ class HFModel:
                       "expert_counts": [largest_remainder(tokens * self.shape.top_k, row, cap=tokens)
                                         for row in self.distribution]}
         return trace_from_hf_config(self.config, batch=batch, skip_layers=skip_layers, **{**self.recipe, **routed},
-                                    **kw)
+                                    shape=self.shape, **kw)
 
 
 def simulate_llm(config, target, *, prompt_len: int, output_len: int, batch: int = 1, cores: int = 1,

@@ -10,7 +10,9 @@ The contract is `simulator.engines.base.Engine`. To add an engine:
      execution); use `simulator.engines.vector.vector_op_cost` for `op.is_vector` ops and
      `simulator.engines.array` for a PE array;
    - optionally any hook `Engine` lists (`check_arch`, `compute_area_mm2`, `resources_report`,
-     `memory_bound`, `offchip_bytes_per_cycle`); a missing one takes the documented default;
+     `memory_bound`, `offchip_bytes_per_cycle`, `energy_components`); a missing one takes the
+     documented default (declare `energy_components` when `estimate` sets `index_selects` or
+     `extra_energy_pj`: sweeps name their metrics from it, tests/test_totals_keys.py checks it);
 2. add `"<kind>": "simulator.engines.<kind>"` to `ENGINE_KINDS` below (or call
    `register_engine(kind, module_name)` at run time, e.g. from a plugin or a test).
 
@@ -49,6 +51,8 @@ def register_engine(kind: str, module_name: str) -> None:
     ENGINE_KINDS[kind] = module_name
 
 
-engine_module = load_engine  # the older name, kept for callers outside the engines
+# Deprecated old name: its last two callers (simulator/mapping/explain.py, benchmarks/papers.py) belong
+# to other work in progress; delete this line once they call load_engine. Use load_engine.
+engine_module = load_engine
 
-__all__ = ["ENGINE_KINDS", "ComputeSpecBase", "Engine", "load_engine", "register_engine", "engine_module"]
+__all__ = ["ENGINE_KINDS", "ComputeSpecBase", "Engine", "load_engine", "register_engine"]

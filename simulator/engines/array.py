@@ -5,7 +5,9 @@
 GEMMs on a rows x cols array (compute, stalls, traffic per level) through the searched mapping
 (`simulator.mapping`) or the fixed fold-order memory model (`simulator.memory`);
 `compressed_k_bits` gives stored bits per array element when an engine shrinks K (N:M).
-A spec passed here needs `rows`, `cols`, `dataflow`, `precision`, `mapping` and `peak_macs_per_cycle`.
+A spec passed here needs `rows`, `cols`, `dataflow`, `precision`, `mapping` and `peak_macs_per_cycle`;
+`ArraySpecBase` derives the contract's properties from the first three, and `pe_array_area_mm2`
+is the area hook of an array engine.
 """
 
 from __future__ import annotations
@@ -17,13 +19,36 @@ import numpy as np
 
 from simulator.bounds import check_folds
 from simulator.cost import OpCost
+from simulator.engines.base import ComputeSpecBase
 from simulator.formats import bits_per_element
 from simulator.memory import array_memory_cost, ceil_div, operand_bits
 from simulator.sparsity import index_bits
-from simulator.spec import Arch
+from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
 
 Dataflow = Literal["os", "ws", "is"]
+
+
+class ArraySpecBase(ComputeSpecBase):
+    """The `compute:` block of a rows x cols PE array. The engine's subclass declares the fields
+    `rows`, `cols` and `precision` (a fixed datapath); the engine contract's properties follow."""
+
+    @property
+    def pe_count(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def datapath_precision(self) -> DatapathPrecision:
+        return self.precision
+
+
+def pe_array_area_mm2(arch: Arch, pe_mm2: float) -> float:
+    """Silicon area of the compute part (the `compute_area_mm2` hook): PEs x area per PE."""
+    return arch.compute.pe_count * pe_mm2
 
 
 def folds_and_cycles_per_fold(dataflow: str, M: int, N: int, K: int, rows: int, cols: int) -> tuple[int, int]:

@@ -4,6 +4,18 @@ An engine module must define `ComputeSpec` (a `ComputeSpecBase` subclass whose `
 `Literal` of its registry name, with a `peak_macs_per_cycle` property) and `estimate(op, arch)`.
 The other hooks are optional; `load_engine` fills a missing one with the default documented on
 `Engine`, so callers use `load_engine(kind).hook(...)` and never probe a module with getattr.
+
+Why `Arch.compute` is typed `ComputeSpecBase` and not a pydantic union of the registered specs:
+- the registry is open at run time (`register_engine` from a plugin or a test adds a kind after
+  `simulator.spec` is imported); a union is fixed when the `Arch` class is built, so a
+  registered kind would need the model rebuilt (and every module holding `Arch` to see it);
+- a union means importing every engine module to load any arch; only the selected one is
+  imported now (the other three cost ~55 ms more of imports on a simulate start-up of ~0.6 s);
+- the registry lookup gives the one-line "unknown compute kind 'x' (did you mean ...)" error
+  before pydantic runs; a union's tag error would have to be translated back into it.
+`arch_from_dict` picks the concrete class from `kind` through the registry, so at run time
+`arch.compute` is always that engine's `ComputeSpec`; code outside an engine uses only what
+`ComputeSpecBase` declares, and an engine narrows it with `spec: ComputeSpec = arch.compute`.
 """
 
 from __future__ import annotations
@@ -11,9 +23,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from pydantic import ConfigDict
-
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
+from simulator.memory import offchip_bytes_per_cycle
 
 if TYPE_CHECKING:  # the spec and trace modules import this one (Arch.compute is a ComputeSpecBase)
     from simulator.cost import OpCost
@@ -21,10 +32,9 @@ if TYPE_CHECKING:  # the spec and trace modules import this one (Arch.compute is
     from simulator.trace import Op, Trace
 
 
-class ComputeSpecBase(StrictFields):
+class ComputeSpecBase(StrictSpec):
     """The `compute:` block every engine's `ComputeSpec` extends: a `kind` (a Literal of the
     engine's registry name in the subclass), its peak MACs per cycle, its datapath precision and its board power limit."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
     kind: str
 
     @property
@@ -56,6 +66,10 @@ class Engine(Protocol):
     - `memory_bound(trace, arch)`: the whole-trace memory-bound limit (see dsp_chain). Default: {}.
     - `offchip_bytes_per_cycle(arch)`: achievable off-chip bytes per cycle (what a core pulls
       from a shared DRAM). Default: the off-chip level's peak `bytes_per_cycle`.
+    - `energy_components(arch)`: names of the energy components the engine may add to the common
+      ones (mac, gated_mac, each memory level's read/write, leakage): `index_select` when its
+      `OpCost` counts index selects, and each `extra_energy_pj` key. Sweeps read it to know the
+      metric names without simulating (`simulator.totals.totals_keys`). Default: () (none).
     """
     kind: str
     ComputeSpec: type[ComputeSpecBase]
@@ -66,6 +80,7 @@ class Engine(Protocol):
     def resources_report(self, arch: Arch) -> dict: ...
     def memory_bound(self, trace: Trace, arch: Arch) -> dict: ...
     def offchip_bytes_per_cycle(self, arch: Arch) -> float: ...
+    def energy_components(self, arch: Arch) -> tuple[str, ...]: ...
 
 
 def _no_check(arch: Arch) -> None:
@@ -84,13 +99,13 @@ def _no_bound(trace: Trace, arch: Arch) -> dict:
     return {}
 
 
-def _peak_offchip(arch: Arch) -> float:
-    return arch.memory[arch.offchip_name].bytes_per_cycle
+def _no_components(arch: Arch) -> tuple[str, ...]:
+    return ()
 
 
 DEFAULT_HOOKS: dict[str, Callable] = {
     "check_arch": _no_check, "compute_area_mm2": _no_area, "resources_report": _no_resources,
-    "memory_bound": _no_bound, "offchip_bytes_per_cycle": _peak_offchip,
+    "memory_bound": _no_bound, "offchip_bytes_per_cycle": offchip_bytes_per_cycle, "energy_components": _no_components,
 }
 
 

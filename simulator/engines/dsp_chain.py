@@ -467,6 +467,11 @@ def memory_bound(trace: Trace, arch: Arch, tokens: int | None = None) -> dict:
 
 # ----------------------------------------------------------------------------- engine hooks
 
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """N:M chains count LUT-mux index selects; every op adds the device's static energy."""
+    return ("index_select", "device_static")
+
+
 def check_arch(arch: Arch) -> None:
     spec: ComputeSpec = arch.compute
     check_spec(spec)

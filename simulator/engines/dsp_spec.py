@@ -7,23 +7,19 @@ The model it configures is described in `simulator.engines.dsp_chain`; the devic
 from __future__ import annotations
 
 import math
-import re
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from simulator import fpga
 from simulator.engines.base import ComputeSpecBase
 from simulator.errors import SparsimInputError, nearest
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
+from simulator.sparsity import NMPatternTexts, check_nm_texts, parse_pattern
 from simulator.spec import DatapathPrecision
 
 
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class DeviceSpec(_Strict):
+class DeviceSpec(StrictSpec):
     """The FPGA's budget: a known `part` (arch_configs/fpga_devices/, `simulator.fpga.DEVICES`) and/or explicit counts."""
     part: str | None = None
     dsp: int | None = Field(default=None, ge=0)
@@ -62,13 +58,12 @@ class DeviceSpec(_Strict):
         return fpga.Device(part=self.part or "custom", source=base.source if base else "user", **values)
 
 
-_NM = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 ResidentOperand = Literal["activations", "weights", "outputs", "kv"]
 
 
-class SparseChainSpec(_Strict):
+class SparseChainSpec(StrictSpec):
     """Which weight sparsity the chains exploit (FlightLLM-style configurable sparse chain)."""
-    nm_patterns: list[str] = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
+    nm_patterns: NMPatternTexts = Field(default_factory=list, description="supported N:M patterns, e.g. ['2:4', '1:4']")
     block: bool = Field(default=False, description="skip all-zero weight blocks")
     act_read_width: int | None = Field(default=None, ge=1,
                                        description="dense activations the buffer delivers per PE row per cycle "
@@ -79,31 +74,14 @@ class SparseChainSpec(_Strict):
                                      "(split), runs that group dense (group_dense), or any overflow runs the op "
                                      "dense (op_dense) -- the N:M tensor core's policies")
 
-    @field_validator("nm_patterns", mode="before")
-    @classmethod
-    def _quoted(cls, v):
-        for item in v if isinstance(v, list) else []:
-            if isinstance(item, int):
-                raise ValueError(f"N:M pattern {item} is a number (YAML reads an unquoted 2:4 as the base-60 "
-                                 "integer 124; quote it: '2:4')")
-        return v
-
     @field_validator("nm_patterns")
     @classmethod
     def _patterns(cls, v):
-        for text in v:
-            m = _NM.match(str(text))
-            if not m or int(m.group(1)) < 1 or int(m.group(1)) > int(m.group(2)):
-                raise ValueError(f"N:M pattern '{text}' is not valid (write 'n:m' with 1 <= n <= m, e.g. '2:4')")
-        return v
+        return check_nm_texts(v)
 
     @property
     def patterns(self) -> list[tuple[int, int]]:
-        out = []
-        for text in self.nm_patterns:
-            m = _NM.match(text)
-            out.append((int(m.group(1)), int(m.group(2))))
-        return out
+        return [parse_pattern(text, field="compute.sparse.nm_patterns") for text in self.nm_patterns]
 
 
 class ComputeSpec(ComputeSpecBase):

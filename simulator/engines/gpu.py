@@ -66,11 +66,11 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from simulator.cost import OpCost
 from simulator.engines.base import ComputeSpecBase
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 from simulator.engines.vector import vector_work
 from simulator.errors import SparsimInputError
 from simulator.memory import last_onchip_level, no_traffic
@@ -84,18 +84,14 @@ SPLIT_K_CHOICES = (1, 2, 3, 4, 6, 8, 12, 16)
 ATTENTION_BLOCK_Q = 128
 
 
-class _Strict(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TensorRate(_Strict):
+class TensorRate(StrictSpec):
     """Per-SM tensor math rate of one dtype, in FLOPs (2 per MAC) per cycle at the spec clock."""
     dense_flops_per_cycle_per_sm: float = Field(gt=0)
     sparse_2_4_flops_per_cycle_per_sm: float | None = Field(
         default=None, gt=0, description="2:4 structured-sparse peak; None = no sparse tensor cores")
 
 
-class Efficiency(_Strict):
+class Efficiency(StrictSpec):
     """Achievable fractions of datasheet peaks for tuned library kernels, with provenance."""
     tensor: float = Field(gt=0, le=1, description="fraction of the dense tensor peak a GEMM mainloop sustains")
     sparse_tensor: float = Field(default=0.6, gt=0, le=1, description="fraction of the 2:4 peak sustained")
@@ -111,7 +107,7 @@ class Efficiency(_Strict):
     calibration: str = Field(min_length=1, description="where these numbers come from (fit, dataset, date)")
 
 
-class BoardPower(_Strict):
+class BoardPower(StrictSpec):
     """Board power of a GPU (`simulator.power`): idle + per-SM active power while kernels run; tensor math
     and memory traffic are charged per action by the energy model (`energy.mac_pj`, per-level pJ/bit)."""
     tdp_w: float = Field(gt=0, description="board power limit (datasheet TDP / max board power)")
@@ -385,6 +381,11 @@ def _board_energy_pj(arch: Arch, kt: KernelTime, launch_cycles: float) -> dict[s
     sms = arch.compute.sm_count if kt.active_sms is None else min(kt.active_sms, arch.compute.sm_count)
     return {"board_idle": power.idle_w * (kernel_s + launch_cycles / arch.clock_hz) * 1e12,
             "sm_active": power.sm_active_w * sms * kernel_s * 1e12}
+
+
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """The board's idle and per-SM active energy, when the spec has a `power` block."""
+    return ("board_idle", "sm_active") if arch.compute.power is not None else ()
 
 
 def _power_limited(arch: Arch, kt: KernelTime, macs: float, mac_bits: int) -> tuple[KernelTime, str]:

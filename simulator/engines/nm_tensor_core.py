@@ -49,12 +49,12 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
 from simulator.cost import OpCost
-from simulator.engines.base import ComputeSpecBase
-from simulator.engines.array import Dataflow, compressed_k_bits, gemm_on_array
+from simulator.engines.array import (ArraySpecBase, Dataflow, compressed_k_bits, gemm_on_array,
+                                      pe_array_area_mm2)
 from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
-                                parse_pattern, tile_max_slots)
+                                check_nm_texts, NMPatternTexts, parse_pattern, tile_max_slots)
 from simulator.mapping.spec import MappingSpec
 from simulator.spec import Arch, DatapathPrecision
 from simulator.trace import Op
@@ -62,14 +62,14 @@ from simulator.trace import Op
 OTHER = {"weights": "activations", "activations": "weights"}
 
 
-class ComputeSpec(ComputeSpecBase):
+class ComputeSpec(ArraySpecBase):
     kind: Literal["nm_tensor_core"] = "nm_tensor_core"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
     dataflow: Dataflow = "os"
     precision: DatapathPrecision = DatapathPrecision()
     power_of_two_m: bool = Field(default=True, description="the index decoder needs M a power of two")
-    patterns: list[str] = Field(default_factory=lambda: ["2:4"], min_length=1,
+    patterns: NMPatternTexts = Field(default_factory=lambda: ["2:4"], min_length=1,
                                 description="supported N:M modes, e.g. ['2:4'] or ['1:4', '2:4', '4:4']")
     sparse_operand: Literal["weights", "activations"] = "weights"
     dual_sided: bool = Field(default=False, description="also compress the other operand")
@@ -82,41 +82,14 @@ class ComputeSpec(ComputeSpecBase):
     mapping: MappingSpec = Field(default_factory=MappingSpec, description="mapping search or fixed fold order, "
                                  "objective, timing, spatial unrolling (docs/mapping.md)")
 
-    @field_validator("patterns", mode="before")
-    @classmethod
-    def _quoted(cls, value):
-        for item in value if isinstance(value, list) else []:
-            if isinstance(item, int):
-                raise ValueError(f"pattern {item} is a number: YAML reads an unquoted N:M such as 2:4 as the "
-                                 "base-60 integer 124; quote it: '2:4'")
-        return value
-
     @field_validator("patterns")
     @classmethod
     def _patterns(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        need_pow2 = info.data.get("power_of_two_m", True)
-        for text in value:
-            try:
-                parse_pattern(text, field="patterns", need_power_of_two=need_pow2)
-            except SparsimInputError as exc:
-                raise ValueError(f"'{text}': {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
-        return value
+        return check_nm_texts(value, need_power_of_two=info.data.get("power_of_two_m", True))
 
     @property
     def modes(self) -> list[tuple[int, int]]:
         return [parse_pattern(t, field="compute.patterns") for t in self.patterns]
-
-    @property
-    def peak_macs_per_cycle(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def datapath_precision(self) -> DatapathPrecision:
-        return self.precision
-
-    @property
-    def pe_count(self) -> int:
-        return self.rows * self.cols
 
 
 def _check_data_pattern(op: Op, spec: ComputeSpec, operand: str) -> None:
@@ -274,15 +247,31 @@ def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_othe
     return dataclasses.replace(cost, index_selects=cost.macs, notes=(*notes, *cost.notes))
 
 
+_DERATED: dict[tuple[int, float], tuple[Arch, Arch]] = {}   # (id(arch), efficiency) -> (arch, derated copy)
+
+
 def _derated_offchip(arch: Arch, efficiency: float) -> Arch:
-    """`arch` with its off-chip level's bandwidth scaled by `efficiency` (itself when 1 or ideal)."""
+    """`arch` with its off-chip level's bandwidth scaled by `efficiency` (itself when 1 or ideal).
+    Built once per arch (not per sparse op), so the copy is one object that the mapping search's
+    per-arch caches recognise from op to op."""
     name = arch.offchip_name
     level = arch.memory[name]
     if efficiency >= 1.0 or level.ideal:
         return arch
+    held = _DERATED.get((id(arch), efficiency))
+    if held is not None and held[0] is arch:     # the arch is held, so its id is not reused meanwhile
+        return held[1]
     slower = level.model_copy(update={"bandwidth_bytes_per_cycle": level.bandwidth_bytes_per_cycle * efficiency})
-    return arch.model_copy(update={"memory": {**arch.memory, name: slower}})
+    derated = arch.model_copy(update={"memory": {**arch.memory, name: slower}})
+    if len(_DERATED) >= 16:
+        _DERATED.pop(next(iter(_DERATED)))
+    _DERATED[(id(arch), efficiency)] = (arch, derated)
+    return derated
 
 
-def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
-    return arch.compute.pe_count * pe_mm2
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """Sparse ops count one index select per issued MAC slot."""
+    return ("index_select",)
+
+
+compute_area_mm2 = pe_array_area_mm2   # the engine hook: PEs x area per PE

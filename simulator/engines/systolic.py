@@ -37,13 +37,12 @@ import math
 from typing import Literal
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
-from simulator.inputs import StrictFields
+from simulator.inputs import StrictSpec
 from simulator.cost import OpCost
-from simulator.engines.base import ComputeSpecBase
-from simulator.engines.array import (Dataflow, compressed_k_bits, compute_cycles, folds_and_cycles_per_fold,
-                                      gemm_on_array, value_bits)
+from simulator.engines.array import (ArraySpecBase, Dataflow, compressed_k_bits, compute_cycles,
+                                      folds_and_cycles_per_fold, gemm_on_array, pe_array_area_mm2, value_bits)
 from simulator.engines.vector import vector_op_cost
 from simulator.memory import ceil_div
 from simulator.sparsity import block_extents, operand_density, tile_max_nnz
@@ -54,9 +53,8 @@ from simulator.trace import Op
 SparseHandling = Literal["none", "gate", "skip"]
 
 
-class SparseSupport(StrictFields):
+class SparseSupport(StrictSpec):
     """How the array exploits operand zeros (see the module docstring)."""
-    model_config = ConfigDict(extra="forbid", frozen=True)
     weights: SparseHandling = "none"
     activations: SparseHandling = "none"
     layerwise_nm: bool = Field(default=False, description="SCALE-Sim v3 layer-wise N:M on weights")
@@ -66,7 +64,7 @@ class SparseSupport(StrictFields):
         return self.layerwise_nm or self.weights != "none" or self.activations != "none"
 
 
-class ComputeSpec(ComputeSpecBase):
+class ComputeSpec(ArraySpecBase):
     kind: Literal["systolic"] = "systolic"
     rows: int = Field(ge=1, description="PE rows")
     cols: int = Field(ge=1, description="PE columns")
@@ -76,18 +74,6 @@ class ComputeSpec(ComputeSpecBase):
     sparsity: SparseSupport | None = Field(default=None, description="zero gating/skipping, layer-wise N:M")
     mapping: MappingSpec = Field(default_factory=MappingSpec, description="mapping search or fixed fold order, "
                                  "objective, timing, spatial unrolling (docs/mapping.md)")
-
-    @property
-    def peak_macs_per_cycle(self) -> int:
-        return self.rows * self.cols
-
-    @property
-    def datapath_precision(self) -> DatapathPrecision:
-        return self.precision
-
-    @property
-    def pe_count(self) -> int:
-        return self.rows * self.cols
 
 
 def estimate(op: Op, arch: Arch) -> OpCost:
@@ -190,8 +176,12 @@ def _sparse_estimate(op: Op, arch: Arch, spec: ComputeSpec, support: SparseSuppo
                                index_selects=dense * (issued if skipping else selects))
 
 
-def compute_area_mm2(arch: Arch, pe_mm2: float) -> float:
-    return arch.compute.pe_count * pe_mm2
+def energy_components(arch: Arch) -> tuple[str, ...]:
+    """Sparse ops count index selects (zero-skipping or layer-wise N:M operand muxes)."""
+    return ("index_select",)
+
+
+compute_area_mm2 = pe_array_area_mm2   # the engine hook: PEs x area per PE
 
 
 # compute_cycles / folds_and_cycles_per_fold / value_bits live in simulator.engines.array (re-exported here)

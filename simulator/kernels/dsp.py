@@ -3,6 +3,27 @@
 - `chain_folds`: per-fold issue cycles (bounded by on-chip read ports), DRAM load and store
   bytes of one GEMM tiled as activation-row chunks x N tiles x K tiles x M tiles (see
   `simulator.engines.dsp_chain` for the meaning of each argument).
+
+The tiling `chain_folds` walks: row chunks (outer) x N tiles of p_n columns x K tiles x M tiles
+of p_m rows.
+
+A chunk of `chunk_rows` activation rows is loaded once (when it fits its buffer) and every N
+tile streams its rows past a weight tile that stays in the weight buffer (when it fits), so
+weights are fetched once per chunk. A fold holds p_m rows of which the hardware takes p_m_hw
+at a time (p_m = p_m_hw x rows kept weight-stationary in the chains): it issues
+k_steps x ceil(rows / p_m_hw) times but reads its weights only k_steps times.
+
+K tiling: the k_steps issues of a dot product are cut into `k_tiles` near-equal tiles; a fold
+reduces one K tile, and the partial sums of the chunk's rows x p_n columns stay on chip across
+K tiles (the caller only offers K tilings whose partial sums fit). A K tile's weights and
+activations are that tile's share of the per-column / per-row DRAM bytes; outputs are stored
+after the last K tile. With k_tiles = 1 every fold reduces the full K. `k_outer` swaps the K and
+N tile loops (chunks > K tiles > N tiles > M tiles): the chunk's current K slice of activations
+is loaded once and every N tile streams past it, so the partial sums of the chunk's rows x all
+N columns stay on chip. In K-tiled schemes a tile is fetched while the previous one computes
+(the caller sizes tiles to half of a double-buffered level), modelled by spreading a weight
+tile's DRAM bytes over its M-tile folds and (k_outer) an activation slice's over its N tiles;
+k_tiles = 1 keeps the fold-by-fold fetch of the untiled scheme unchanged.
 """
 
 import numpy as np
@@ -15,26 +36,9 @@ def chain_folds(M, N, K, p_m, p_n, k_steps, act_bytes_per_row_issue, w_bytes_per
                 a_dram_bytes_per_row, w_dram_bytes_per_col, out_bytes_per_elem,
                 w_tile_fits, a_chunk_fits, a_resident, out_resident, pe_cols, p_m_hw, chunk_rows,
                 k_tiles=1, k_outer=False):
-    """Fold arrays of one GEMM tiled as: row chunks (outer) x N tiles of p_n columns x K tiles x
-    M tiles of p_m rows.
-
-    K tiling: the k_steps issues of a dot product are cut into `k_tiles` near-equal tiles; a fold
-    reduces one K tile, and the partial sums of the chunk's rows x p_n columns stay on chip across
-    K tiles (the caller only offers K tilings whose partial sums fit). A K tile's weights and
-    activations are that tile's share of the per-column / per-row DRAM bytes; outputs are stored
-    after the last K tile. With k_tiles = 1 every fold reduces the full K. `k_outer` swaps the K and
-    N tile loops (chunks > K tiles > N tiles > M tiles): the chunk's current K slice of activations
-    is loaded once and every N tile streams past it, so the partial sums of the chunk's rows x all
-    N columns stay on chip. In K-tiled schemes a tile is fetched while the previous one computes
-    (the caller sizes tiles to half of a double-buffered level), modelled by spreading a weight
-    tile's DRAM bytes over its M-tile folds and (k_outer) an activation slice's over its N tiles;
-    k_tiles = 1 keeps the fold-by-fold fetch of the untiled scheme unchanged.
-
-    A chunk of `chunk_rows` activation rows is loaded once (when it fits its buffer) and every N
-    tile streams its rows past a weight tile that stays in the weight buffer (when it fits), so
-    weights are fetched once per chunk. A fold holds p_m rows of which the hardware takes p_m_hw
-    at a time (p_m = p_m_hw x rows kept weight-stationary in the chains): it issues
-    k_steps x ceil(rows / p_m_hw) times but reads its weights only k_steps times.
+    """Fold arrays of one GEMM in the tiling the module docstring describes (row chunks x N tiles x
+    K tiles x M tiles; `k_outer` puts K tiles outside N tiles). One kernel, not split: kernels here
+    do not call each other (see `simulator.kernels`).
     Returns (issue, cycles, load, store, act_reads, w_reads): per-fold issue cycles, per-fold
     cycles after the on-chip port bound, DRAM bytes loaded before / stored after each fold,
     and total bytes the chains read from the activation and weight buffers.

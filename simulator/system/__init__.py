@@ -3,7 +3,7 @@
 What is modelled
 - Cores: each runs its own arch (any engine kind; heterogeneous systems mix them). Per-op
   compute time and DRAM traffic come from the engine's `OpCost` for that core's arch
-  (`engine_module(kind).estimate(op, arch)`), never re-derived here.
+  (`load_engine(kind).estimate(op, arch)`), never re-derived here.
 - Work is issued at tile-group granularity: an op (or the shard of it a core runs) is cut
   into `tile_groups` equal groups. A DMA process fetches group k+1 while the core computes
   group k when the core's off-chip level is double-buffered (two buffer slots), else

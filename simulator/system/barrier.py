@@ -8,13 +8,9 @@ from simulator.errors import SparsimInputError
 from simulator.trace import Op
 from simulator.system.spec import System
 from simulator.system.result import Interval, ScheduleOutcome
-from simulator.system.jobs import Job, GlobalBufferUse, make_job
+from simulator.system.jobs import Job, GlobalBufferUse, make_job, op_key
 from simulator.system.sharding import split_dims, shard_slots, expert_ops
 from simulator.system.machine import run_parallel
-
-
-def _op_key(op: Op) -> str:
-    return op.model_dump_json(exclude={"name", "layer", "depends_on"})
 
 
 def jobs_for_op(system: System, op: Op, fused: dict | None = None,
@@ -74,7 +70,7 @@ def barrier_schedule(system: System, ordered: list[Op], fused: dict | None = Non
     for op in ordered:
         if progress is not None:
             progress(op.name)
-        key = op.name if (fused and op.name in fused) or op.name in gb else _op_key(op)
+        key = op.name if (fused and op.name in fused) or op.name in gb else op_key(op)
         if key not in cache:
             jobs = jobs_for_op(system, op, fused, gb.get(op.name))
             span, ivs, busy, busy_gb = run_parallel(system, jobs)

@@ -2,14 +2,42 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
-from simulator.engines import engine_module
+from simulator.cost import OpCost
+from simulator.engines import load_engine
 from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
 from simulator.simulate import _mac_bits, locate_op_error
+from simulator.spec import Arch
 from simulator.trace import Op
 from simulator.system.spec import Core
+
+_COSTS: OrderedDict[tuple[int, str], tuple[Arch, OpCost]] = OrderedDict()
+MAX_REMEMBERED_COSTS = 4096
+
+
+def op_key(op: Op) -> str:
+    """What an op's cost depends on: everything but its name, layer and dependencies."""
+    return op.model_dump_json(exclude={"name", "layer", "depends_on"})
+
+
+def op_cost(op: Op, arch: Arch) -> OpCost:
+    """The engine's cost of one execution of `op` on `arch`, estimated once per arch object and op
+    content (engines are pure functions of both): a policy asks for the same op on the same core
+    several times (each candidate cut on one core, pipeline stage weights, the serial reference),
+    and a training step asks again for its per-op table. The last MAX_REMEMBERED_COSTS are kept."""
+    key = (id(arch), op_key(op))
+    hit = _COSTS.get(key)
+    if hit is not None and hit[0] is arch:      # the arch is held, so its id cannot be reused meanwhile
+        _COSTS.move_to_end(key)
+        return hit[1]
+    cost = load_engine(arch.compute.kind).estimate(op, arch)
+    _COSTS[key] = (arch, cost)
+    if len(_COSTS) > MAX_REMEMBERED_COSTS:
+        _COSTS.popitem(last=False)
+    return cost
 
 
 @dataclass(frozen=True)
@@ -43,7 +71,7 @@ def make_job(core_index: int, core: Core, op: Op, label: str | None = None, exec
     arch = core.arch
     if cost is None:
         try:
-            cost = engine_module(arch.compute.kind).estimate(op, arch)
+            cost = op_cost(op, arch)
         except SparsimInputError as exc:
             raise locate_op_error(exc, op.name) from None
     n = op.executions if executions is None else executions

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-from simulator.engines import engine_module
 from simulator.energy import static_power_mw
 from simulator.trace import Trace
 from simulator.system.spec import System
 from simulator.system.result import SystemResult
-from simulator.system.jobs import GlobalBufferUse, make_job
+from simulator.system.jobs import GlobalBufferUse, make_job, op_cost
 from simulator.system.barrier import barrier_schedule
 from simulator.system.pipeline import pipeline_schedule
 from simulator.system.graph_policy import graph_schedule
@@ -21,8 +20,7 @@ def _fusion_plan(trace: Trace, system: System, graph, fusion: bool):
     if not (fusion and len(system.cores) == 1 and system.policy != "pipeline"):
         return None, [], {}
     arch = system.cores[0].arch
-    estimate = engine_module(arch.compute.kind).estimate
-    costs, edges, saved = fused_costs(trace, arch, {op.name: estimate(op, arch) for op in trace.ops}, graph)
+    costs, edges, saved = fused_costs(trace, arch, {op.name: op_cost(op, arch) for op in trace.ops}, graph)
     return {name: costs[name] for name in costs}, edges, {"fused_edges": len(edges), "fusion_saved_dram_bytes": saved}
 
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
-from simulator.engines import engine_module
-from simulator.inputs import StrictFields
+from simulator.engines import load_engine
+from simulator.inputs import StrictSpec
 from simulator.errors import SparsimInputError, from_validation_error, nearest
 from simulator.spec import Arch, load_arch, read_yaml
 
@@ -25,10 +25,6 @@ POLICIES = ("layer_by_layer", "pipeline", "expert_parallel", "graph")
 
 
 MAX_MICROBATCHES = 4096  # SimPy processes per micro-batch / tile group: a limit stated in the error
-
-
-class StrictSpec(StrictFields):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class CoreGroupSpec(StrictSpec):
@@ -94,7 +90,7 @@ class Core:
         level = self.arch.memory[self.arch.offchip_name]
         if level.ideal:
             return math.inf
-        per_cycle = engine_module(self.arch.compute.kind).offchip_bytes_per_cycle(self.arch)
+        per_cycle = load_engine(self.arch.compute.kind).offchip_bytes_per_cycle(self.arch)
         return per_cycle * self.arch.clock_hz
 
     @property

@@ -31,11 +31,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from simulator.engines import engine_module
+from simulator.engines import load_engine
 from simulator.errors import SparsimInputError
 from simulator.simulate import simulate
 from simulator.spec import Arch
 from simulator.system import System, replicate, simulate_system
+from simulator.system.jobs import op_cost
 from simulator.trace import OperandSparsity
 from simulator.training.build import TrainingTrace
 from simulator.training.collectives import (COLLECTIVES, allreduce_s, half_collective_s, overlap_sync,
@@ -123,7 +124,7 @@ def peak_flops_per_s(arch: Arch, tt: TrainingTrace) -> float:
         return 0.0
     big = max(macs, key=lambda op: op.dense_macs)
     dense = big.model_copy(update={"sparsity": OperandSparsity()})
-    cost = engine_module(arch.compute.kind).estimate(dense, arch)
+    cost = load_engine(arch.compute.kind).estimate(dense, arch)
     return 2.0 * cost.peak_macs_per_cycle * arch.clock_hz
 
 
@@ -225,7 +226,7 @@ def simulate_training(tt: TrainingTrace, target: System | Arch, *, dp: DataParal
         dp = dataclasses.replace(dp, link_bytes_per_s=system.noc_bytes_per_s)
     arch = system.cores[0].arch
     run = simulate_system(tt.trace, system)
-    analytic = simulate(tt.trace, arch)
+    analytic = simulate(tt.trace, arch, estimate=op_cost)   # the costs the system run just estimated
     phases = {op.name: op.phase for op in tt.trace.ops}
     split = {p: 0.0 for p in ("forward", "backward", "optimizer")}
     energy = {p: 0.0 for p in split}

@@ -119,7 +119,8 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
                          routing: str = "uniform", zipf_skew: float = 1.0, expert_counts=None,
                          attention=None, skip_layers: float = 0.0, lm_head: bool | None = None,
                          logits: str = "all", prune_lm_head: bool = False, bits: int | None = None,
-                         repeat_layers: bool = True, name: str | None = None) -> Trace:
+                         repeat_layers: bool = True, name: str | None = None,
+                         shape: ModelShape | None = None) -> Trace:
     """A trace of every op of the model in `config` for one prefill or decode step.
 
     phase: prefill (batch x seq_len tokens, attention over seq_len keys, or `kv_len` keys when
@@ -131,8 +132,9 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     lm_head: include the LM head (default: decoders yes; BERT only when its architecture is a
     masked-LM); identical layers collapse into one op with `repeat` unless `repeat_layers=False`
     or the layers differ (per-layer routing counts, Qwen2-MoE dense layers).
+    `shape`: `model_shape(config)` when the caller already read it (one pass after another).
     """
-    s = _checked_shape(config, bits)
+    s = _checked_shape(config, bits, shape)
     _check_options(s, phase, seq_len, kv_len, batch, routing, logits, skip_layers)
     recipe = Recipe(parse_weights(weights, "weights"), parse_density(activations, "activations"),
                     parse_density(kv, "kv"), parse_block_density(attention, "attention"), float(skip_layers))
@@ -166,9 +168,9 @@ def trace_from_hf_config(config: str | Path | dict, *, phase: str = "prefill", s
     return _validated_trace(config, name or _default_name(config, s), desc, ops)
 
 
-def _checked_shape(config, bits: int | None) -> ModelShape:
-    """The config's shape, with `bits` (1..64) overriding its dtype when given."""
-    s = model_shape(config)
+def _checked_shape(config, bits: int | None, shape: ModelShape | None = None) -> ModelShape:
+    """The config's shape (read unless given), with `bits` (1..64) overriding its dtype when given."""
+    s = shape if shape is not None else model_shape(config)
     if bits is not None:
         if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 64:
             raise SparsimInputError(f"bits must be an integer in 1..64, got {bits!r}", field="bits")

@@ -58,7 +58,7 @@ def hf_training_trace(config, *, seq_len: int, batch: int, recipe: TrainingRecip
     s = _checked_shape(config, forward_recipe.get("bits"))
     lm_head = forward_recipe.pop("lm_head", None)
     forward = trace_from_hf_config(config, phase="prefill", seq_len=seq_len, batch=batch, logits="all",
-                                   lm_head=True if lm_head is None else lm_head, name=name, **forward_recipe)
+                                   lm_head=True if lm_head is None else lm_head, name=name, shape=s, **forward_recipe)
     forward = _with_loss(forward, s, batch * seq_len)
     tt = training_trace(forward, recipe, extra_params=extra_params(s), param_bits=s.bits,
                         tokens_per_micro_batch=batch * seq_len, name=f"{forward.name}_train")
