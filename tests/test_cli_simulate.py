@@ -61,7 +61,7 @@ BAD_INPUTS = {
     "unknown_key": ("arch", EDGE.read_text().replace("dataflow: os", "dataflow: os\n  colums: 3"), "unknown key 'colums'"),
     "bad_dataflow": ("arch", EDGE.read_text().replace("dataflow: os", "dataflow: xs"), "compute.dataflow"),
     "zero_rows": ("arch", EDGE.read_text().replace("rows: 32", "rows: 0"), "compute.rows"),
-    "negative_capacity": ("arch", EDGE.read_text().replace("capacity_kib: 448", "capacity_kib: -1"), "capacity_kib"),
+    "negative_capacity": ("arch", EDGE.read_text().replace("capacity_kib: 512", "capacity_kib: -1"), "capacity_kib"),
     "unknown_kind": ("arch", EDGE.read_text().replace("kind: systolic", "kind: systolik"), "did you mean 'systolic'"),
     "short_topology_row": ("workload", "Layer, IFMAP H, IFMAP W, Filter H, Filter W, Channels, Num Filter, Strides,\n"
                                        "conv1, 224, 224, 7, 7, 3,\n", "line 2"),

@@ -96,7 +96,7 @@ def test_fusion_keeps_a_producer_output_on_chip_and_saves_its_round_trip():
 
 
 def test_fusion_needs_a_buffer_that_holds_the_whole_output_and_a_single_consumer():
-    arch = load_arch(ARCH_DIR / "edge_npu_32x32_os.yaml")   # 448 KiB activation SRAM, 224 KiB usable
+    arch = load_arch(ARCH_DIR / "edge_npu_32x32_os.yaml")   # 512 KiB SRAM, 256 KiB usable
     big = build_graph(trace(vec("a", 2 ** 19), vec("b", 2 ** 19)))            # 512 KiB output
     assert fusion_plan(big, arch) == {}
     fan_out = build_graph(trace(vec("a", 64), vec("b", 64), vec("c", 64, depends_on=["a"])))

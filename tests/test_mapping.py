@@ -255,8 +255,9 @@ def _edge_with_tiles(tmp_path, tiles):
     ({"C": 64, "K": 100000}, "pinned tile K=100000 (the GEMM's N), clamped to the op's 4096"),
 ])
 def test_a_pinned_tile_that_cannot_fit_is_one_line_naming_file_field_op_and_fix(capsys, tmp_path, tiles, expect):
-    # 4096^3 on the edge NPU: with K whole, A (32 x 4096) and B (4096 x 32) slices alone fill the 192 KiB
-    # usable operand SRAM; only tiles smaller than the array would fit, which a pin must not force.
+    # 4096^3 on the edge NPU: with K whole, A (32 x 4096) and B (4096 x 32) slices alone fill the 256 KiB
+    # usable SRAM (no room left for partial sums); only tiles smaller than the array would fit, which a pin
+    # must not force.
     path, trace = _edge_with_tiles(tmp_path, tiles)
     code, _, err = run_cli(capsys, "simulate", "-a", path, "-w", trace)
     assert code == 2
@@ -293,8 +294,9 @@ def test_fixed_mode_is_the_fold_order_model():
 @pytest.mark.parametrize("level", ["sram", "acc"])
 def test_a_buffer_too_small_for_any_tile_names_its_capacity(capsys, tmp_path, level):
     import yaml
-    from conftest import ARCH_DIR, TRACE_DIR
-    spec = yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
+    from conftest import ARCH_DIR, TRACE_DIR, edge_npu_with_accumulator
+    # the shipped spec's shared SRAM, or the accumulator of a spec that declares one
+    spec = edge_npu_with_accumulator() if level == "acc" else yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
     spec["memory"][level]["capacity_kib"] = 0.001           # 1 byte: not even a 1x1x1 tile with its partial sum
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
