@@ -15,8 +15,9 @@ What is modelled:
   (`simulator.system`'s global buffer): the tensor moves over the buffer instead of DRAM.
 - `fusion_plan`: inter-op fusion. An edge u -> v is fusable when v is u's only consumer,
   both run equally often, and u's output tensor fits in the usable half (double
-  buffering) of an on-chip level that holds both outputs and activations, so v reads it
-  from there: u's DRAM write and v's DRAM read of that tensor disappear.
+  buffering) of an on-chip level that holds activations while outputs are kept on chip
+  (in it, or in an accumulator that drains into it), so v reads it from there: u's DRAM
+  write and v's DRAM read of that tensor disappear.
 
 Approximations: the saving in time of a fused op is its saved DRAM bytes divided by the
 DRAM bandwidth, taken off its memory-stall cycles only (never off compute), i.e. the
@@ -115,10 +116,16 @@ def output_bytes(op: Op, arch) -> float:
 
 
 def fusion_level(arch) -> str | None:
-    """The on-chip level an output can stay in for the next op to read (holds outputs and activations)."""
+    """The on-chip level an output can stay in for the next op to read: one that holds outputs and
+    activations, else the outermost on-chip level holding activations when outputs are kept on chip
+    in a level of their own (an accumulator drains into the activation buffer, as TPU v1's
+    accumulators drain into its Unified Buffer: Jouppi et al., ISCA 2017)."""
     for name, level in arch.memory.items():
         if not level.offchip and "outputs" in level.holds and "activations" in level.holds:
             return name
+    onchip = [(n, lv) for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe]
+    if any("outputs" in lv.holds for _, lv in onchip):
+        return next((n for n, lv in reversed(onchip) if "activations" in lv.holds), None)
     return None
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from simulator import load_arch, load_trace
+from simulator import arch_from_dict, load_arch, load_trace
 from simulator.errors import SparsimInputError
-from simulator.graph import analyze, build_graph, fusion_plan, schedule_graph
+from simulator.graph import analyze, build_graph, fusion_level, fusion_plan, schedule_graph
 from simulator.trace import trace_from_dict
 
 from conftest import ARCH_DIR, TRACE_DIR
@@ -101,9 +101,15 @@ def test_fusion_needs_a_buffer_that_holds_the_whole_output_and_a_single_consumer
     assert fusion_plan(big, arch) == {}
     fan_out = build_graph(trace(vec("a", 64), vec("b", 64), vec("c", 64, depends_on=["a"])))
     assert ("a", "b") not in fusion_plan(fan_out, arch)
-    # TPU v1: outputs live in the accumulators and activations in the unified buffer, apart.
+    # TPU v1: outputs accumulate in the accumulators and drain into the unified buffer, where the next
+    # op reads them; a spec with no on-chip level for outputs cannot fuse.
     tpu = load_arch(ARCH_DIR / "tpu_v1_256x256_ws.yaml")
-    assert fusion_plan(build_graph(trace(vec("a", 64), vec("b", 64))), tpu) == {}
+    assert fusion_level(tpu) == "unified_buffer"
+    assert fusion_plan(build_graph(trace(vec("a", 64), vec("b", 64))), tpu) == {("a", "b"): 64}
+    no_out = arch_from_dict({"clock_mhz": 1000, "compute": {"kind": "systolic", "rows": 4, "cols": 4, "dataflow": "os"},
+                             "memory": {"sram": {"capacity_kib": 64, "ideal": True, "holds": ["activations", "weights"]},
+                                        "dram": {"kind": "dram", "bandwidth_bytes_per_cycle": 8}}})
+    assert fusion_level(no_out) is None
 
 
 def test_a_dependency_cycle_is_one_clear_error():

@@ -237,6 +237,52 @@ def test_bad_mapping_input_is_one_line_and_exit_2(capsys, tmp_path, mapping, exp
     assert "bad.yaml" in lines[0]
 
 
+def _edge_with_tiles(tmp_path, tiles):
+    import yaml
+    from conftest import ARCH_DIR
+    spec = yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
+    spec["compute"]["mapping"]["tiles"] = tiles
+    path = tmp_path / "pinned.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    trace = tmp_path / "big.yaml"
+    trace.write_text("schema_version: 1\nops:\n- {name: big, kind: gemm, dims: {M: 4096, N: 4096, K: 4096}}\n")
+    return path, trace
+
+
+@pytest.mark.parametrize("tiles, expect", [
+    ({"C": 99999999}, "pinned tile C=99999999 (the GEMM's K), clamped to the op's 4096, leaves no array-aligned"),
+    ({"C": 4096}, "pinned tile C=4096 (the GEMM's K) leaves no array-aligned tile"),
+    ({"C": 64, "K": 100000}, "pinned tile K=100000 (the GEMM's N), clamped to the op's 4096"),
+])
+def test_a_pinned_tile_that_cannot_fit_is_one_line_naming_file_field_op_and_fix(capsys, tmp_path, tiles, expect):
+    # 4096^3 on the edge NPU: with K whole, A (32 x 4096) and B (4096 x 32) slices alone fill the 256 KiB
+    # usable SRAM (no room left for partial sums); only tiles smaller than the array would fit, which a pin
+    # must not force.
+    path, trace = _edge_with_tiles(tmp_path, tiles)
+    code, _, err = run_cli(capsys, "simulate", "-a", path, "-w", trace)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    d = next(iter(tiles)) if len(tiles) == 1 else "K"
+    assert f"pinned.yaml: compute.mapping.tiles.{d}: op big: " in lines[0] and expect in lines[0]
+    assert f"(pin {d} <= " in lines[0]
+    from simulator import load_arch, load_trace
+    from simulator.errors import SparsimInputError
+    with pytest.raises(SparsimInputError) as info:
+        simulate(load_trace(trace), load_arch(path))
+    assert info.value.field == f"compute.mapping.tiles.{d}"
+
+
+def test_a_pinned_tile_beyond_the_dim_is_clamped_and_says_so():
+    trace = Trace(ops=[Op(name="g", kind="gemm", dims={"M": 64, "N": 40, "K": 24})])
+    clamped = simulate(trace, arch("os", rows=8, cols=8, kib=4, mapping={"tiles": {"C": 1000}})).rows[0]
+    exact = simulate(trace, arch("os", rows=8, cols=8, kib=4, mapping={"tiles": {"C": 24}})).rows[0]
+    assert clamped["mapping"].endswith("| pinned K24 (clamped from 1000)")
+    assert exact["mapping"].endswith("| pinned K24")
+    assert clamped["mapping"].split(" | ")[:2] == exact["mapping"].split(" | ")[:2]
+    assert clamped["cycles"] == exact["cycles"] and clamped["dram_read_bytes"] == exact["dram_read_bytes"]
+
+
 def test_fixed_mode_is_the_fold_order_model():
     from simulator.memory import array_memory_cost  # noqa: F401  (the model `fixed` runs)
     trace = Trace(ops=[Op(name="g", kind="gemm", dims={"M": 64, "N": 64, "K": 256})])
@@ -245,16 +291,18 @@ def test_fixed_mode_is_the_fold_order_model():
     assert "mapping" not in fixed and "fold-level memory model" in fixed["model"]
 
 
-def test_a_buffer_too_small_for_any_tile_names_its_capacity(capsys, tmp_path):
+@pytest.mark.parametrize("level", ["sram", "acc"])
+def test_a_buffer_too_small_for_any_tile_names_its_capacity(capsys, tmp_path, level):
     import yaml
-    from conftest import ARCH_DIR, TRACE_DIR
-    spec = yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
-    spec["memory"]["sram"]["capacity_kib"] = 0.001          # 1 byte: not even a 1x1x1 tile with its partial sum
+    from conftest import ARCH_DIR, TRACE_DIR, edge_npu_with_accumulator
+    # the shipped spec's shared SRAM, or the accumulator of a spec that declares one
+    spec = edge_npu_with_accumulator() if level == "acc" else yaml.safe_load((ARCH_DIR / "edge_npu_32x32_os.yaml").read_text())
+    spec["memory"][level]["capacity_kib"] = 0.001           # 1 byte: not even a 1x1x1 tile with its partial sum
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     code, _, err = run_cli(capsys, "simulate", "-a", path, "-w", TRACE_DIR / "resnet18.yaml")
     assert code == 2
-    assert err.strip().count("\n") == 0 and "tiny.yaml: memory.sram.capacity_kib" in err
+    assert err.strip().count("\n") == 0 and f"tiny.yaml: memory.{level}.capacity_kib" in err
 
 
 def test_explain_prints_the_chosen_loop_nest(capsys):

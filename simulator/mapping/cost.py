@@ -20,7 +20,7 @@ from simulator.energy import level_energy_pj_per_bit, static_power_mw
 from simulator.errors import SparsimInputError
 from simulator.mapping import reuse as rv
 from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
-from simulator.mapping.search import TILED, Choice, search
+from simulator.mapping.search import TILED, Choice, balanced_tiles, search
 from simulator.mapping.spec import MappingSpec
 from simulator.memory import usable_bytes
 from simulator.spec import Arch
@@ -122,6 +122,10 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     p[rv.E_OW] = 8 * (dwrite + out_e[0])
     p[rv.E_OR] = 8 * (dread + out_e[1])
     p[rv.LEAK] = facts["leak_pj_per_cycle"]
+    p[rv.SEG] = -1.0
+    if unroll.stationary_outputs() and facts["holders"]["outputs"]:
+        inner_e = facts["energy"][facts["holders"]["outputs"][0]]
+        p[rv.SEG + 2] = 8 * outs * acc_b * (inner_e[0] + inner_e[1])
     p[rv.OBJECTIVE] = rv.OBJECTIVES[mapping.objective]
     # The first fold needs its own slice of each operand (not what the array re-reads): the operand's
     # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
@@ -160,6 +164,9 @@ def _onchip_params(p: np.ndarray, arch: Arch, nest: LoopNest, byte, acc_b: float
         # Spilled partial sums read back from DRAM pass the outermost output level both ways.
         if holders["outputs"] and n == holders["outputs"][-1]:
             p[q + 4] = 2.0 / bw
+        # An output-stationary array parks its partial sums in the innermost output level between C tiles.
+        if p[rv.PSUM_IN_PE] and holders["outputs"] and n == holders["outputs"][0]:
+            p[rv.SEG], p[rv.SEG + 1] = float(i), 2.0 * nest.elements("outputs") * acc_b / bw
 
 
 def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:
@@ -169,13 +176,55 @@ def _slices(nest: LoopNest, unroll: Unrolling, operand: str) -> int:
     return nest.G * (fr if set(unroll.rows_dims) & rel else 1) * (fc if set(unroll.cols_dims) & rel else 1)
 
 
-def _no_fit_error(arch: Arch, buffers: dict, mapping: MappingSpec, nest: LoopNest) -> SparsimInputError:
-    if mapping.tiles:
-        return SparsimInputError(f"pinned tiles {mapping.tiles} do not fit the on-chip buffers",
-                                 field="compute.mapping.tiles", hint="pin smaller tiles or remove them")
-    buf = next(b for b in buffers.values() if b)
+def _no_fit_error(arch: Arch, p: np.ndarray, nest: LoopNest) -> SparsimInputError:
+    """No tile of the op fits: name the buffer that cannot hold even one element per dim."""
+    f_in, f_w, f_out, width = rv.footprints(np.ones(6), p)
+    need = {}
+    for i, (x, elements) in enumerate(zip(OPERANDS, (f_in, f_w, f_out))):
+        if p[rv.BUF + i] >= 0:
+            need[int(p[rv.BUF + i])] = need.get(int(p[rv.BUF + i]), 0.0) + elements * (width if i == 2 else p[rv.BB + i])
+    names = list(dict.fromkeys(b for b in (tiling_buffer(arch, x) for x in OPERANDS) if b))
+    buf = next((names[i] for i, b in need.items() if b > p[rv.CAP + i] * (1 + 1e-12)), names[0])
     return SparsimInputError(f"no tile of the op (even 1 element per dim, R={nest.R} S={nest.S} whole) fits the "
-                             "buffers", field=f"memory.{buf}.capacity_kib", hint="give the buffer more capacity")
+                             f"{buf} buffer", field=f"memory.{buf}.capacity_kib", hint="give the buffer more capacity")
+
+
+def _smallest_fits(p: np.ndarray, sizes: dict, granules: dict, pins: dict) -> bool:
+    """Does any tile fit with `pins`? Footprints grow with every tile size, so only the smallest
+    tile of every other dim (one fold, or one element without granules) needs checking."""
+    t = np.array([float(pins.get(d) or min(sizes[d], granules.get(d, 1))) for d in TILED])
+    return bool(rv.fits(t, p))
+
+
+def check_pins(p: np.ndarray, nest: LoopNest, granules: dict, pins: dict, asked: dict) -> None:
+    """Raise when the pinned tiles are why no tile (aligned to the array where an unpinned one can be)
+    fits: one line naming the pinned dim (`asked`: the spec's values), the largest size that fits and the fix."""
+    sizes = {d: nest.size(d) for d in TILED}
+    if _smallest_fits(p, sizes, granules, pins):
+        return
+    if not _smallest_fits(p, sizes, granules, {}):
+        granules = {}                   # nothing aligned fits anyway: the op falls back to smaller tiles
+        if _smallest_fits(p, sizes, granules, pins) or not _smallest_fits(p, sizes, granules, {}):
+            return
+    aligned = " array-aligned" if granules else ""
+    for d in sorted(pins, key=lambda d: asked[d] <= sizes[d]):      # a pin beyond the op's dim first
+        rest = {k: v for k, v in pins.items() if k != d}
+        if _smallest_fits(p, sizes, granules, rest):
+            ok = [t for t in balanced_tiles(sizes[d]) if _smallest_fits(p, sizes, granules, {**rest, d: t})]
+            gemm = f" (the GEMM's {nest.name(d)})" if nest.gemm and nest.name(d) != d else ""
+            gemm += f", clamped to the op's {sizes[d]}," if asked[d] > sizes[d] else ""
+            hint = f"pin {d} <= {int(ok[-1])} or remove it" if ok else f"remove the pinned {d}"
+            raise SparsimInputError(f"pinned tile {d}={asked[d]}{gemm} leaves no{aligned} tile that fits the on-chip "
+                                    "buffers", field=f"compute.mapping.tiles.{d}", hint=hint)
+    raise SparsimInputError(f"pinned tiles {asked} together leave no{aligned} tile that fits the on-chip buffers",
+                            field="compute.mapping.tiles", hint="pin smaller tiles or fewer of them")
+
+
+def pinned_tiles(nest: LoopNest, mapping: MappingSpec) -> tuple[dict[str, int], dict[str, int]]:
+    """The pinned tiles clamped to the op's dims (a pin applies to every op; a smaller dim is one whole
+    tile), and which pins were clamped (dim -> size asked)."""
+    pins = {d: min(int(v), nest.size(d)) for d, v in mapping.tiles.items()}
+    return pins, {d: int(v) for d, v in mapping.tiles.items() if int(v) > nest.size(d)}
 
 
 _RESULTS: OrderedDict = OrderedDict()     # (arch identity, inputs) -> (arch, MappedCost), least recent first
@@ -209,17 +258,20 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     _onchip_params(p, arch, nest, byte, acc_b, demand, macs)
     sizes = {d: nest.size(d) for d in TILED}
     granules = {d: unroll.granule(nest, d) for d in TILED}
-    choice = search(sizes, granules, mapping.tiles, p)
+    pins, clamped = pinned_tiles(nest, mapping)
+    choice = search(sizes, granules, pins, p)
     notes = []
     if choice is None:
-        choice = search(sizes, {}, mapping.tiles, p)
+        check_pins(p, nest, granules, pins, dict(mapping.tiles))
+        choice = search(sizes, {}, pins, p)
         if choice is None:
-            raise _no_fit_error(arch, buffers, mapping, nest)
+            raise _no_fit_error(arch, p, nest)
         choice = Choice(choice.tiles, choice.order, choice.stats, aligned=False)
         notes.append("no array-aligned tile fits the buffers: tiles smaller than the array (fold fragmentation "
                      "not modelled)")
     s = choice.stats
-    reads, writes = _level_traffic(arch, nest, s, byte, acc_b, demand, macs)
+    segments = -(-nest.C // choice.tiles["C"]) - 1 if unroll.stationary_outputs() else 0
+    reads, writes = _level_traffic(arch, nest, s, byte, acc_b, demand, macs, segments)
     dram_stall = s["stall_cycles"]      # on-chip bandwidth included (reuse._onchip_need)
     onchip = max([(reads[n] + writes[n]) / lv.bandwidth_bytes_per_cycle for n, lv in arch.memory.items()
                   if not (lv.offchip or lv.ideal)], default=0.0)
@@ -232,11 +284,13 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     if s["mult_outputs"] > 1 or buffers["outputs"] is None:
         notes.append("partial sums spill to DRAM")
     return MappedCost(stall_cycles=stall, dram_stall_cycles=dram_stall, reads_bytes=reads, writes_bytes=writes,
-                      notes=tuple(notes), label=label(nest, choice), choice=choice, buffers=buffers)
+                      notes=tuple(notes), label=label(nest, choice, pins, clamped), choice=choice, buffers=buffers)
 
 
-def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float):
-    """Bytes read and written at every level, given a mapping's DRAM traffic `s` (reuse.RESULT_FIELDS)."""
+def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float,
+                   segments: float = 0.0):
+    """Bytes read and written at every level, given a mapping's DRAM traffic `s` (reuse.RESULT_FIELDS) and
+    the extra C tiles (`segments`) across which an output-stationary array parks its partial sums."""
     dram = arch.offchip_name
     reads = {n: 0.0 for n in arch.memory}
     writes = {n: 0.0 for n in arch.memory}
@@ -255,7 +309,7 @@ def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, dema
     out_levels = _holders(arch, "outputs")
     if out_levels:
         inner = out_levels[0]
-        psum = outs * (demand["psum_rounds"] - 1) * acc_b
+        psum = outs * (demand["psum_rounds"] - 1 + segments) * acc_b
         final = outs * byte["outputs"][inner]
         writes[inner] += psum + final
         reads[inner] += psum + final
@@ -276,8 +330,9 @@ def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, dema
     return reads, writes
 
 
-def label(nest: LoopNest, choice: Choice) -> str:
-    """Compact mapping text: tile sizes of the dims that have more than one element, then the loop order."""
+def label(nest: LoopNest, choice: Choice, pins: dict | None = None, clamped: dict | None = None) -> str:
+    """Compact mapping text: tile sizes of the dims that have more than one element, then the loop order,
+    then the pinned dims (a pin larger than the dim says it was clamped)."""
     tiles = " ".join(f"{nest.name(d)}{choice.tiles[d]}" for d in TILED if nest.size(d) > 1)
     order = []
     for cls in choice.order:
@@ -289,4 +344,8 @@ def label(nest: LoopNest, choice: Choice) -> str:
             order.append("".join(nest.name(d) for d in dims))
     if nest.G > choice.tiles["G"]:
         order.insert(0, "G")
-    return f"{tiles} | {'>'.join(order) or 'one tile'}"
+    text = f"{tiles} | {'>'.join(order) or 'one tile'}"
+    if pins:
+        text += " | pinned " + " ".join(f"{nest.name(d)}{v}" + (f" (clamped from {clamped[d]})" if d in (clamped or {})
+                                                                 else "") for d, v in pins.items())
+    return text

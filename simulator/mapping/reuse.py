@@ -59,7 +59,9 @@ ONCHIP_LEVELS = 4               #   weights, output writes, partial-sum reads, i
 ONCHIP_STRIDE = 7               #   beyond the array's demand): a level's bandwidth need
 SPATIAL = ONCHIP + ONCHIP_STRIDE * ONCHIP_LEVELS   # 6 flags: is G, N, K, C, P, Q unrolled on the array?
 E_EXTRA = SPATIAL + 6           # 2: pJ per DRAM byte of input, weights fetched beyond the array's demand
-N_PARAMS = E_EXTRA + 2
+SEG = E_EXTRA + 2               # 3: an output-stationary array's partial sums round-trip to the output buffer once
+                                #   per extra C tile: that buffer's on-chip slot (-1: none), cycles and pJ per round trip
+N_PARAMS = SEG + 3
 N_TERMS = 14
 # Relevance of each tiled dim (G, N, K, C, P, Q) to input, weights, outputs.
 REL_DIM = np.array([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1]], dtype=np.int64)
@@ -255,12 +257,13 @@ def evaluate_order(s, o, p, out):
         write_out = s[6] * ((m_out - 1.0) * p[ACC] + p[DB + 2])
     else:
         read_out, write_out = _bypass_outputs(s, p)
+    segs = s[2] - 1.0 if p[PSUM_IN_PE] != 0.0 else 0.0     # PE partial sums parked between C tiles
     stall = max(_stall(s, o, pat, read_in, read_w, read_out, write_out, p),
-                _onchip_need(read_in, read_w, write_out, read_out, p) - p[COMPUTE])
+                _onchip_need(read_in, read_w, write_out, read_out, segs, p) - p[COMPUTE])
     cycles = p[COMPUTE] + stall
     energy = read_in * p[E_FETCH] + read_w * p[E_FETCH + 1] + write_out * p[E_OW] + read_out * p[E_OR] \
         + p[E_EXTRA] * max(0.0, read_in - p[DEM]) + p[E_EXTRA + 1] * max(0.0, read_w - p[DEM + 1]) \
-        + p[LEAK] * cycles
+        + p[SEG + 2] * segs + p[LEAK] * cycles
     out[0], out[1], out[2], out[3], out[4] = 1.0, read_in, read_w, read_out, write_out
     out[5], out[6], out[7] = stall, cycles, energy
     out[9], out[10], out[11] = m_in, m_w, m_out
@@ -269,15 +272,16 @@ def evaluate_order(s, o, p, out):
 
 
 @_group.member
-def _onchip_need(read_in, read_w, write_out, read_out, p):
+def _onchip_need(read_in, read_w, write_out, read_out, segs, p):
     """Cycles the busiest on-chip level needs for its traffic (fills follow the DRAM traffic; a fetch
-    beyond the array's demand, `DEM`, is one more read at the operand's innermost level)."""
+    beyond the array's demand, `DEM`, is one more read at the operand's innermost level; `segs` partial-sum
+    round trips of an output-stationary array at the output buffer)."""
     need = 0.0
     extra_in, extra_w = max(0.0, read_in - p[DEM]), max(0.0, read_w - p[DEM + 1])
     for lv in range(ONCHIP_LEVELS):
         q = ONCHIP + ONCHIP_STRIDE * lv
         need = max(need, p[q] + p[q + 1] * read_in + p[q + 2] * read_w + p[q + 3] * write_out + p[q + 4] * read_out
-                   + p[q + 5] * extra_in + p[q + 6] * extra_w)
+                   + p[q + 5] * extra_in + p[q + 6] * extra_w + (p[SEG + 1] * segs if p[SEG] == lv else 0.0))
     return need
 
 
