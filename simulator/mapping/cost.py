@@ -22,6 +22,7 @@ from simulator.mapping import reuse as rv
 from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
 from simulator.mapping.search import TILED, Choice, search
 from simulator.mapping.spec import MappingSpec
+from simulator.mapping.words import word_surcharge_pj
 from simulator.memory import usable_bytes
 from simulator.spec import Arch
 
@@ -38,6 +39,7 @@ class MappedCost:
     label: str = ""
     choice: Choice | None = None
     buffers: dict[str, str | None] = field(default_factory=dict)
+    word_energy_pj: dict[str, float] = field(default_factory=dict)   # access-word surcharge (mapping.words)
 
 
 def tiling_buffer(arch: Arch, operand: str) -> str | None:
@@ -232,7 +234,8 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     if s["mult_outputs"] > 1 or buffers["outputs"] is None:
         notes.append("partial sums spill to DRAM")
     return MappedCost(stall_cycles=stall, dram_stall_cycles=dram_stall, reads_bytes=reads, writes_bytes=writes,
-                      notes=tuple(notes), label=label(nest, choice), choice=choice, buffers=buffers)
+                      notes=tuple(notes), label=label(nest, choice), choice=choice, buffers=buffers,
+                      word_energy_pj=word_surcharge_pj(arch, nest, unroll, s, byte, acc_b, demand, macs))
 
 
 def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float):
