@@ -3,7 +3,8 @@
 Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). These generators add
 held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
 stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
-depthwise) and one BERT-base encoder layer's projections and FFN as Gemm nodes -- so both tools
+depthwise), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
+(1024-token context) as Gemm nodes -- so both tools
 see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
 a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
 Flatten nodes keep the graph's shapes right (ZigZag parses them as dummy nodes, sparsim's comparison
@@ -13,7 +14,8 @@ Dimensions follow the published architectures: ResNet-50 as in torchvision (He e
 stride on the 3x3 conv of each bottleneck), VGG-16 configuration D (Simonyan and Zisserman, ICLR 2015),
 EfficientNet-B0's stage table (Tan and Le, ICML 2019, Table 1; one block per stage, no
 squeeze-excitation: an approximation that keeps every distinct conv shape class), BERT-base
-(Devlin et al., NAACL 2019: hidden 768, FFN 3072) at sequence length 128.
+(Devlin et al., NAACL 2019: hidden 768, FFN 3072) at sequence length 128, GPT-2 small (Radford et al.,
+2019: hidden 768, fused QKV 2304, MLP 3072) at 1024 tokens.
 
 Only `onnx` is imported, so ZigZag's venv (which has onnx) can run it:
     python benchmarks/zigzag_networks.py resnet50 /tmp/resnet50.onnx
@@ -26,7 +28,7 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "bert_base_layer")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "bert_base_layer", "gpt2_layer")
 
 
 class _Graph:
@@ -37,6 +39,7 @@ class _Graph:
         self.nodes: list = []
         self.inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, input_shape)]
         self.count = 0
+        self.initializers: list = []
 
     def _fresh(self, stem: str) -> str:
         self.count += 1
@@ -66,9 +69,18 @@ class _Graph:
         self.nodes.append(helper.make_node(kind, inputs, [y], name=y, **attrs))
         return y
 
+    def consts(self, *values: list[int]) -> list[str]:
+        """Int64 constant tensors (e.g. Slice's starts, ends, axes) as initializers."""
+        names = []
+        for v in values:
+            names.append(self._fresh("const"))
+            self.initializers.append(helper.make_tensor(names[-1], TensorProto.INT64, [len(v)], v))
+        return names
+
     def model(self, out: str) -> onnx.ModelProto:
         graph = helper.make_graph(self.nodes, self.name, self.inputs,
-                                  [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)])
+                                  [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+                                  initializer=self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
         return onnx.shape_inference.infer_shapes(model, strict_mode=True)
 
@@ -136,6 +148,18 @@ def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072) -> onnx.
     x = g.gemm(ctx, hidden, hidden, name="attn_out")
     x = g.gemm(x, hidden, ffn, name="ffn_in")
     return g.model(g.gemm(x, ffn, hidden, name="ffn_out"))
+
+
+def gpt2_layer() -> onnx.ModelProto:
+    """One GPT-2 small decoder layer's weight GEMMs at a 1024-token context (Radford et al. 2019: hidden 768,
+    fused QKV projection 768 -> 2304, MLP 3072)."""
+    seq, hidden, ffn = 1024, 768, 3072
+    g = _Graph("gpt2_layer", [seq, hidden])
+    qkv = g.gemm("input", hidden, 3 * hidden, name="c_attn")
+    ctx = g.op("Slice", [qkv, *g.consts([0], [hidden], [1])])     # stands in for attention: [seq, hidden]
+    x = g.gemm(ctx, hidden, hidden, name="attn.c_proj")
+    x = g.gemm(x, hidden, ffn, name="mlp.c_fc")
+    return g.model(g.gemm(x, ffn, hidden, name="mlp.c_proj"))
 
 
 def build(name: str) -> onnx.ModelProto:

@@ -98,11 +98,15 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
                                      "finds a faster one (item 9)",
     ("gemm2048x256x2048", "energy_pj"): "-22.3%: LOMA's mapping sends partial sums through the SRAM 64 times "
                                         "(209 uJ); sparsim's keeps them in the PE registers (item 9)",
+    ("gpt2_layer", "energy_pj"): "-14.1%: LOMA's latency includes the whole-first-tile wait (item 3), so on the two "
+                                 "reduction-heavy GEMMs it picks reduction-outermost mappings whose 16-bit partial sums "
+                                 "cross the SRAM every fold (attn.c_proj -25%, mlp.c_proj -29%); sparsim keeps them in "
+                                 "the PE (item 11)",
 }
 
 CASES = ("gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024", "resnet18", "alexnet", "mobilenetv2",
          "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096",
-         "bert_base_layer")
+         "resnet50", "vgg16", "efficientnet_b0_lite", "bert_base_layer", "gpt2_layer")
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +138,14 @@ def test_dram_bound_gemv_agrees_on_bytes_and_cycles(comparisons):
     t = comparisons["gemm1x4096x4096"]["totals"]
     assert t["sparsim"]["dram_bytes"] == pytest.approx(t["zigzag"]["dram_bytes"], rel=0.01)
     assert t["sparsim"]["cycles"] >= 4096 * 4096 / 8
+
+
+@pytest.mark.parametrize("case,published", [("resnet50", 4.09e9), ("vgg16", 15.47e9)])
+def test_generated_networks_have_the_published_mac_counts(case, published):
+    # benchmarks/zigzag_networks.py against the literature: torchvision's ResNet-50 (4.09 GMACs at 224x224)
+    # and VGG-16 configuration D (15.47 GMACs); ZigZag parsed the same layers (its per-layer MAC counts).
+    from zigzag_networks import build
+    model = build(case)
+    assert sum(n.op_type in ("Conv", "Gemm") for n in model.graph.node) == {"resnet50": 54, "vgg16": 16}[case]
+    macs = sum(layer["macs"] for layer in json.loads((RESULTS / f"{case}.json").read_text())["layers"])
+    assert macs == pytest.approx(published, rel=0.01)
