@@ -129,7 +129,9 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
     in_bytes = nest.G * nest.N * nest.C * ext_h * ext_w * p[rv.HSCALE] * byte["activations"][dram]
     w_bytes = nest.elements("weights") * byte["weights"][dram]
-    p[rv.FOLD_IN] = in_bytes / _slices(nest, unroll, "activations") + w_bytes / _slices(nest, unroll, "weights")
+    p[rv.FOLD_X] = in_bytes / _slices(nest, unroll, "activations")
+    p[rv.FOLD_X + 1] = w_bytes / _slices(nest, unroll, "weights")
+    p[rv.FOLD_IN] = p[rv.FOLD_X] + p[rv.FOLD_X + 1]
     p[rv.FOLD_OUT] = outs * byte["outputs"][dram] / _slices(nest, unroll, "outputs")
     return p, buffers
 
