@@ -3,7 +3,7 @@
 Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). These generators add
 held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
 stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
-depthwise), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
+depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
 (1024-token context) as Gemm nodes -- so both tools
 see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
 a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
@@ -28,7 +28,7 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "bert_base_layer", "gpt2_layer")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "bert_base_layer", "gpt2_layer")
 
 
 class _Graph:
@@ -49,12 +49,14 @@ class _Graph:
         self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
         return name
 
-    def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, name: str = "") -> str:
+    def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, name: str = "",
+             pad: int | None = None) -> str:
         name = name or self._fresh("conv")
         w = self._weight(f"{name}.weight", [c_out, c_in // groups, k, k])
         y = f"{name}.out"
         self.nodes.append(helper.make_node("Conv", [x, w], [y], name=name, kernel_shape=[k, k],
-                                           strides=[stride, stride], pads=[k // 2] * 4, group=groups))
+                                           strides=[stride, stride], pads=[k // 2 if pad is None else pad] * 4,
+                                           group=groups))
         return y
 
     def gemm(self, x: str, k: int, n: int, name: str = "") -> str:
@@ -137,6 +139,27 @@ def efficientnet_b0_lite() -> onnx.ModelProto:
         c_in = c_out
     x = g.conv(x, c_in, 1280, 1, name="head")
     return g.model(_classifier(g, x, 1280))
+
+
+# SqueezeNet 1.1 fire modules after each pooling stage: (squeeze, expand) channels.
+SQUEEZENET_FIRES = (((16, 64), (16, 64)), ((32, 128), (32, 128)), ((48, 192), (48, 192), (64, 256), (64, 256)))
+
+
+def squeezenet1_1() -> onnx.ModelProto:
+    """SqueezeNet 1.1 (Iandola et al. 2016; torchvision's squeezenet1_1): fire modules of a 1x1 squeeze
+    conv feeding a 1x1 and a 3x3 expand conv, concatenated; 1x1 classifier conv."""
+    g = _Graph("squeezenet1_1", [1, 3, 224, 224])
+    x, c_in = g.conv("input", 3, 64, 3, stride=2, pad=0, name="conv1"), 64
+    for stage, fires in enumerate(SQUEEZENET_FIRES):
+        x = g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], ceil_mode=1)
+        for i, (squeeze, expand) in enumerate(fires):
+            pre = f"fire{stage}.{i}"
+            y = g.conv(x, c_in, squeeze, 1, name=f"{pre}.squeeze")
+            a = g.conv(y, squeeze, expand, 1, name=f"{pre}.expand1x1")
+            b = g.conv(y, squeeze, expand, 3, name=f"{pre}.expand3x3")
+            x, c_in = g.op("Concat", [a, b], axis=1), 2 * expand
+    x = g.conv(x, c_in, 1000, 1, name="classifier")
+    return g.model(g.op("Flatten", [g.op("GlobalAveragePool", [x])]))
 
 
 def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072) -> onnx.ModelProto:
