@@ -42,7 +42,8 @@ CASES = ("resnet18", "gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024")
 HELD_OUT = ("alexnet", "mobilenetv2",      # networks and GEMMs not used while developing the mapping model
             "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512",
             "gemm256x256x4096")
-NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "bert_base_layer", "gpt2_layer")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "bert_base_layer",
+            "gpt2_layer")
 # generated after the model above was developed and recorded before any change they motivated
 ZIGZAG_PIN = ("zigzag-dse==3.9.1", "six")
 _REL = re.compile(r"^(\w+)=(\d+)\*(\w+)\+(\d+)\*(\w+)$")

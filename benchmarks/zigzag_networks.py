@@ -3,7 +3,8 @@
 Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). These generators add
 held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
 stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
-depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
+depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), GoogLeNet (inception
+modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
 (1024-token context) as Gemm nodes -- so both tools
 see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
 a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
@@ -28,7 +29,8 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "bert_base_layer", "gpt2_layer")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "bert_base_layer",
+            "gpt2_layer")
 
 
 class _Graph:
@@ -160,6 +162,34 @@ def squeezenet1_1() -> onnx.ModelProto:
             x, c_in = g.op("Concat", [a, b], axis=1), 2 * expand
     x = g.conv(x, c_in, 1000, 1, name="classifier")
     return g.model(g.op("Flatten", [g.op("GlobalAveragePool", [x])]))
+
+
+# GoogLeNet inception modules: (1x1, 3x3 reduce, 3x3, 5x5 reduce, 5x5, pool projection); a max pool after 3b and 4e.
+INCEPTIONS = (("3a", 64, 96, 128, 16, 32, 32), ("3b", 128, 128, 192, 32, 96, 64), ("4a", 192, 96, 208, 16, 48, 64),
+              ("4b", 160, 112, 224, 24, 64, 64), ("4c", 128, 128, 256, 24, 64, 64), ("4d", 112, 144, 288, 32, 64, 64),
+              ("4e", 256, 160, 320, 32, 128, 128), ("5a", 256, 160, 320, 32, 128, 128),
+              ("5b", 384, 192, 384, 48, 128, 128))
+
+
+def googlenet() -> onnx.ModelProto:
+    """GoogLeNet (Szegedy et al., CVPR 2015, Table 1; 5x5 branches as in the paper, no auxiliary heads)."""
+    g = _Graph("googlenet", [1, 3, 224, 224])
+
+    def pool(x: str, stride: int) -> str:
+        return g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[stride, stride], pads=[1, 1, 1, 1])
+
+    x = pool(g.conv("input", 3, 64, 7, stride=2, name="conv1"), 2)
+    x = pool(g.conv(g.conv(x, 64, 64, 1, name="conv2"), 64, 192, 3, name="conv3"), 2)
+    c_in = 192
+    for name, c1, r3, c3, r5, c5, pp in INCEPTIONS:
+        branches = [g.conv(x, c_in, c1, 1, name=f"{name}.1x1"),
+                    g.conv(g.conv(x, c_in, r3, 1, name=f"{name}.3x3_reduce"), r3, c3, 3, name=f"{name}.3x3"),
+                    g.conv(g.conv(x, c_in, r5, 1, name=f"{name}.5x5_reduce"), r5, c5, 5, name=f"{name}.5x5"),
+                    g.conv(pool(x, 1), c_in, pp, 1, name=f"{name}.pool_proj")]
+        x, c_in = g.op("Concat", branches, axis=1), c1 + c3 + c5 + pp
+        if name in ("3b", "4e"):
+            x = pool(x, 2)
+    return g.model(_classifier(g, x, c_in))
 
 
 def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072) -> onnx.ModelProto:

@@ -106,7 +106,7 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
 
 CASES = ("gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024", "resnet18", "alexnet", "mobilenetv2",
          "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096",
-         "resnet50", "vgg16", "efficientnet_b0_lite", "bert_base_layer", "gpt2_layer")
+         "resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "bert_base_layer", "gpt2_layer")
 
 
 @pytest.fixture(scope="module")
