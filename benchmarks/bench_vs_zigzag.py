@@ -220,7 +220,8 @@ def markdown(cases: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT + NETWORKS)}, 'all', or (with a "
+    ap.add_argument("--case", action="append",
+                    help=f"one of {', '.join(CASES + HELD_OUT + NETWORKS)}, 'all', or (with a "
                     "live ZigZag) gemm<M>x<N>x<K> or a path to an .onnx file (repeatable; default: the issue's cases)")
     ap.add_argument("--arch", default=str(ARCH))
     ap.add_argument("--per-layer", action="store_true", help="print every layer, not only totals")

@@ -4,11 +4,11 @@ Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). T
 held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
 stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
 depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), GoogLeNet (inception
-modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), one BERT-base encoder layer's projections and FFN and one GPT-2 small decoder layer's
-(1024-token context) as Gemm nodes -- so both tools
-see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
+modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), one BERT-base encoder
+layer's projections and FFN and one GPT-2 small decoder layer's (1024-token context) as Gemm nodes --
+so both tools see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
 a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
-Flatten nodes keep the graph's shapes right (ZigZag parses them as dummy nodes, sparsim's comparison
+Flatten, Concat and Slice nodes keep the graph's shapes right (ZigZag parses them as dummy nodes, sparsim's comparison
 skips them). Shapes are filled in by `onnx.shape_inference`, which ZigZag's parser needs.
 
 Dimensions follow the published architectures: ResNet-50 as in torchvision (He et al., CVPR 2016;

@@ -99,7 +99,8 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
     ("gemm2048x256x2048", "energy_pj"): "-22.3%: LOMA's mapping sends partial sums through the SRAM 64 times "
                                         "(209 uJ); sparsim's keeps them in the PE registers (item 9)",
     ("gpt2_layer", "energy_pj"): "-14.1%: LOMA's latency includes the whole-first-tile wait (item 3), so on the two "
-                                 "reduction-heavy GEMMs it picks reduction-outermost mappings whose 16-bit partial sums "
+                                 "reduction-heavy GEMMs it picks reduction-outermost mappings whose 16-bit partial "
+                                 "sums "
                                  "cross the SRAM every fold (attn.c_proj -25%, mlp.c_proj -29%); sparsim keeps them in "
                                  "the PE (item 11)",
 }

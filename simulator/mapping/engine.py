@@ -67,7 +67,10 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
     reads = {n: sum(c.reads_bytes[n] for c in costs) for n in arch.memory}
     writes = {n: sum(c.writes_bytes[n] for c in costs) for n in arch.memory}
     mem_notes = sorted({n for c in costs for n in c.notes})
-    word_pj = {k: sum(c.word_energy_pj.get(k, 0.0) for c in costs) for k in {k for c in costs for k in c.word_energy_pj}}
+    word_pj: dict[str, float] = {}       # access-word energy surcharge per '<level>_read'/'_write' component
+    for c in costs:
+        for k, v in c.word_energy_pj.items():
+            word_pj[k] = word_pj.get(k, 0.0) + v
     dense = float(op.dense_macs)
     what = "searched mapping" if mapping.spatial is None else \
         f"searched mapping, rows<-{'*'.join(rows_dims)} cols<-{'*'.join(cols_dims)}"
