@@ -4,7 +4,8 @@ Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). T
 held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
 stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
 depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), GoogLeNet (inception
-modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), one BERT-base encoder
+modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), an Inception-v3 with one
+module of each kind (1x7 / 7x1 and 1x3 / 3x1 factorised convs, unpadded stride-2 reductions), one BERT-base encoder
 layer's projections and FFN and one GPT-2 small decoder layer's (1024-token context) as Gemm nodes --
 so both tools see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
 a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
@@ -29,8 +30,8 @@ import sys
 import onnx
 from onnx import TensorProto, helper
 
-NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "bert_base_layer",
-            "gpt2_layer")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
+            "bert_base_layer", "gpt2_layer")
 
 
 class _Graph:
@@ -51,14 +52,16 @@ class _Graph:
         self.inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, shape))
         return name
 
-    def conv(self, x: str, c_in: int, c_out: int, k: int, stride: int = 1, groups: int = 1, name: str = "",
-             pad: int | None = None) -> str:
+    def conv(self, x: str, c_in: int, c_out: int, k: int | tuple[int, int], stride: int = 1, groups: int = 1,
+             name: str = "", pad: int | None = None) -> str:
+        """A conv with a k x k (or kh x kw) filter; padding 'same' (k // 2 per axis) unless `pad` is given."""
         name = name or self._fresh("conv")
-        w = self._weight(f"{name}.weight", [c_out, c_in // groups, k, k])
+        kh, kw = (k, k) if isinstance(k, int) else k
+        ph, pw = (kh // 2, kw // 2) if pad is None else (pad, pad)
+        w = self._weight(f"{name}.weight", [c_out, c_in // groups, kh, kw])
         y = f"{name}.out"
-        self.nodes.append(helper.make_node("Conv", [x, w], [y], name=name, kernel_shape=[k, k],
-                                           strides=[stride, stride], pads=[k // 2 if pad is None else pad] * 4,
-                                           group=groups))
+        self.nodes.append(helper.make_node("Conv", [x, w], [y], name=name, kernel_shape=[kh, kw],
+                                           strides=[stride, stride], pads=[ph, pw, ph, pw], group=groups))
         return y
 
     def gemm(self, x: str, k: int, n: int, name: str = "") -> str:
@@ -190,6 +193,52 @@ def googlenet() -> onnx.ModelProto:
         if name in ("3b", "4e"):
             x = pool(x, 2)
     return g.model(_classifier(g, x, c_in))
+
+
+def inception_v3_lite() -> onnx.ModelProto:
+    """Inception-v3 (Szegedy et al., CVPR 2016; torchvision's inception_v3 at 299 x 299) with one module of
+    each kind (A, B, C, D, E) instead of 3, 1, 4, 1, 2: factorised 1x7 / 7x1 and 1x3 / 3x1 convs, stride-2
+    reduction convs without padding."""
+    g = _Graph("inception_v3_lite", [1, 3, 299, 299])
+
+    def pool(x: str, stride: int, kind: str = "MaxPool") -> str:
+        pads = [1, 1, 1, 1] if stride == 1 else [0, 0, 0, 0]
+        return g.op(kind, [x], kernel_shape=[3, 3], strides=[stride, stride], pads=pads)
+
+    def chain(x: str, c_in: int, steps: list, pre: str) -> str:
+        for i, (c_out, k, *stride) in enumerate(steps):
+            s = stride[0] if stride else 1
+            x = g.conv(x, c_in, c_out, k, stride=s, pad=0 if s == 2 else None, name=f"{pre}.{i}")
+            c_in = c_out
+        return x
+
+    x = chain("input", 3, [(32, 3, 2)], "Conv2d_1a")
+    x = g.conv(x, 32, 32, 3, pad=0, name="Conv2d_2a")
+    x = pool(g.conv(x, 32, 64, 3, name="Conv2d_2b"), 2)
+    x = g.conv(g.conv(x, 64, 80, 1, name="Conv2d_3b"), 80, 192, 3, pad=0, name="Conv2d_4a")
+    x = pool(x, 2)
+    a = [chain(x, 192, [(64, 1)], "Mixed_5b.b1x1"), chain(x, 192, [(48, 1), (64, 5)], "Mixed_5b.b5x5"),
+         chain(x, 192, [(64, 1), (96, 3), (96, 3)], "Mixed_5b.b3x3dbl"),
+         chain(pool(x, 1, "AveragePool"), 192, [(32, 1)], "Mixed_5b.pool")]
+    x = g.op("Concat", a, axis=1)
+    b = [chain(x, 256, [(384, 3, 2)], "Mixed_6a.b3x3"), chain(x, 256, [(64, 1), (96, 3), (96, 3, 2)], "Mixed_6a.dbl"),
+         pool(x, 2)]
+    x = g.op("Concat", b, axis=1)
+    c = [chain(x, 736, [(192, 1)], "Mixed_6b.b1x1"),
+         chain(x, 736, [(128, 1), (128, (1, 7)), (192, (7, 1))], "Mixed_6b.b7x7"),
+         chain(x, 736, [(128, 1), (128, (7, 1)), (128, (1, 7)), (128, (7, 1)), (192, (1, 7))], "Mixed_6b.dbl"),
+         chain(pool(x, 1, "AveragePool"), 736, [(192, 1)], "Mixed_6b.pool")]
+    x = g.op("Concat", c, axis=1)
+    d = [chain(x, 768, [(192, 1), (320, 3, 2)], "Mixed_7a.b3x3"),
+         chain(x, 768, [(192, 1), (192, (1, 7)), (192, (7, 1)), (192, 3, 2)], "Mixed_7a.b7x7x3"), pool(x, 2)]
+    x = g.op("Concat", d, axis=1)
+    mid = chain(x, 1280, [(384, 1)], "Mixed_7b.b3x3")
+    dbl = chain(x, 1280, [(448, 1), (384, 3)], "Mixed_7b.dbl")
+    e = [chain(x, 1280, [(320, 1)], "Mixed_7b.b1x1"),
+         chain(mid, 384, [(384, (1, 3))], "Mixed_7b.b3x3_a"), chain(mid, 384, [(384, (3, 1))], "Mixed_7b.b3x3_b"),
+         chain(dbl, 384, [(384, (1, 3))], "Mixed_7b.dbl_a"), chain(dbl, 384, [(384, (3, 1))], "Mixed_7b.dbl_b"),
+         chain(pool(x, 1, "AveragePool"), 1280, [(192, 1)], "Mixed_7b.pool")]
+    return g.model(_classifier(g, g.op("Concat", e, axis=1), 2048))
 
 
 def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072) -> onnx.ModelProto:

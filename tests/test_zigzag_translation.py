@@ -20,7 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_vs_zigzag import RESULTS, compare  # noqa: E402
+from bench_vs_zigzag import RESULTS, compare, zigzag_layer_op  # noqa: E402
 
 from simulator import load_arch  # noqa: E402
 
@@ -107,7 +107,8 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
 
 CASES = ("gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024", "resnet18", "alexnet", "mobilenetv2",
          "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096",
-         "resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "bert_base_layer", "gpt2_layer")
+         "resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
+         "bert_base_layer", "gpt2_layer")
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +151,14 @@ def test_generated_networks_have_the_published_mac_counts(case, published):
     assert sum(n.op_type in ("Conv", "Gemm") for n in model.graph.node) == {"resnet50": 54, "vgg16": 16}[case]
     macs = sum(layer["macs"] for layer in json.loads((RESULTS / f"{case}.json").read_text())["layers"])
     assert macs == pytest.approx(published, rel=0.01)
+
+
+def test_a_one_axis_padded_conv_is_rebuilt_from_zigzag_dims():
+    # Inception-v3's 1x7 conv on a 17 x 17 map pads only the width (ZigZag: IX padding 3, IY 0).
+    layer = {"name": "/b7x7/Conv", "type": "Conv",
+             "loop_sizes": {"B": 1, "K": 192, "G": 1, "OX": 17, "OY": 17, "C": 128, "FX": 7, "FY": 1},
+             "dimension_relations": ["IX = 1*OX + 1*FX", "IY = 1*OY + 1*FY"],
+             "padding": {"IX": [3, 3], "IY": [0, 0]}, "pr_loop_sizes": {"IX": 23, "IY": 17}}
+    dims = zigzag_layer_op(layer)["dims"]
+    assert (dims["H"], dims["W"], dims["R"], dims["S"]) == (17, 17, 1, 7)
+    assert (dims["out_h"], dims["out_w"], dims["stride"]) == (17, 17, 1)
