@@ -1,23 +1,24 @@
 """Small ONNX descriptions of further networks for the ZigZag comparison, built with `onnx.helper`.
 
 Why: ZigZag ships only three ONNX networks (ResNet-18, AlexNet, MobileNet-v2). These generators add
-held-out networks of other shapes -- ResNet-50 (bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3
-stacks, 25088-wide fc), an EfficientNet-B0-like MBConv stack (3x3 and 5x5 depthwise, stride-2
-depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1 squeeze, 1x1 and 3x3 expand), GoogLeNet (inception
-modules: parallel 1x1, 3x3, 5x5 and pool-projection branches of odd widths), an Inception-v3 with one
-module of each kind (1x7 / 7x1 and 1x3 / 3x1 factorised convs, unpadded stride-2 reductions), one BERT-base encoder
-layer's projections and FFN and one GPT-2 small decoder layer's (1024-token context) as Gemm nodes --
-so both tools see networks neither was developed on. Only the layer shapes matter: weights are graph inputs with
-a declared shape (no values), BatchNorm is folded away, activations are omitted; Add, pooling and
-Flatten, Concat and Slice nodes keep the graph's shapes right (ZigZag parses them as dummy nodes, sparsim's comparison
+held-out networks of other shapes, so both tools see networks neither was developed on: ResNet-50
+(bottlenecks, stride-2 1x1 downsample), VGG-16 (3x3 stacks, 25088-wide fc), an EfficientNet-B0-like
+MBConv stack (3x3 and 5x5 depthwise, stride-2 depthwise), SqueezeNet 1.1 (fire modules: narrow 1x1
+squeeze, 1x1 and 3x3 expand), GoogLeNet (inception modules: parallel 1x1, 3x3, 5x5 and pool-projection
+branches of odd widths), an Inception-v3 with one module of each kind (1x7 / 7x1 and 1x3 / 3x1
+factorised convs, unpadded stride-2 reductions), and as Gemm nodes the projections and FFN of one
+BERT-base (128 tokens) and one BERT-large (512 tokens) encoder layer and of one GPT-2 small decoder
+layer (1024 tokens). Only the layer shapes matter: weights are graph inputs with a declared shape (no
+values), BatchNorm is folded away, activations are omitted; Add, pooling, Flatten, Concat and Slice
+nodes keep the graph's shapes right (ZigZag parses them as dummy nodes, sparsim's comparison
 skips them). Shapes are filled in by `onnx.shape_inference`, which ZigZag's parser needs.
 
 Dimensions follow the published architectures: ResNet-50 as in torchvision (He et al., CVPR 2016;
 stride on the 3x3 conv of each bottleneck), VGG-16 configuration D (Simonyan and Zisserman, ICLR 2015),
 EfficientNet-B0's stage table (Tan and Le, ICML 2019, Table 1; one block per stage, no
 squeeze-excitation: an approximation that keeps every distinct conv shape class), BERT-base
-(Devlin et al., NAACL 2019: hidden 768, FFN 3072) at sequence length 128, GPT-2 small (Radford et al.,
-2019: hidden 768, fused QKV 2304, MLP 3072) at 1024 tokens.
+(Devlin et al., NAACL 2019: hidden 768, FFN 3072) at sequence length 128, BERT-large (hidden 1024,
+FFN 4096) at 512, GPT-2 small (Radford et al., 2019: hidden 768, fused QKV 2304, MLP 3072) at 1024 tokens.
 
 Only `onnx` is imported, so ZigZag's venv (which has onnx) can run it:
     python benchmarks/zigzag_networks.py resnet50 /tmp/resnet50.onnx
@@ -31,7 +32,7 @@ import onnx
 from onnx import TensorProto, helper
 
 NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
-            "bert_base_layer", "gpt2_layer")
+            "bert_base_layer", "bert_large_layer", "gpt2_layer")
 
 
 class _Graph:
@@ -241,15 +242,21 @@ def inception_v3_lite() -> onnx.ModelProto:
     return g.model(_classifier(g, g.op("Concat", e, axis=1), 2048))
 
 
-def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072) -> onnx.ModelProto:
+def bert_base_layer(seq: int = 128, hidden: int = 768, ffn: int = 3072,
+                    name: str = "bert_base_layer") -> onnx.ModelProto:
     """Q, K, V and output projections and the two FFN GEMMs (attention's activation x activation
     products are not weight layers and are left out)."""
-    g = _Graph("bert_base_layer", [seq, hidden])
+    g = _Graph(name, [seq, hidden])
     q, k, v = (g.gemm("input", hidden, hidden, name=n) for n in ("query", "key", "value"))
     ctx = g.op("Add", [g.op("Add", [q, k]), v])      # stands in for attention: same [seq, hidden] shape
     x = g.gemm(ctx, hidden, hidden, name="attn_out")
     x = g.gemm(x, hidden, ffn, name="ffn_in")
     return g.model(g.gemm(x, ffn, hidden, name="ffn_out"))
+
+
+def bert_large_layer() -> onnx.ModelProto:
+    """One BERT-large encoder layer (hidden 1024, FFN 4096) at 512 tokens."""
+    return bert_base_layer(seq=512, hidden=1024, ffn=4096, name="bert_large_layer")
 
 
 def gpt2_layer() -> onnx.ModelProto:

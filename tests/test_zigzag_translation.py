@@ -98,6 +98,8 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
                                      "finds a faster one (item 9)",
     ("gemm2048x256x2048", "energy_pj"): "-22.3%: LOMA's mapping sends partial sums through the SRAM 64 times "
                                         "(209 uJ); sparsim's keeps them in the PE registers (item 9)",
+    ("bert_large_layer", "energy_pj"): "-10.5%: as gpt2_layer on its FFN output GEMM (512x1024x4096: -26.8%), "
+                                       "item 11",
     ("gpt2_layer", "energy_pj"): "-14.1%: LOMA's latency includes the whole-first-tile wait (item 3), so on the two "
                                  "reduction-heavy GEMMs it picks reduction-outermost mappings whose 16-bit partial "
                                  "sums "
@@ -108,7 +110,7 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
 CASES = ("gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024", "resnet18", "alexnet", "mobilenetv2",
          "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096",
          "resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
-         "bert_base_layer", "gpt2_layer")
+         "bert_base_layer", "bert_large_layer", "gpt2_layer")
 
 
 @pytest.fixture(scope="module")
