@@ -101,3 +101,10 @@ def test_per_pe_register_words(tmp_path):
         rows[word] = simulate(trace, load_arch(path)).rows[0]
     for key in ("energy_o_rf_read_pj", "energy_o_rf_write_pj"):
         assert rows[32][key] == pytest.approx(2 * rows[16][key])
+
+
+def test_a_zero_word_is_one_error_line(capsys):
+    from cli_helpers import run_cli
+    code, _, err = run_cli(capsys, "simulate", "-a", SPEC, "-w", "resnet18", "--set", "memory.sram.access_word_bits=0")
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "memory.sram.access_word_bits" in err and "greater than 0" in err
