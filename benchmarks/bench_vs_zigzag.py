@@ -42,6 +42,9 @@ CASES = ("resnet18", "gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024")
 HELD_OUT = ("alexnet", "mobilenetv2",      # networks and GEMMs not used while developing the mapping model
             "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512",
             "gemm256x256x4096")
+NETWORKS = ("resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
+            "bert_base_layer", "bert_large_layer", "gpt2_layer")
+# generated after the model above was developed and recorded before any change they motivated
 ZIGZAG_PIN = ("zigzag-dse==3.9.1", "six")
 _REL = re.compile(r"^(\w+)=(\d+)\*(\w+)\+(\d+)\*(\w+)$")
 
@@ -98,8 +101,11 @@ def zigzag_layer_op(layer: dict) -> dict | None:
         return None
     h, stride, pad = _conv_geometry(layer, "OY", "FY", "IY")
     w, stride_w, pad_w = _conv_geometry(layer, "OX", "FX", "IX")
-    if (stride_w, pad_w) != (stride, pad):
-        raise ValueError(f"{name}: sparsim convs have one stride and pad for both axes")
+    if stride_w != stride:
+        raise ValueError(f"{name}: sparsim convs have one stride for both axes")
+    # A 1x7 / 7x1 conv pads one axis only: out_h/out_w are given and the mapping reads the real H x W
+    # (padding is generated on chip), so the smaller pad only keeps the trace's own size check honest.
+    pad = min(pad, pad_w)
     g = ls.get("G", 1)
     return {"name": name, "kind": "conv2d",
             "dims": {"N": ls.get("B", 1), "C": ls["C"] * g, "H": h, "W": w, "K": ls["K"] * g,
@@ -217,7 +223,8 @@ def markdown(cases: list[dict]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", action="append", help=f"one of {', '.join(CASES + HELD_OUT)}, 'all', or (with a "
+    ap.add_argument("--case", action="append",
+                    help=f"one of {', '.join(CASES + HELD_OUT + NETWORKS)}, 'all', or (with a "
                     "live ZigZag) gemm<M>x<N>x<K> or a path to an .onnx file (repeatable; default: the issue's cases)")
     ap.add_argument("--arch", default=str(ARCH))
     ap.add_argument("--per-layer", action="store_true", help="print every layer, not only totals")
@@ -232,7 +239,7 @@ def main() -> None:
     python = str(install_zigzag(Path(args.install_zigzag))) if args.install_zigzag else args.zigzag_python
     arch = load_arch(args.arch)
     out = []
-    cases = CASES + HELD_OUT if args.case == ["all"] else args.case or CASES
+    cases = CASES + HELD_OUT + NETWORKS if args.case == ["all"] else args.case or CASES
     for case in cases:
         c = compare(case, zigzag_reference(case, python, args.record), arch, args.repeats)
         print_case(c, args.per_layer or case.startswith("gemm"))

@@ -10,7 +10,8 @@ is copied. It must run with the interpreter of a separate venv::
     /work/venvs/zigzag/bin/python benchmarks/zigzag_runner.py --case gemm1024 > out.json
 
 Cases: `resnet18`, `alexnet`, `mobilenetv2` (the ONNX files ZigZag ships in `zigzag/inputs/workload/`),
-a path to any other `.onnx` file,
+a network of `benchmarks/zigzag_networks.py` (`resnet50`, `vgg16`, `efficientnet_b0_lite`,
+`bert_base_layer`: generated into a temporary directory), a path to any other `.onnx` file,
 `gemm<M>x<N>x<K>` or `gemm<S>` (one GEMM O[m][n] += I[m][k] * W[k][n], written as a ZigZag
 workload dict with M -> D, K -> C, N -> K, 8-bit operands, 16-bit partial sums like ZigZag's ONNX
 parser). Hardware and mapping are ZigZag's own `tpu_like.yaml` files from the installed package.
@@ -33,6 +34,7 @@ import time
 from importlib.metadata import version
 
 import zigzag
+import zigzag_networks
 from zigzag.api import get_hardware_performance_zigzag
 from zigzag.hardware.architecture.memory_port import DataDirection
 
@@ -47,9 +49,11 @@ def gemm_workload(name, m, n, k):
              "operand_precision": {"I": 8, "W": 8, "O": 16, "O_final": 8}}]
 
 
-def workload_for(case):
+def workload_for(case, tmp):
     if case.endswith(".onnx") and os.path.exists(case):
         return os.path.abspath(case)
+    if case in zigzag_networks.NETWORKS:
+        return zigzag_networks.write(case, os.path.join(tmp, f"{case}.onnx"))
     onnx_path = os.path.join(INPUTS, "workload", f"{case}.onnx")
     if os.path.exists(onnx_path):
         return onnx_path
@@ -112,7 +116,7 @@ def run(case, opt, lpf_limit):
     with tempfile.TemporaryDirectory(prefix="zigzag_") as tmp, contextlib.redirect_stdout(sys.stderr):
         t0 = time.perf_counter()
         _, _, cmes = get_hardware_performance_zigzag(
-            workload_for(case), accel, mapping, opt=opt, dump_folder=tmp, lpf_limit=lpf_limit,
+            workload_for(case, tmp), accel, mapping, opt=opt, dump_folder=tmp, lpf_limit=lpf_limit,
             loma_show_progress_bar=False)
         wall = time.perf_counter() - t0
     layers = [layer_record(cme) for cme, _ in cmes[0][1]]
@@ -123,7 +127,8 @@ def run(case, opt, lpf_limit):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--case", required=True, help="an ONNX shipped with ZigZag (resnet18, alexnet, mobilenetv2), "
+    ap.add_argument("--case", required=True, help="an ONNX shipped with ZigZag (resnet18, alexnet, mobilenetv2), one of "
+                    f"{', '.join(zigzag_networks.NETWORKS)}, "
                     "a path to an .onnx file, gemm<S> or gemm<M>x<N>x<K>")
     ap.add_argument("--opt", default="latency", choices=("latency", "energy", "EDP"))
     ap.add_argument("--lpf-limit", type=int, default=6, help="ZigZag's LOMA loop-prime-factor limit (its default)")

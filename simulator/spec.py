@@ -41,6 +41,9 @@ class MemoryLevel(StrictSpec):
     double_buffered: bool = True
     per_pe: bool = Field(default=False, description="a register file in every PE, read once per MAC for each operand "
                          "it holds (capacity per PE); not a tiling level (simulator.mapping)")
+    access_word_bits: int | None = Field(default=None, gt=0, description="each access moves whole words of this many "
+                                         "bits (a port's minimum width): narrow accesses of a searched mapping are "
+                                         "charged energy per word touched (simulator.mapping.words); default per bit")
     read_energy_pj_per_bit: float | None = Field(default=None, ge=0)
     write_energy_pj_per_bit: float | None = Field(default=None, ge=0)
     leakage_mw: float | None = Field(default=None, ge=0)

@@ -272,8 +272,9 @@ def test_cli_llm_recipe_options_match_extract(tmp_path, capsys):
     # Skewed routing loads one core with more tokens but may leave experts idle, whose weights are
     # never fetched: on this DRAM-bound NPU, whose searched mappings fetch each expert's weights once
     # however many tokens it gets, which wins depends on the counts; it is a different answer either
-    # way. The 6:1:1:0 file leaves expert 3 idle.
-    assert runs["zipf"]["ttft_s"] != pytest.approx(runs["plain"]["ttft_s"], rel=1e-3)
+    # way. The 6:1:1:0 file leaves expert 3 idle. (Zipf and plain differ by under 0.1% here since a
+    # single-tile op's first-fold load is no longer charged twice: simulator/mapping/reuse.py `_stall`.)
+    assert runs["zipf"]["ttft_s"] != pytest.approx(runs["plain"]["ttft_s"], rel=1e-5)
     assert runs["file"]["ttft_s"] != pytest.approx(runs["plain"]["ttft_s"], rel=1e-3)
     assert runs["spec"]["speculative"]["draft_tokens"] == 3
     assert runs["spec"]["speculative"]["skip_fraction"] == 0.5

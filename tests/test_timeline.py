@@ -28,8 +28,10 @@ def test_chrome_trace_is_valid_json_with_one_track_per_core(run, tmp_path):
     spans = [e for e in events if e["ph"] == "X"]
     assert {e["tid"] for e in spans} == {0, 1, 2, 3}
     assert all(e["dur"] >= 0 and e["ts"] >= 0 and e["pid"] == 0 for e in spans)
-    # every op runs on all four cores (layer by layer), so each op shows up once per track
-    assert len(spans) == 4 * len(run.ops)
+    # each op shows up once per core it runs on (layer by layer: all four, except where one core is faster,
+    # as for the DRAM-bound fc layer whose split parts share the DRAM channel)
+    assert len(spans) == sum(o["cores_used"] for o in run.ops)
+    assert sum(o["cores_used"] == 4 for o in run.ops) >= len(run.ops) - 1
     end_us = max(e["ts"] + e["dur"] for e in spans)
     assert end_us == pytest.approx(run.makespan_s * 1e6, rel=1e-9)
 

@@ -20,7 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_vs_zigzag import RESULTS, compare  # noqa: E402
+from bench_vs_zigzag import RESULTS, compare, zigzag_layer_op  # noqa: E402
 
 from simulator import load_arch  # noqa: E402
 
@@ -55,6 +55,8 @@ def test_memory_levels_follow_the_zigzag_hardware_file():
         rd, wr = _port_bits(zz, "read"), _port_bits(zz, "write")
         assert ours["read_energy_pj_per_bit"] == pytest.approx(zz["r_cost"] / rd, rel=1e-4)
         assert ours["write_energy_pj_per_bit"] == pytest.approx(zz["w_cost"] / wr, rel=1e-4)
+        # ZigZag charges every transfer in words of the port's bandwidth_min
+        assert ours["access_word_bits"] == min(p["bandwidth_min"] for p in zz["ports"])
         per_mac = zz["served_dimensions"] == []
         assert ours.get("per_pe", False) == per_mac
         if ours["kind"] == "dram":
@@ -96,12 +98,19 @@ KNOWN_GAPS: dict[tuple[str, str], str] = {
                                      "finds a faster one (item 9)",
     ("gemm2048x256x2048", "energy_pj"): "-22.3%: LOMA's mapping sends partial sums through the SRAM 64 times "
                                         "(209 uJ); sparsim's keeps them in the PE registers (item 9)",
-    ("mobilenetv2", "energy_pj"): "-13.7%: ZigZag charges 64-bit SRAM words for the single-byte reads of depthwise "
-                                  "convs mapped on one PE (docs/mapping_vs_zigzag.md, item 7)",
+    ("bert_large_layer", "energy_pj"): "-10.5%: as gpt2_layer on its FFN output GEMM (512x1024x4096: -26.8%), "
+                                       "item 11",
+    ("gpt2_layer", "energy_pj"): "-14.1%: LOMA's latency includes the whole-first-tile wait (item 3), so on the two "
+                                 "reduction-heavy GEMMs it picks reduction-outermost mappings whose 16-bit partial "
+                                 "sums "
+                                 "cross the SRAM every fold (attn.c_proj -25%, mlp.c_proj -29%); sparsim keeps them in "
+                                 "the PE (item 11)",
 }
 
 CASES = ("gemm1024", "gemm1x4096x4096", "gemm4096x1024x1024", "resnet18", "alexnet", "mobilenetv2",
-         "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096")
+         "gemm128x3072x768", "gemm512", "gemm64x4096x1024", "gemm2048x256x2048", "gemm8192x64x512", "gemm256x256x4096",
+         "resnet50", "vgg16", "efficientnet_b0_lite", "squeezenet1_1", "googlenet", "inception_v3_lite",
+         "bert_base_layer", "bert_large_layer", "gpt2_layer")
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +142,25 @@ def test_dram_bound_gemv_agrees_on_bytes_and_cycles(comparisons):
     t = comparisons["gemm1x4096x4096"]["totals"]
     assert t["sparsim"]["dram_bytes"] == pytest.approx(t["zigzag"]["dram_bytes"], rel=0.01)
     assert t["sparsim"]["cycles"] >= 4096 * 4096 / 8
+
+
+@pytest.mark.parametrize("case,published", [("resnet50", 4.09e9), ("vgg16", 15.47e9)])
+def test_generated_networks_have_the_published_mac_counts(case, published):
+    # benchmarks/zigzag_networks.py against the literature: torchvision's ResNet-50 (4.09 GMACs at 224x224)
+    # and VGG-16 configuration D (15.47 GMACs); ZigZag parsed the same layers (its per-layer MAC counts).
+    from zigzag_networks import build
+    model = build(case)
+    assert sum(n.op_type in ("Conv", "Gemm") for n in model.graph.node) == {"resnet50": 54, "vgg16": 16}[case]
+    macs = sum(layer["macs"] for layer in json.loads((RESULTS / f"{case}.json").read_text())["layers"])
+    assert macs == pytest.approx(published, rel=0.01)
+
+
+def test_a_one_axis_padded_conv_is_rebuilt_from_zigzag_dims():
+    # Inception-v3's 1x7 conv on a 17 x 17 map pads only the width (ZigZag: IX padding 3, IY 0).
+    layer = {"name": "/b7x7/Conv", "type": "Conv",
+             "loop_sizes": {"B": 1, "K": 192, "G": 1, "OX": 17, "OY": 17, "C": 128, "FX": 7, "FY": 1},
+             "dimension_relations": ["IX = 1*OX + 1*FX", "IY = 1*OY + 1*FY"],
+             "padding": {"IX": [3, 3], "IY": [0, 0]}, "pr_loop_sizes": {"IX": 23, "IY": 17}}
+    dims = zigzag_layer_op(layer)["dims"]
+    assert (dims["H"], dims["W"], dims["R"], dims["S"]) == (17, 17, 1, 7)
+    assert (dims["out_h"], dims["out_w"], dims["stride"]) == (17, 17, 1)

@@ -22,6 +22,7 @@ from simulator.mapping import reuse as rv
 from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
 from simulator.mapping.search import TILED, Choice, balanced_tiles, search
 from simulator.mapping.spec import MappingSpec
+from simulator.mapping.words import word_surcharge_pj
 from simulator.memory import usable_bytes
 from simulator.spec import Arch
 
@@ -38,6 +39,7 @@ class MappedCost:
     label: str = ""
     choice: Choice | None = None
     buffers: dict[str, str | None] = field(default_factory=dict)
+    word_energy_pj: dict[str, float] = field(default_factory=dict)   # access-word surcharge (mapping.words)
 
 
 def tiling_buffer(arch: Arch, operand: str) -> str | None:
@@ -131,7 +133,9 @@ def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte:
     # DRAM bytes over the folds of the unrolled dims it depends on; likewise the last fold's outputs.
     in_bytes = nest.G * nest.N * nest.C * ext_h * ext_w * p[rv.HSCALE] * byte["activations"][dram]
     w_bytes = nest.elements("weights") * byte["weights"][dram]
-    p[rv.FOLD_IN] = in_bytes / _slices(nest, unroll, "activations") + w_bytes / _slices(nest, unroll, "weights")
+    p[rv.FOLD_X] = in_bytes / _slices(nest, unroll, "activations")
+    p[rv.FOLD_X + 1] = w_bytes / _slices(nest, unroll, "weights")
+    p[rv.FOLD_IN] = p[rv.FOLD_X] + p[rv.FOLD_X + 1]
     p[rv.FOLD_OUT] = outs * byte["outputs"][dram] / _slices(nest, unroll, "outputs")
     return p, buffers
 
@@ -284,7 +288,8 @@ def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: f
     if s["mult_outputs"] > 1 or buffers["outputs"] is None:
         notes.append("partial sums spill to DRAM")
     return MappedCost(stall_cycles=stall, dram_stall_cycles=dram_stall, reads_bytes=reads, writes_bytes=writes,
-                      notes=tuple(notes), label=label(nest, choice, pins, clamped), choice=choice, buffers=buffers)
+                      notes=tuple(notes), label=label(nest, choice, pins, clamped), choice=choice, buffers=buffers,
+                      word_energy_pj=word_surcharge_pj(arch, nest, unroll, s, byte, acc_b, demand, macs))
 
 
 def _level_traffic(arch: Arch, nest: LoopNest, s: dict, byte, acc_b: float, demand: dict, macs: float,

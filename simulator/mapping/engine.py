@@ -67,6 +67,10 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
     reads = {n: sum(c.reads_bytes[n] for c in costs) for n in arch.memory}
     writes = {n: sum(c.writes_bytes[n] for c in costs) for n in arch.memory}
     mem_notes = sorted({n for c in costs for n in c.notes})
+    word_pj: dict[str, float] = {}       # access-word energy surcharge per '<level>_read'/'_write' component
+    for c in costs:
+        for k, v in c.word_energy_pj.items():
+            word_pj[k] = word_pj.get(k, 0.0) + v
     dense = float(op.dense_macs)
     what = "searched mapping" if mapping.spatial is None else \
         f"searched mapping, rows<-{'*'.join(rows_dims)} cols<-{'*'.join(cols_dims)}"
@@ -74,7 +78,7 @@ def mapped_gemm_on_array(op: Op, arch, spec, *, engine: str, model: str, k_of, b
     model = model.replace(FIXED_MODEL, mapped_model) if FIXED_MODEL in model else f"{model} + {mapped_model}"
     return OpCost(engine=engine, model=model, compute_cycles=compute_total, stall_cycles=sum(c.stall_cycles for c in costs),
                   macs=dense * macs_fraction, dense_macs=dense, peak_macs_per_cycle=spec.peak_macs_per_cycle,
-                  reads_bytes=reads, writes_bytes=writes, notes=tuple(mem_notes),
+                  reads_bytes=reads, writes_bytes=writes, notes=tuple(mem_notes), extra_energy_pj=word_pj,
                   mapping="; ".join(c.label for c in costs))
 
 

@@ -61,7 +61,8 @@ SPATIAL = ONCHIP + ONCHIP_STRIDE * ONCHIP_LEVELS   # 6 flags: is G, N, K, C, P, 
 E_EXTRA = SPATIAL + 6           # 2: pJ per DRAM byte of input, weights fetched beyond the array's demand
 SEG = E_EXTRA + 2               # 3: an output-stationary array's partial sums round-trip to the output buffer once
                                 #   per extra C tile: that buffer's on-chip slot (-1: none), cycles and pJ per round trip
-N_PARAMS = SEG + 3
+FOLD_X = SEG + 3                # 2: FOLD_IN's parts: DRAM bytes of the first fold's input, weights
+N_PARAMS = FOLD_X + 2
 N_TERMS = 14
 # Relevance of each tiled dim (G, N, K, C, P, Q) to input, weights, outputs.
 REL_DIM = np.array([[1, 1, 0, 1, 1, 1], [1, 0, 1, 1, 0, 0], [1, 1, 1, 0, 1, 1]], dtype=np.int64)
@@ -297,12 +298,16 @@ def _stall(s, o, pat, read_in, read_w, read_out, write_out, p):
     compute = p[COMPUTE]
     # Each operand's next tile loads into the other half of its buffer while its current tile lives
     # (its lifetime: compute / fetches); outputs likewise drain while the next output tile computes.
+    # The first tile's first-fold slice (the last tile's last-fold outputs) is in `edges` below: only
+    # the rest of that tile must hide behind its own lifetime.
     worst = 0.0
     amounts = (read_in, read_w, read_out + write_out)
     for x in range(3):
         if p[BUF + x] >= 0 and amounts[x] > 0.0:
             fetches = _fetches(x, s, o, pat)
-            worst = max(worst, fetches * max(0.0, amounts[x] / fetches * cpb - compute / fetches))
+            per = amounts[x] / fetches * cpb - compute / fetches
+            edge = (p[FOLD_X + x] if x < 2 else p[FOLD_OUT]) * cpb
+            worst = max(worst, (fetches - 1.0) * max(0.0, per) + max(0.0, per - edge))
     # The array starts once the first fold's operands are in and ends once the last fold's outputs are
     # out; everything else shares one channel during the compute (a fold streams its tile's data).
     edges = (p[FOLD_IN] + p[FOLD_OUT]) * cpb
