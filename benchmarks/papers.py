@@ -147,6 +147,22 @@ def _batch8_why(gpu: str) -> str:
             "3180, 3255, 3315).")
 
 
+def _nemo_rows(gpu: str) -> list[Row]:
+    """The NeMo LLaMA-2-7B rows of one GPU: batch 1 and 8, kernels only and with the serving stack, and the
+    batch growth GPUs share."""
+    arch, rows = f"{NEMO_ARCH[gpu]}.yaml", []
+    for batch in (1, 8):
+        published = NEMO_7B_MS[gpu][1][batch]
+        rows += [Row(f"{gpu} LLaMA-2-7B latency, batch {batch} (128 in / 20 out), GPU kernels", published, "ms",
+                     NEMO, functools.partial(_nemo_latency_ms, arch, batch),
+                     why=_batch8_why(gpu) if batch == 8 else ""),
+                 Row(f"{gpu} LLaMA-2-7B latency, batch {batch}, kernels + NeMo serving stack", published, "ms",
+                     NEMO_STACK, functools.partial(_nemo_latency_ms, arch, batch, "nemo-trtllm"))]
+    rows.append(Row(f"{gpu} LLaMA-2-7B batch 1 -> 8 latency growth GPUs share (b of a + b/TP)",
+                    tp_split_growth(gpu)[1], "ms", NEMO_TP_FIT, functools.partial(_batch_growth_ms, gpu)))
+    return rows
+
+
 ROWS = [
     Row("U280 LLaMA-2-7B batch-1 decode, dense INT8", 55.0, "tokens/s", FLIGHTLLM,
         lambda: 1.0 / _u280_decode().tpot_s),
@@ -189,16 +205,7 @@ ROWS = [
         why="2x is the tensor cores' math ratio, not a kernel speedup: the 2:4 mainloop feeds the same dense "
             "operand in half the math time and pays each K-iteration's fixed cost on half the math, so even the "
             "largest GEMM gains ~1.4x in sparsim, as measured library kernels do (rows above)."),
-    Row("A100 LLaMA-2-7B latency, batch 1 (128 in / 20 out), GPU kernels", 234.0, "ms", NEMO,
-        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 1)),
-    Row("A100 LLaMA-2-7B latency, batch 1, kernels + NeMo serving stack", 234.0, "ms", NEMO_STACK,
-        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 1, "nemo-trtllm")),
-    Row("A100 LLaMA-2-7B latency, batch 8 (128 in / 20 out), GPU kernels", 329.5, "ms", NEMO,
-        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 8), why=_batch8_why("A100")),
-    Row("A100 LLaMA-2-7B latency, batch 8, kernels + NeMo serving stack", 329.5, "ms", NEMO_STACK,
-        lambda: _nemo_latency_ms("gpu_a100_sxm4_80gb.yaml", 8, "nemo-trtllm")),
-    Row("A100 LLaMA-2-7B batch 1 -> 8 latency growth GPUs share (b of a + b/TP)", tp_split_growth("A100")[1],
-        "ms", NEMO_TP_FIT, lambda: _batch_growth_ms("A100")),
+    *_nemo_rows("A100"),
     Row("A100 LLaMA-7B first-token latency, batch 1, 128 input tokens", 16.0, "ms", TRTLLM,
         lambda: _first_token_ms("gpu_a100_sxm4_80gb.yaml", 128),
         why="the published time is one generate call with one output token (benchmark method in the same "
@@ -206,16 +213,7 @@ ROWS = [
             "synchronisation, a few ms) that sparsim does not model; at 2048 tokens (next row) it is small."),
     Row("A100 LLaMA-7B first-token latency, batch 1, 2048 input tokens", 133.0, "ms", TRTLLM,
         lambda: _first_token_ms("gpu_a100_sxm4_80gb.yaml", 2048)),
-    Row("H100 LLaMA-2-7B latency, batch 1 (128 in / 20 out), GPU kernels", 153.8, "ms", NEMO,
-        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 1)),
-    Row("H100 LLaMA-2-7B latency, batch 1, kernels + NeMo serving stack", 153.8, "ms", NEMO_STACK,
-        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 1, "nemo-trtllm")),
-    Row("H100 LLaMA-2-7B latency, batch 8 (128 in / 20 out), GPU kernels", 199.2, "ms", NEMO,
-        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 8), why=_batch8_why("H100")),
-    Row("H100 LLaMA-2-7B latency, batch 8, kernels + NeMo serving stack", 199.2, "ms", NEMO_STACK,
-        lambda: _nemo_latency_ms("gpu_h100_sxm5_80gb.yaml", 8, "nemo-trtllm")),
-    Row("H100 LLaMA-2-7B batch 1 -> 8 latency growth GPUs share (b of a + b/TP)", tp_split_growth("H100")[1],
-        "ms", NEMO_TP_FIT, lambda: _batch_growth_ms("H100")),
+    *_nemo_rows("H100"),
 ]
 
 
