@@ -51,8 +51,4 @@ def register_engine(kind: str, module_name: str) -> None:
     ENGINE_KINDS[kind] = module_name
 
 
-# Deprecated old name: its last two callers (simulator/mapping/explain.py, benchmarks/papers.py) belong
-# to other work in progress; delete this line once they call load_engine. Use load_engine.
-engine_module = load_engine
-
 __all__ = ["ENGINE_KINDS", "ComputeSpecBase", "Engine", "load_engine", "register_engine"]

@@ -77,7 +77,7 @@ def explain_nest(arch: Arch, nest: LoopNest, unroll: Unrolling, cost: MappedCost
 
 def explain_op(trace: Trace, arch: Arch, op_name: str) -> str:
     """The mapping text of one op of `trace` on `arch` (SparsimInputError if the op is unknown)."""
-    from simulator.engines import engine_module
+    from simulator.engines import load_engine
     ops = {op.name: op for op in trace.ops}
     if op_name not in ops:
         guess = nearest(op_name, ops)
@@ -86,7 +86,7 @@ def explain_op(trace: Trace, arch: Arch, op_name: str) -> str:
     op = ops[op_name]
     token = RECORD.set([])
     try:
-        cost = engine_module(arch.compute.kind).estimate(op, arch)
+        cost = load_engine(arch.compute.kind).estimate(op, arch)
         entries = RECORD.get()
     finally:
         RECORD.reset(token)
