@@ -43,13 +43,13 @@ class ServingStack:
     per_sequence_token_s: float = 0.0
     source: str = ""
 
-    def added_s(self, batch: int, output_len: int) -> tuple[float, float]:
+    def added_s(self, batch: int) -> tuple[float, float]:
         """(time added before the first token, time added to each later decode step)."""
         per_token = batch * self.per_sequence_token_s
         return self.per_request_s + per_token, per_token
 
     def total_added_s(self, batch: int, output_len: int) -> float:
-        first, step = self.added_s(batch, output_len)
+        first, step = self.added_s(batch)
         return first + step * max(output_len - 1, 0)
 
 
@@ -102,7 +102,7 @@ def with_stack(result, stack: ServingStack | None, idle_w: float | None = None, 
     """`result` (an `LLMResult`, kernels only) with the stack's time added; unchanged when `stack` is None."""
     if stack is None:
         return replace(result, serving_stack=NONE, stack_s=0.0)
-    first, step = stack.added_s(result.batch, result.output_len)
+    first, step = stack.added_s(result.batch)
     added = stack.total_added_s(result.batch, result.output_len)
     total = result.total_s + added
     energy = result.energy_j + (idle_w or 0.0) * added

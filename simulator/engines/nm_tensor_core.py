@@ -53,6 +53,7 @@ from simulator.engines.array import (ArraySpecBase, Dataflow, compressed_k_bits,
                                       pe_array_area_mm2)
 from simulator.engines.vector import vector_op_cost
 from simulator.errors import SparsimInputError
+from simulator.memo import ArchMemo
 from simulator.sparsity import (ModeChoice, block_extents, is_power_of_two, mode_preference, nm_mode_candidates,
                                 check_nm_texts, NMPatternTexts, parse_pattern, tile_max_slots)
 from simulator.mapping.spec import MappingSpec
@@ -247,7 +248,7 @@ def _mode_cost(op: Op, arch: Arch, spec: ComputeSpec, c_main: ModeChoice, c_othe
     return dataclasses.replace(cost, index_selects=cost.macs, notes=(*notes, *cost.notes))
 
 
-_DERATED: dict[tuple[int, float], tuple[Arch, Arch]] = {}   # (id(arch), efficiency) -> (arch, derated copy)
+_DERATED = ArchMemo(max_entries=16)      # (arch, efficiency) -> the derated copy
 
 
 def _derated_offchip(arch: Arch, efficiency: float) -> Arch:
@@ -258,15 +259,11 @@ def _derated_offchip(arch: Arch, efficiency: float) -> Arch:
     level = arch.memory[name]
     if efficiency >= 1.0 or level.ideal:
         return arch
-    held = _DERATED.get((id(arch), efficiency))
-    if held is not None and held[0] is arch:     # the arch is held, so its id is not reused meanwhile
-        return held[1]
-    slower = level.model_copy(update={"bandwidth_bytes_per_cycle": level.bandwidth_bytes_per_cycle * efficiency})
-    derated = arch.model_copy(update={"memory": {**arch.memory, name: slower}})
-    if len(_DERATED) >= 16:
-        _DERATED.pop(next(iter(_DERATED)))
-    _DERATED[(id(arch), efficiency)] = (arch, derated)
-    return derated
+
+    def derate() -> Arch:
+        slower = level.model_copy(update={"bandwidth_bytes_per_cycle": level.bandwidth_bytes_per_cycle * efficiency})
+        return arch.model_copy(update={"memory": {**arch.memory, name: slower}})
+    return _DERATED.get(arch, efficiency, derate)
 
 
 def energy_components(arch: Arch) -> tuple[str, ...]:

@@ -11,7 +11,6 @@ A row whose DRAM transfers alone take longer than its compute is noted `bandwidt
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +22,7 @@ from simulator.mapping.loopnest import RELEVANT, LoopNest, Unrolling
 from simulator.mapping.search import TILED, Choice, balanced_tiles, search
 from simulator.mapping.spec import MappingSpec
 from simulator.mapping.words import word_surcharge_pj
+from simulator.memo import ArchMemo
 from simulator.memory import usable_bytes
 from simulator.spec import Arch
 
@@ -64,19 +64,14 @@ def _holders(arch: Arch, operand: str) -> list[str]:
 
 def _facts(arch: Arch) -> dict:
     """Per-arch facts the costing reads for every op (computed once per arch object)."""
-    cached = _FACTS.get(id(arch))
-    if cached is None or cached[0] is not arch:
-        facts = {"holders": {x: [n for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe
-                                 and x in lv.holds] for x in OPERANDS},
-                 "energy": {n: level_energy_pj_per_bit(arch, lv) for n, lv in arch.memory.items()},
-                 "leak_pj_per_cycle": static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12}
-        cached = _FACTS[id(arch)] = (arch, facts)
-        if len(_FACTS) > 256:
-            _FACTS.pop(next(iter(_FACTS)))
-    return cached[1]
+    return _FACTS.get(arch, "facts", lambda: {
+        "holders": {x: [n for n, lv in arch.memory.items() if not lv.offchip and not lv.per_pe and x in lv.holds]
+                    for x in OPERANDS},
+        "energy": {n: level_energy_pj_per_bit(arch, lv) for n, lv in arch.memory.items()},
+        "leak_pj_per_cycle": static_power_mw(arch) * 1e-3 / arch.clock_hz * 1e12})
 
 
-_FACTS: dict[int, tuple] = {}
+_FACTS = ArchMemo(max_entries=256)
 
 
 def _params(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float, byte: dict[str, dict[str, float]],
@@ -231,26 +226,18 @@ def pinned_tiles(nest: LoopNest, mapping: MappingSpec) -> tuple[dict[str, int], 
     return pins, {d: int(v) for d, v in mapping.tiles.items() if int(v) > nest.size(d)}
 
 
-_RESULTS: OrderedDict = OrderedDict()     # (arch identity, inputs) -> (arch, MappedCost), least recent first
-RESULTS_KEPT = 4096
+_RESULTS = ArchMemo(max_entries=4096)     # (arch, inputs) -> MappedCost
 
 
 def mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float,
                       byte: dict[str, dict[str, float]], acc_bits: float, mapping: MappingSpec,
                       macs: float) -> MappedCost:
     """Search the nest's mapping and cost it. `byte[operand][level]` are stored bytes per dense element.
-    Results are kept per arch object (held, so its id stays unique) for repeated layers."""
-    key = (id(arch), nest, unroll, compute, tuple((x, tuple(v.items())) for x, v in byte.items()), acc_bits,
+    Results are kept per arch object for repeated layers."""
+    key = (nest, unroll, compute, tuple((x, tuple(v.items())) for x, v in byte.items()), acc_bits,
            mapping.model_dump_json(), macs)
-    hit = _RESULTS.get(key)
-    if hit is not None and hit[0] is arch:
-        _RESULTS.move_to_end(key)
-        return hit[1]
-    cost = _mapped_array_cost(arch, nest, unroll, compute, byte, acc_bits, mapping, macs)
-    _RESULTS[key] = (arch, cost)
-    if len(_RESULTS) > RESULTS_KEPT:
-        _RESULTS.popitem(last=False)
-    return cost
+    return _RESULTS.get(arch, key, lambda: _mapped_array_cost(arch, nest, unroll, compute, byte, acc_bits,
+                                                              mapping, macs))
 
 
 def _mapped_array_cost(arch: Arch, nest: LoopNest, unroll: Unrolling, compute: float,

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from simulator.cost import OpCost
 from simulator.engines import load_engine
 from simulator.energy import op_energy_pj
 from simulator.errors import SparsimInputError
+from simulator.memo import ArchMemo
 from simulator.simulate import _mac_bits, locate_op_error
 from simulator.spec import Arch
 from simulator.trace import Op
 from simulator.system.spec import Core
 
-_COSTS: OrderedDict[tuple[int, str], tuple[Arch, OpCost]] = OrderedDict()
-MAX_REMEMBERED_COSTS = 4096
+_COSTS = ArchMemo(max_entries=4096)
 
 
 def op_key(op: Op) -> str:
@@ -27,17 +26,8 @@ def op_cost(op: Op, arch: Arch) -> OpCost:
     """The engine's cost of one execution of `op` on `arch`, estimated once per arch object and op
     content (engines are pure functions of both): a policy asks for the same op on the same core
     several times (each candidate cut on one core, pipeline stage weights, the serial reference),
-    and a training step asks again for its per-op table. The last MAX_REMEMBERED_COSTS are kept."""
-    key = (id(arch), op_key(op))
-    hit = _COSTS.get(key)
-    if hit is not None and hit[0] is arch:      # the arch is held, so its id cannot be reused meanwhile
-        _COSTS.move_to_end(key)
-        return hit[1]
-    cost = load_engine(arch.compute.kind).estimate(op, arch)
-    _COSTS[key] = (arch, cost)
-    if len(_COSTS) > MAX_REMEMBERED_COSTS:
-        _COSTS.popitem(last=False)
-    return cost
+    and a training step asks again for its per-op table."""
+    return _COSTS.get(arch, op_key(op), lambda: load_engine(arch.compute.kind).estimate(op, arch))
 
 
 @dataclass(frozen=True)
